@@ -1,0 +1,617 @@
+// Package tail follows files matched by globs and emits their complete lines
+// in order, with the byte offset just past each line, so a consumer can
+// checkpoint exactly what it has handled.
+//
+// A Tailer polls (no inotify): each poll it expands the globs, stats every
+// match and reads each open file to its end. It survives rotation by rename
+// (the open descriptor is drained, then closed once the file has left the
+// globs and stopped growing), rotation by copytruncate (a truncated file is
+// reopened from offset zero one poll later, and a new file whose head matches
+// the old head continues from the old offset), files that shrink, files that
+// appear late and files deleted while open. Files are identified by device,
+// inode and a fingerprint of their first bytes, so an inode reused by a new
+// file is not taken for the old one. A partial last line is held until its
+// newline arrives (or the file is closed).
+//
+// Sending on the output channel blocks, which is how back-pressure from the
+// rest of the pipeline pauses reading. A Tailer is driven by one goroutine
+// (Run); Lag and Files are safe to call concurrently with it.
+package tail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/sightline/sightline/internal/agent/checkpoint"
+)
+
+// Options configures a Tailer.
+type Options struct {
+	// Include lists glob patterns (filepath.Match syntax) of files to tail.
+	Include []string
+	// Exclude lists patterns removed from the matches; a pattern without
+	// a '/' is matched against the base name, otherwise the full path.
+	Exclude []string
+	// PollInterval is how often globs are expanded and files read.
+	PollInterval time.Duration
+	// FingerprintSize is how many head bytes identify a file.
+	FingerprintSize int
+	// ReadBufferSize is the size of each read.
+	ReadBufferSize int
+	// MaxLineBytes splits longer lines (a line is never dropped).
+	MaxLineBytes int
+	// CloseInactive closes a file that has left the globs (renamed away
+	// or deleted) once it is drained and has not grown for this long.
+	CloseInactive time.Duration
+	// RotatedMemory is how long the head of a truncated file is
+	// remembered so that its copy (copytruncate) continues from the old
+	// offset.
+	RotatedMemory time.Duration
+	// StartAtEnd makes files found in the first poll without a saved
+	// position start at their end instead of their beginning.
+	StartAtEnd bool
+}
+
+// DefaultOptions returns options with defaults filled in.
+func DefaultOptions() Options {
+	return Options{
+		PollInterval:    250 * time.Millisecond,
+		FingerprintSize: 1024,
+		ReadBufferSize:  64 << 10,
+		MaxLineBytes:    1 << 20,
+		CloseInactive:   5 * time.Second,
+		RotatedMemory:   30 * time.Second,
+	}
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if len(o.Include) == 0 {
+		return errors.New("validate tail options: no include pattern (set --path)")
+	}
+	for _, p := range append(append([]string{}, o.Include...), o.Exclude...) {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return fmt.Errorf("validate tail options: bad pattern %q: %w", p, err)
+		}
+	}
+	switch {
+	case o.PollInterval <= 0:
+		return errors.New("validate tail options: poll interval must be positive")
+	case o.FingerprintSize < 16:
+		return errors.New("validate tail options: fingerprint size must be at least 16 bytes")
+	case o.ReadBufferSize < 512:
+		return errors.New("validate tail options: read buffer size must be at least 512 bytes")
+	case o.MaxLineBytes < 16:
+		return errors.New("validate tail options: max line bytes must be at least 16")
+	case o.CloseInactive < 0 || o.RotatedMemory < 0:
+		return errors.New("validate tail options: negative durations")
+	}
+	return nil
+}
+
+// Source is one reader incarnation of a file. It never changes after
+// creation; a truncated file gets a new Source.
+type Source struct {
+	// ID is unique per Tailer.
+	ID uint64
+	// Path is the glob-matched path when the file was first seen (for a
+	// copytruncate copy, the path of the original).
+	Path     string
+	Dev, Ino uint64
+}
+
+// Line is one complete line without its terminating newline (a trailing
+// "\r" is removed too).
+type Line struct {
+	Text []byte
+	// Offset is the file offset just past the line's newline.
+	Offset int64
+}
+
+// Chunk is a run of consecutive lines from one Source. Text slices belong to
+// the receiver.
+type Chunk struct {
+	Source *Source
+	// FP is the file's fingerprint as of this chunk.
+	FP    checkpoint.Fingerprint
+	Lines []Line
+	// Closed reports that Source is finished: no more chunks follow
+	// for it. Lines may still be present (a final unterminated line).
+	Closed bool
+	// Offset is the offset just past the last line (or the offset at
+	// close).
+	Offset int64
+}
+
+// Tailer follows files. Create with New; call Run once.
+type Tailer struct {
+	opts   Options
+	log    *slog.Logger
+	m      *Metrics
+	resume map[checkpoint.Key]checkpoint.Position
+
+	// Owned by the Run goroutine.
+	readers   map[checkpoint.Key]*reader
+	rotated   []rotatedHead
+	nextID    uint64
+	firstPoll bool
+	now       func() time.Time
+
+	mu  sync.Mutex // guards lag
+	lag map[string]int64
+}
+
+type rotatedHead struct {
+	fp      checkpoint.Fingerprint
+	offset  int64
+	path    string
+	expires time.Time
+}
+
+type reader struct {
+	src        *Source
+	f          *os.File
+	fp         checkpoint.Fingerprint
+	lineStart  int64  // offset of pending's first byte
+	pending    []byte // bytes read after the last newline
+	size       int64  // size at last stat
+	inGlob     bool
+	lastGrowth time.Time
+	readAfter  time.Time // a reset reader is not read before this
+}
+
+// New returns a Tailer that resumes files from the given positions.
+func New(opts Options, resume []checkpoint.Position, log *slog.Logger, m *Metrics) (*Tailer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	t := &Tailer{
+		opts:      opts,
+		log:       log,
+		m:         m,
+		resume:    map[checkpoint.Key]checkpoint.Position{},
+		readers:   map[checkpoint.Key]*reader{},
+		firstPoll: true,
+		now:       time.Now,
+		lag:       map[string]int64{},
+	}
+	for _, p := range resume {
+		t.resume[p.Key()] = p
+	}
+	return t, nil
+}
+
+// Run polls until ctx is done, sending chunks to out. It closes open files
+// before returning ctx.Err().
+func (t *Tailer) Run(ctx context.Context, out chan<- Chunk) error {
+	defer func() {
+		for k, r := range t.readers {
+			r.f.Close()
+			delete(t.readers, k)
+		}
+		t.m.FilesOpen.Set(0)
+	}()
+	tick := time.NewTicker(t.opts.PollInterval)
+	defer tick.Stop()
+	for {
+		if err := t.Poll(ctx, out); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Lag returns, per open file path, the bytes not yet read.
+func (t *Tailer) Lag() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]int64, len(t.lag))
+	for k, v := range t.lag {
+		out[k] = v
+	}
+	return out
+}
+
+// Poll runs one poll cycle: glob, stat, read every file to its end. It is
+// exported for tests and --once mode; it must not run concurrently with Run.
+func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
+	now := t.now()
+	first := t.firstPoll
+	t.firstPoll = false
+
+	type match struct {
+		path string
+		key  checkpoint.Key
+		size int64
+	}
+	var found []match
+	seen := map[checkpoint.Key]bool{}
+	for _, path := range t.glob() {
+		fi, err := os.Stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		key := fileKey(fi)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		found = append(found, match{path, key, fi.Size()})
+	}
+
+	// 1. Readers whose file left the globs: drain, close when idle.
+	for _, r := range t.sortedReaders() {
+		if seen[r.key()] {
+			continue
+		}
+		r.inGlob = false
+		if err := t.drain(ctx, r, now, out); err != nil {
+			return err
+		}
+		if now.Sub(r.lastGrowth) >= t.opts.CloseInactive {
+			if err := t.close(ctx, r, out); err != nil {
+				return err
+			}
+		}
+	}
+	// 2. Readers still in the globs: detect truncation, then read.
+	for _, m := range found {
+		r := t.readers[m.key]
+		if r == nil {
+			continue
+		}
+		r.inGlob = true
+		if !r.readAfter.IsZero() {
+			continue // a reset reader, read in step 4
+		}
+		truncated, err := r.truncated(m.size, t.opts.FingerprintSize)
+		if err != nil {
+			t.log.Warn("check file for truncation", "path", r.src.Path, "err", err)
+			continue
+		}
+		if truncated {
+			t.log.Info("file truncated; reading it again from the start", "path", r.src.Path, "offset", r.lineStart)
+			t.rotated = append(t.rotated, rotatedHead{fp: r.fp, offset: r.lineStart, path: r.src.Path, expires: now.Add(t.opts.RotatedMemory)})
+			f := r.f
+			r.f = nil // the new reader takes over the descriptor
+			if err := t.closeKeepFile(ctx, r, out); err != nil {
+				f.Close()
+				return err
+			}
+			nr := t.newReader(f, m.path, m.key, 0, checkpoint.Fingerprint{})
+			nr.readAfter = now.Add(t.opts.PollInterval / 2)
+			continue
+		}
+		if err := t.drain(ctx, r, now, out); err != nil {
+			return err
+		}
+	}
+	// 3. New files.
+	t.pruneRotated(now)
+	for _, m := range found {
+		if t.readers[m.key] != nil || m.size == 0 {
+			continue
+		}
+		r, err := t.open(m.path, m.key, m.size, first)
+		if err != nil {
+			t.log.Warn("open file", "path", m.path, "err", err)
+			continue
+		}
+		if err := t.drain(ctx, r, now, out); err != nil {
+			return err
+		}
+	}
+	// 4. Reset readers whose delay passed (after any copy was read).
+	for _, r := range t.sortedReaders() {
+		if r.readAfter.IsZero() || now.Before(r.readAfter) {
+			continue
+		}
+		r.readAfter = time.Time{}
+		if err := t.drain(ctx, r, now, out); err != nil {
+			return err
+		}
+	}
+	t.m.FilesOpen.Set(float64(len(t.readers)))
+	return nil
+}
+
+func (t *Tailer) glob() []string {
+	set := map[string]struct{}{}
+	for _, pat := range t.opts.Include {
+		ms, _ := filepath.Glob(pat) // patterns were validated
+		for _, m := range ms {
+			if !t.excluded(m) {
+				set[m] = struct{}{}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for m := range set {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (t *Tailer) excluded(path string) bool {
+	for _, pat := range t.opts.Exclude {
+		subject := path
+		if !containsSlash(pat) {
+			subject = filepath.Base(path)
+		}
+		if ok, _ := filepath.Match(pat, subject); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func containsSlash(s string) bool { return bytes.IndexByte([]byte(s), '/') >= 0 }
+
+func (t *Tailer) sortedReaders() []*reader {
+	rs := make([]*reader, 0, len(t.readers))
+	for _, r := range t.readers {
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].src.ID < rs[j].src.ID })
+	return rs
+}
+
+func (t *Tailer) pruneRotated(now time.Time) {
+	kept := t.rotated[:0]
+	for _, h := range t.rotated {
+		if now.Before(h.expires) {
+			kept = append(kept, h)
+		}
+	}
+	t.rotated = kept
+}
+
+func fileKey(fi os.FileInfo) checkpoint.Key {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return checkpoint.Key{Dev: uint64(st.Dev), Ino: uint64(st.Ino)} //nolint:unconvert // types differ per platform
+	}
+	return checkpoint.Key{}
+}
+
+// open opens a new file and decides where to start reading.
+func (t *Tailer) open(path string, key checkpoint.Key, size int64, first bool) (*reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || fileKey(fi) != key {
+		f.Close()
+		return nil, fmt.Errorf("open %s: file replaced while opening", path)
+	}
+	head, err := readHead(f, t.opts.FingerprintSize)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	start, srcPath := int64(0), path
+	how := "new file"
+	if p, ok := t.resume[key]; ok && matches(p.FP, head) && p.Offset <= fi.Size() {
+		start, how = p.Offset, "checkpoint"
+		delete(t.resume, key)
+	} else if i := t.matchRotated(head); i >= 0 {
+		h := t.rotated[i]
+		t.rotated = append(t.rotated[:i], t.rotated[i+1:]...)
+		start, srcPath, how = min(h.offset, fi.Size()), h.path, "copy of truncated file"
+	} else if first && t.opts.StartAtEnd {
+		start, how = lastLineEnd(f, fi.Size()), "end"
+	}
+	t.log.Debug("tailing file", "path", path, "offset", start, "from", how)
+	return t.newReader(f, srcPath, key, start, fingerprint(head)), nil
+}
+
+func (t *Tailer) matchRotated(head []byte) int {
+	for i, h := range t.rotated {
+		if matches(h.fp, head) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *Tailer) newReader(f *os.File, path string, key checkpoint.Key, start int64, fp checkpoint.Fingerprint) *reader {
+	t.nextID++
+	r := &reader{
+		src:        &Source{ID: t.nextID, Path: path, Dev: key.Dev, Ino: key.Ino},
+		f:          f,
+		fp:         fp,
+		lineStart:  start,
+		inGlob:     true,
+		lastGrowth: t.now(),
+	}
+	t.readers[key] = r
+	return r
+}
+
+func (r *reader) key() checkpoint.Key { return checkpoint.Key{Dev: r.src.Dev, Ino: r.src.Ino} }
+
+// truncated reports whether the file shrank below what was read or its head
+// no longer matches the fingerprint.
+func (r *reader) truncated(size int64, fpSize int) (bool, error) {
+	readOff := r.lineStart + int64(len(r.pending))
+	if size < readOff {
+		return true, nil
+	}
+	if size == r.size || r.fp.Len == 0 {
+		return false, nil
+	}
+	head, err := readHead(r.f, r.fp.Len)
+	if err != nil {
+		return false, err
+	}
+	return !matches(r.fp, head), nil
+}
+
+// drain reads r to its end and sends the complete lines.
+func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<- Chunk) error {
+	if r.f == nil {
+		return nil
+	}
+	bufSize := t.opts.ReadBufferSize
+	for {
+		readOff := r.lineStart + int64(len(r.pending))
+		buf := make([]byte, len(r.pending), len(r.pending)+bufSize)
+		copy(buf, r.pending)
+		n, err := r.f.ReadAt(buf[len(buf):cap(buf)], readOff)
+		if n == 0 {
+			if fi, serr := r.f.Stat(); serr == nil {
+				r.size = fi.Size()
+				t.setLag(r, fi.Size()-readOff)
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil // transient read error: try again next poll
+			}
+			return nil
+		}
+		r.lastGrowth = now
+		t.m.BytesRead.Add(float64(n))
+		buf = buf[:len(buf)+n]
+		if r.fp.Len < t.opts.FingerprintSize && readOff < int64(t.opts.FingerprintSize) {
+			if head, herr := readHead(r.f, t.opts.FingerprintSize); herr == nil {
+				r.fp = fingerprint(head)
+			}
+		}
+		lines, rest := splitLines(buf, r.lineStart, t.opts.MaxLineBytes)
+		r.lineStart += int64(len(buf) - len(rest))
+		r.pending = append(r.pending[:0], rest...)
+		if len(lines) > 0 {
+			t.m.LinesRead.Add(float64(len(lines)))
+			c := Chunk{Source: r.src, FP: r.fp, Lines: lines, Offset: r.lineStart}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// splitLines cuts buf (starting at file offset base) into lines; rest is the
+// unterminated tail. Lines longer than max are cut at max bytes.
+func splitLines(buf []byte, base int64, max int) (lines []Line, rest []byte) {
+	off := 0
+	for off < len(buf) {
+		i := bytes.IndexByte(buf[off:], '\n')
+		if i < 0 {
+			if len(buf)-off >= max {
+				lines = append(lines, Line{Text: buf[off : off+max : off+max], Offset: base + int64(off+max)})
+				off += max
+				continue
+			}
+			break
+		}
+		if i > max {
+			lines = append(lines, Line{Text: buf[off : off+max : off+max], Offset: base + int64(off+max)})
+			off += max
+			continue
+		}
+		text := buf[off : off+i : off+i]
+		if n := len(text); n > 0 && text[n-1] == '\r' {
+			text = text[:n-1]
+		}
+		lines = append(lines, Line{Text: text, Offset: base + int64(off+i+1)})
+		off += i + 1
+	}
+	return lines, buf[off:]
+}
+
+// close flushes r's partial line, sends the Closed chunk and closes the file.
+func (t *Tailer) close(ctx context.Context, r *reader, out chan<- Chunk) error {
+	f := r.f
+	err := t.closeKeepFile(ctx, r, out)
+	if f != nil {
+		f.Close()
+	}
+	return err
+}
+
+func (t *Tailer) closeKeepFile(ctx context.Context, r *reader, out chan<- Chunk) error {
+	delete(t.readers, r.key())
+	t.mu.Lock()
+	delete(t.lag, r.src.Path)
+	t.mu.Unlock()
+	t.m.LagBytes.DeleteLabelValues(r.src.Path)
+	c := Chunk{Source: r.src, FP: r.fp, Closed: true, Offset: r.lineStart}
+	if r.f != nil && len(r.pending) > 0 { // deleted/rotated away with no final newline
+		end := r.lineStart + int64(len(r.pending))
+		c.Lines = []Line{{Text: append([]byte(nil), r.pending...), Offset: end}}
+		c.Offset = end
+		t.m.LinesRead.Inc()
+	}
+	t.log.Debug("closing file", "path", r.src.Path, "offset", c.Offset)
+	select {
+	case out <- c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *Tailer) setLag(r *reader, lag int64) {
+	t.mu.Lock()
+	t.lag[r.src.Path] = lag
+	t.mu.Unlock()
+	t.m.LagBytes.WithLabelValues(r.src.Path).Set(float64(lag))
+}
+
+// readHead reads up to n bytes from the start of f.
+func readHead(f *os.File, n int) ([]byte, error) {
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read head of %s: %w", f.Name(), err)
+	}
+	return buf[:m], nil
+}
+
+func fingerprint(head []byte) checkpoint.Fingerprint {
+	return checkpoint.Fingerprint{Len: len(head), Hash: xxhash.Sum64(head)}
+}
+
+// matches reports whether head starts with the bytes fp was computed from.
+func matches(fp checkpoint.Fingerprint, head []byte) bool {
+	return fp.Len > 0 && len(head) >= fp.Len && xxhash.Sum64(head[:fp.Len]) == fp.Hash
+}
+
+// lastLineEnd returns the offset just past the last newline before size.
+func lastLineEnd(f *os.File, size int64) int64 {
+	const step = 4096
+	buf := make([]byte, step)
+	for end := size; end > 0; {
+		start := max(end-step, 0)
+		n, _ := f.ReadAt(buf[:end-start], start)
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return start + int64(i) + 1
+		}
+		end = start
+	}
+	return 0
+}
