@@ -1,0 +1,213 @@
+package logql
+
+import (
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// Error label names and values set by the pipeline, as Loki names them.
+const (
+	ErrorLabel        = "__error__"
+	ErrorDetailsLabel = "__error_details__"
+
+	errJSON       = "JSONParserErr"
+	errLogfmt     = "LogfmtParserErr"
+	errLabelFiler = "LabelFilterErr"
+	errSample     = "SampleExtractionErr"
+	errTemplate   = "TemplateFormatErr"
+	errUnpack     = "JSONParserErr"
+)
+
+// Where a label came from.
+const (
+	srcStream uint8 = iota
+	srcMeta
+	srcParsed
+)
+
+type lbl struct {
+	name, value string
+	src         uint8
+}
+
+// labelsBuilder holds the labels of the line being processed. It is reset per
+// line and reuses its storage, so processing allocates nothing for labels
+// that are substrings of the line.
+type labelsBuilder struct {
+	ls         []lbl
+	stream     labels.Labels
+	err        string
+	errDetails string
+	sorted     bool
+	scratch    []labels.Label
+}
+
+func (b *labelsBuilder) reset(stream, meta labels.Labels) {
+	b.ls = b.ls[:0]
+	b.stream = stream
+	b.err, b.errDetails = "", ""
+	stream.Range(func(l labels.Label) {
+		b.ls = append(b.ls, lbl{name: l.Name, value: l.Value, src: srcStream})
+	})
+	meta.Range(func(l labels.Label) {
+		b.set(l.Name, l.Value, srcMeta)
+	})
+	b.sorted = false
+}
+
+// baseHas reports whether the stream labels contain name (parsed labels
+// colliding with them get the _extracted suffix).
+func (b *labelsBuilder) baseHas(name string) bool {
+	for i := range b.ls {
+		if b.ls[i].src == srcStream && b.ls[i].name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *labelsBuilder) get(name string) (string, bool) {
+	switch name {
+	case ErrorLabel:
+		return b.err, b.err != ""
+	case ErrorDetailsLabel:
+		return b.errDetails, b.errDetails != ""
+	}
+	for i := range b.ls {
+		if b.ls[i].name == name {
+			return b.ls[i].value, true
+		}
+	}
+	return "", false
+}
+
+func (b *labelsBuilder) set(name, value string, src uint8) {
+	switch name {
+	case ErrorLabel:
+		b.err = value
+		return
+	case ErrorDetailsLabel:
+		b.errDetails = value
+		return
+	}
+	for i := range b.ls {
+		if b.ls[i].name == name {
+			b.ls[i].value = value
+			b.ls[i].src = src
+			return
+		}
+	}
+	b.ls = append(b.ls, lbl{name: name, value: value, src: src})
+	b.sorted = false
+}
+
+// setParsed sets a label extracted by a parser, renaming it with the
+// _extracted suffix when it collides with a stream label.
+func (b *labelsBuilder) setParsed(name, value string, renamed func(string) string) {
+	if b.baseHas(name) {
+		name = renamed(name)
+	}
+	b.set(name, value, srcParsed)
+}
+
+func (b *labelsBuilder) del(name string) {
+	switch name {
+	case ErrorLabel:
+		b.err = ""
+		return
+	case ErrorDetailsLabel:
+		b.errDetails = ""
+		return
+	}
+	for i := range b.ls {
+		if b.ls[i].name == name {
+			b.ls = append(b.ls[:i], b.ls[i+1:]...)
+			return
+		}
+	}
+}
+
+func (b *labelsBuilder) hasErr() bool { return b.err != "" }
+
+func (b *labelsBuilder) setErr(kind, details string) {
+	b.err = kind
+	b.errDetails = details
+}
+
+func (b *labelsBuilder) sortLocked() {
+	if b.sorted {
+		return
+	}
+	ls := b.ls
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && ls[j].name < ls[j-1].name; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
+	}
+	b.sorted = true
+}
+
+// visit calls fn for every non-empty label in name order, error labels included.
+func (b *labelsBuilder) visit(fn func(name, value string)) {
+	b.sortLocked()
+	errDone := false
+	emitErr := func() {
+		if b.err != "" {
+			fn(ErrorLabel, b.err)
+		}
+		if b.errDetails != "" {
+			fn(ErrorDetailsLabel, b.errDetails)
+		}
+		errDone = true
+	}
+	for i := range b.ls {
+		if !errDone && b.ls[i].name > ErrorDetailsLabel {
+			emitErr()
+		}
+		if b.ls[i].value != "" {
+			fn(b.ls[i].name, b.ls[i].value)
+		}
+	}
+	if !errDone {
+		emitErr()
+	}
+}
+
+// hash returns a hash of the non-empty labels.
+func (b *labelsBuilder) hash(d *xxhash.Digest) uint64 {
+	d.Reset()
+	sep := []byte{0xff}
+	b.visit(func(n, v string) {
+		_, _ = d.WriteString(n)
+		_, _ = d.Write(sep)
+		_, _ = d.WriteString(v)
+		_, _ = d.Write(sep)
+	})
+	return d.Sum64()
+}
+
+// equal reports whether the builder holds exactly ls (ignoring empty values).
+func (b *labelsBuilder) equal(ls labels.Labels) bool {
+	i, n, ok := 0, ls.Len(), true
+	cur := b.scratch[:0]
+	ls.Range(func(l labels.Label) { cur = append(cur, l) })
+	b.scratch = cur
+	b.visit(func(name, value string) {
+		if !ok {
+			return
+		}
+		if i >= n || cur[i].Name != name || cur[i].Value != value {
+			ok = false
+			return
+		}
+		i++
+	})
+	return ok && i == n
+}
+
+// labels returns the current labels as a sorted labels.Labels (allocates).
+func (b *labelsBuilder) labels() labels.Labels {
+	var sb labels.ScratchBuilder
+	b.visit(func(n, v string) { sb.Add(n, v) })
+	return sb.Labels()
+}
