@@ -1,0 +1,205 @@
+// Browser tests of the sightline UI in Debian's headless Chromium, driven by
+// playwright-core (no browser download). The server under test is taken from
+// SIGHTLINE_URL; it must serve the built UI and the Prometheus HTTP API.
+//
+//   SIGHTLINE_URL=http://127.0.0.1:9800 node e2e/run.mjs
+//
+// Optional environment:
+//   SIGHTLINE_E2E_QUERY   PromQL the metrics test runs (default: "up"); it must return data
+//   SIGHTLINE_TENANT      tenant put in the URL of every page
+//   SIGHTLINE_SCREENSHOTS where screenshots go (default: <repo>/e2e/screenshots)
+//   CHROMIUM_PATH         browser binary (default: /usr/bin/chromium)
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BASE = (process.env.SIGHTLINE_URL ?? 'http://127.0.0.1:9800').replace(/\/$/, '');
+const QUERY = process.env.SIGHTLINE_E2E_QUERY ?? 'up';
+const TENANT = process.env.SIGHTLINE_TENANT ?? '';
+const SHOTS = process.env.SIGHTLINE_SCREENSHOTS ?? path.resolve(here, '../../e2e/screenshots');
+const VIEWPORT = { width: 1440, height: 900 };
+
+const PAGES = [
+  { path: '/logs', heading: 'Logs' },
+  { path: '/graph', heading: 'Metrics explorer' },
+  { path: '/dashboards', heading: 'Dashboards' },
+  { path: '/traces', heading: 'Traces' },
+  { path: '/service-map', heading: 'Service map' },
+  { path: '/alerts', heading: 'Alerts' },
+];
+
+let browser;
+
+/** Builds a page URL with the tenant (if any) and extra parameters. */
+function url(p, params = {}) {
+  const u = new URL(BASE + p);
+  if (TENANT) u.searchParams.set('tenant', TENANT);
+  for (const [k, v] of Object.entries(params)) {
+    for (const x of [].concat(v)) u.searchParams.append(k, x);
+  }
+  return u.toString();
+}
+
+/** Opens a fresh page in the given theme that records console errors and page crashes. */
+async function openPage(theme) {
+  const context = await browser.newContext({ viewport: VIEWPORT, colorScheme: theme });
+  await context.addInitScript((t) => localStorage.setItem('sightline.theme', t), theme);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    // A request replaced by a newer one is aborted on purpose.
+    if (!/ERR_ABORTED/.test(r.failure()?.errorText ?? '')) errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  return { context, page, errors };
+}
+
+async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+async function apiJSON(p) {
+  const headers = TENANT ? { 'X-Scope-OrgID': TENANT } : {};
+  const res = await fetch(BASE + p, { headers });
+  assert.equal(res.status, 200, `${p} answered HTTP ${res.status}`);
+  return res.json();
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+for (const theme of ['dark', 'light']) {
+  describe(`every page loads without console errors (${theme})`, () => {
+    for (const p of PAGES) {
+      test(p.path, async () => {
+        const { context, page, errors } = await openPage(theme);
+        try {
+          await page.goto(url(p.path), { waitUntil: 'networkidle' });
+          await page.getByRole('heading', { level: 1, name: p.heading }).waitFor();
+          const active = await page.locator('nav a[aria-current="page"]').textContent();
+          assert.equal(active?.trim(), p.heading.replace(' explorer', ''));
+          await shot(page, `${p.path.slice(1)}-${theme}`);
+          assert.deepEqual(errors, []);
+        } finally {
+          await context.close();
+        }
+      });
+    }
+  });
+}
+
+describe('metrics explorer', () => {
+  test('completes metric names from the server', async () => {
+    const names = (await apiJSON('/api/v1/label/__name__/values')).data;
+    assert.ok(names.length > 0, 'the server knows no metric names');
+    const target = names.find((n) => n.length >= 4) ?? names[0];
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/graph'), { waitUntil: 'networkidle' });
+      const editor = page.getByRole('combobox', { name: 'PromQL query 1' });
+      await editor.click();
+      await editor.pressSequentially(target.slice(0, 3));
+      const option = page.getByRole('option').filter({ hasText: target }).first();
+      await option.waitFor();
+      await shot(page, 'metrics-completion-dark');
+      await editor.press('Escape');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  for (const theme of ['dark', 'light']) {
+    test(`runs a query and draws its series (${theme})`, async () => {
+      const { context, page, errors } = await openPage(theme);
+      try {
+        await page.goto(url('/graph', { from: 'now-15m', to: 'now' }), { waitUntil: 'networkidle' });
+        const editor = page.getByRole('combobox', { name: 'PromQL query 1' });
+        await editor.fill(QUERY);
+        await page.getByTestId('run-query').click();
+        const chart = page.getByTestId('chart');
+        await chart.locator('canvas').waitFor();
+        const series = Number(await chart.getAttribute('data-series'));
+        assert.ok(series > 0, `the graph shows ${series} series`);
+        assert.equal(await page.locator('.legend-item').count(), series);
+        // The query is in the URL: a reload shows the same graph.
+        assert.equal(new URL(page.url()).searchParams.get('q'), QUERY);
+        await page.mouse.move(700, 420);
+        await shot(page, `metrics-graph-${theme}`);
+        await page.reload({ waitUntil: 'networkidle' });
+        await chart.locator('canvas').waitFor();
+        assert.equal(Number(await chart.getAttribute('data-series')), series);
+
+        await page.getByRole('tab', { name: 'Table' }).click();
+        const rows = page.getByTestId('instant-table').locator('tbody tr');
+        await rows.first().waitFor();
+        assert.ok((await rows.count()) > 0);
+        await shot(page, `metrics-table-${theme}`);
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  test('several queries share one graph', async () => {
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/graph', { q: [QUERY, `${QUERY} * 2`] }), { waitUntil: 'networkidle' });
+      const chart = page.getByTestId('chart');
+      await chart.locator('canvas').waitFor();
+      const n = Number(await chart.getAttribute('data-series'));
+      assert.ok(n >= 2 && n % 2 === 0, `expected the series of both queries, got ${n}`);
+      assert.equal(await page.locator('.legend-item', { hasText: '#2 ' }).count(), n / 2);
+      await shot(page, 'metrics-two-queries-dark');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('shows the server error of a bad query', async () => {
+    const { context, page } = await openPage('light');
+    try {
+      await page.goto(url('/graph'), { waitUntil: 'networkidle' });
+      const editor = page.getByRole('combobox', { name: 'PromQL query 1' });
+      await editor.fill('sum(rate(');
+      await editor.press('Escape');
+      await editor.press('Enter');
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      const text = await alert.textContent();
+      assert.match(text ?? '', /parse error|unexpected/i, `the error shown was: ${text}`);
+      assert.match(text ?? '', /HTTP 400/);
+      await shot(page, 'metrics-error-light');
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,242 @@
+// The one API client of the UI. Every call to the server goes through here so
+// that the tenant header, error decoding and cancellation behave the same on
+// every page. Server error messages are passed through to the caller as
+// ApiError with the server's own text: pages show them, never hide them.
+
+/** Header carrying the tenant on every request (the Loki/Mimir convention). */
+export const TENANT_HEADER = 'X-Scope-OrgID';
+
+let currentTenant = '';
+
+/** Sets the tenant sent with every following request ('' sends no header). */
+export function setTenant(tenant: string): void {
+  currentTenant = tenant.trim();
+}
+
+/** An error reported by the server or by the network, with a readable message. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly errorType: string;
+  readonly path: string;
+
+  constructor(message: string, status: number, errorType: string, path: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.errorType = errorType;
+    this.path = path;
+  }
+}
+
+/** Returns true when err is an abort caused by a newer request replacing this one. */
+export function isAbort(err: unknown): boolean {
+  return err instanceof DOMException && err.name === 'AbortError';
+}
+
+/** Formats any thrown value into the sentence shown to the user. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) {
+    const where = err.status > 0 ? `HTTP ${err.status}` : 'network';
+    const kind = err.errorType ? ` ${err.errorType}` : '';
+    return `${err.message} (${where}${kind}, ${err.path})`;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+interface PromEnvelope<T> {
+  status: 'success' | 'error';
+  data?: T;
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+  infos?: string[];
+}
+
+/** A successful Prometheus-style response: the data plus any warnings. */
+export interface Result<T> {
+  data: T;
+  warnings: string[];
+}
+
+type Params = Record<string, string | string[] | undefined>;
+
+function encodeParams(params: Params): URLSearchParams {
+  const body = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) v.forEach((x) => body.append(k, x));
+    else body.append(k, v);
+  }
+  return body;
+}
+
+async function request(path: string, init: RequestInit): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('Accept', 'application/json');
+  if (currentTenant) headers.set(TENANT_HEADER, currentTenant);
+  try {
+    return await fetch(path, { ...init, headers });
+  } catch (err) {
+    if (isAbort(err)) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new ApiError(`cannot reach the server: ${msg}`, 0, '', path);
+  }
+}
+
+/** Reads a body that may or may not be JSON and turns failures into ApiError. */
+async function decodeEnvelope<T>(res: Response, path: string): Promise<Result<T>> {
+  const text = await res.text();
+  let env: PromEnvelope<T> | undefined;
+  try {
+    env = JSON.parse(text) as PromEnvelope<T>;
+  } catch {
+    env = undefined;
+  }
+  if (env && env.status === 'error') {
+    throw new ApiError(env.error || 'the server reported an error without a message', res.status, env.errorType ?? '', path);
+  }
+  if (!res.ok) {
+    const snippet = text.trim().slice(0, 500) || res.statusText;
+    throw new ApiError(snippet, res.status, '', path);
+  }
+  if (!env || env.status !== 'success' || env.data === undefined) {
+    throw new ApiError('the server sent a response this page cannot read', res.status, 'bad_response', path);
+  }
+  return { data: env.data, warnings: [...(env.warnings ?? []), ...(env.infos ?? [])] };
+}
+
+/** POSTs form parameters (as Prometheus accepts for long queries) and decodes the envelope. */
+async function promPost<T>(path: string, params: Params, signal?: AbortSignal): Promise<Result<T>> {
+  const res = await request(path, {
+    method: 'POST',
+    body: encodeParams(params),
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    signal,
+  });
+  return decodeEnvelope<T>(res, path);
+}
+
+async function promGet<T>(path: string, params: Params, signal?: AbortSignal): Promise<Result<T>> {
+  const qs = encodeParams(params).toString();
+  const url = qs ? `${path}?${qs}` : path;
+  const res = await request(url, { method: 'GET', signal });
+  return decodeEnvelope<T>(res, path);
+}
+
+// ---- Prometheus query API types ----
+
+export type Labels = Record<string, string>;
+/** [unix seconds, value as string] exactly as Prometheus sends it. */
+export type SamplePair = [number, string];
+
+export interface HistogramBucket {
+  0: number;
+  1: string;
+  2: string;
+  3: string;
+}
+export interface NativeHistogram {
+  count: string;
+  sum: string;
+  buckets?: HistogramBucket[];
+}
+
+export interface InstantVectorSample {
+  metric: Labels;
+  value?: SamplePair;
+  histogram?: [number, NativeHistogram];
+}
+export interface RangeSeries {
+  metric: Labels;
+  values?: SamplePair[];
+  histograms?: [number, NativeHistogram][];
+}
+
+export type QueryData =
+  | { resultType: 'vector'; result: InstantVectorSample[] }
+  | { resultType: 'matrix'; result: RangeSeries[] }
+  | { resultType: 'scalar'; result: SamplePair }
+  | { resultType: 'string'; result: SamplePair };
+
+export interface MatrixData {
+  resultType: 'matrix';
+  result: RangeSeries[];
+}
+
+export interface MetricMetadata {
+  type: string;
+  help: string;
+  unit: string;
+}
+
+export interface BuildInfo {
+  version: string;
+  revision: string;
+  branch: string;
+  buildUser: string;
+  buildDate: string;
+  goVersion: string;
+}
+
+/** Runs an instant PromQL query at time (unix seconds). */
+export function queryInstant(query: string, time: number, signal?: AbortSignal): Promise<Result<QueryData>> {
+  return promPost<QueryData>('/api/v1/query', { query, time: String(time) }, signal);
+}
+
+/** Runs a range PromQL query from start to end (unix seconds) with step seconds. */
+export function queryRange(
+  query: string,
+  start: number,
+  end: number,
+  step: number,
+  signal?: AbortSignal,
+): Promise<Result<MatrixData>> {
+  return promPost<MatrixData>(
+    '/api/v1/query_range',
+    { query, start: String(start), end: String(end), step: String(step) },
+    signal,
+  );
+}
+
+/** Lists label names, optionally restricted to series matching the selectors. */
+export async function labelNames(match: string[], start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
+  const r = await promGet<string[]>(
+    '/api/v1/labels',
+    { 'match[]': match.length ? match : undefined, start: numOpt(start), end: numOpt(end) },
+    signal,
+  );
+  return r.data;
+}
+
+/** Lists the values of one label, optionally restricted to matching series. */
+export async function labelValues(
+  name: string,
+  match: string[],
+  start?: number,
+  end?: number,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const r = await promGet<string[]>(
+    `/api/v1/label/${encodeURIComponent(name)}/values`,
+    { 'match[]': match.length ? match : undefined, start: numOpt(start), end: numOpt(end) },
+    signal,
+  );
+  return r.data;
+}
+
+/** Returns metric metadata (type, help, unit) keyed by metric name. */
+export async function metadata(signal?: AbortSignal): Promise<Record<string, MetricMetadata[]>> {
+  const r = await promGet<Record<string, MetricMetadata[]>>('/api/v1/metadata', {}, signal);
+  return r.data;
+}
+
+/** Returns the server's build information. */
+export async function buildInfo(signal?: AbortSignal): Promise<BuildInfo> {
+  const r = await promGet<BuildInfo>('/api/v1/status/buildinfo', {}, signal);
+  return r.data;
+}
+
+function numOpt(n: number | undefined): string | undefined {
+  return n === undefined ? undefined : String(Math.floor(n));
+}

@@ -1,0 +1,397 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import {
+  isAbort,
+  queryInstant,
+  queryRange,
+  type QueryData,
+  type RangeSeries,
+} from '../api';
+import type { PageProps } from '../App';
+import { ErrorBox, WarningBox } from '../components/ErrorBox';
+import { PromQLEditor } from '../components/PromQLEditor';
+import { TimeSeriesChart, type ChartData } from '../components/TimeSeriesChart';
+import { PALETTE, parseSample, seriesName } from '../format';
+import { setParams } from '../router';
+import { autoStep, formatDateTime, formatDuration, parseDuration, resolveRange } from '../time';
+
+const MAX_GRAPH_SERIES = 300;
+const MAX_TABLE_ROWS = 1000;
+
+type Tab = 'graph' | 'table';
+
+interface RangeOutcome {
+  series: RangeSeries[];
+  error?: unknown;
+  warnings: string[];
+}
+
+interface InstantOutcome {
+  data?: QueryData;
+  error?: unknown;
+  warnings: string[];
+}
+
+interface Results {
+  kind: Tab;
+  queries: string[];
+  range?: RangeOutcome[];
+  instant?: InstantOutcome[];
+  step: number;
+  start: number;
+  end: number;
+  tookMs: number;
+}
+
+/** The metrics explorer: several PromQL queries drawn on one graph, or as a table. */
+export function MetricsPage({ range, params, refreshKey }: PageProps) {
+  const urlQueries = params.getAll('q');
+  const urlKey = urlQueries.join('\u0000');
+  const tab: Tab = params.get('tab') === 'table' ? 'table' : 'graph';
+  const stepParam = params.get('step') ?? '';
+  const tenant = params.get('tenant') ?? '';
+
+  const [drafts, setDrafts] = useState<string[]>(urlQueries.length ? urlQueries : ['']);
+  const [stepDraft, setStepDraft] = useState(stepParam);
+  const [runNonce, setRunNonce] = useState(0);
+  const [results, setResults] = useState<Results | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [fatal, setFatal] = useState<unknown>(null);
+
+  // Back/forward or a pasted link changes the URL: show its queries.
+  useEffect(() => {
+    setDrafts(urlKey ? urlKey.split('\u0000') : ['']);
+  }, [urlKey]);
+  useEffect(() => setStepDraft(stepParam), [stepParam]);
+
+  const run = () => {
+    const qs = drafts.map((d) => d.trim()).filter((d) => d !== '');
+    const stepOk = stepDraft === '' || Number.isFinite(parseDuration(stepDraft));
+    setParams({ q: qs, step: stepOk ? stepDraft || null : stepParam || null }, qs.join('\u0000') !== urlKey);
+    setRunNonce((n) => n + 1);
+  };
+
+  const abortRef = useRef<AbortController | null>(null);
+  useEffect(() => {
+    abortRef.current?.abort();
+    const queries = urlKey ? urlKey.split('\u0000') : [];
+    if (queries.length === 0) {
+      setResults(null);
+      setLoading(false);
+      setFatal(null);
+      return;
+    }
+    let resolved;
+    try {
+      resolved = resolveRange(range);
+    } catch (err) {
+      setFatal(err);
+      return;
+    }
+    const ac = new AbortController();
+    abortRef.current = ac;
+    const custom = parseDuration(stepParam);
+    const step = Number.isFinite(custom) && custom > 0 ? custom : autoStep(resolved);
+    const started = performance.now();
+    setLoading(true);
+    setFatal(null);
+
+    const done = (r: Results) => {
+      if (ac.signal.aborted) return;
+      setResults(r);
+      setLoading(false);
+    };
+    const base = { queries, step, start: resolved.start, end: resolved.end };
+    if (tab === 'graph') {
+      Promise.all(
+        queries.map((q) =>
+          queryRange(q, resolved.start, resolved.end, step, ac.signal).then(
+            (r): RangeOutcome => ({ series: r.data.result, warnings: r.warnings }),
+            (error: unknown): RangeOutcome => ({ series: [], error, warnings: [] }),
+          ),
+        ),
+      ).then((range) => {
+        if (range.some((r) => isAbort(r.error))) return;
+        done({ ...base, kind: 'graph', range, tookMs: performance.now() - started });
+      });
+    } else {
+      Promise.all(
+        queries.map((q) =>
+          queryInstant(q, resolved.end, ac.signal).then(
+            (r): InstantOutcome => ({ data: r.data, warnings: r.warnings }),
+            (error: unknown): InstantOutcome => ({ error, warnings: [] }),
+          ),
+        ),
+      ).then((instant) => {
+        if (instant.some((r) => isAbort(r.error))) return;
+        done({ ...base, kind: 'table', instant, tookMs: performance.now() - started });
+      });
+    }
+    return () => ac.abort();
+    // range.from/to are strings; refreshKey and runNonce force a re-run.
+  }, [urlKey, range.from, range.to, tab, stepParam, refreshKey, runNonce, tenant]);
+
+  const chart = useMemo(() => (results?.kind === 'graph' ? toChart(results) : null), [results]);
+  const errors = (i: number): unknown =>
+    results && results.queries[i] === drafts[i]?.trim()
+      ? (results.range?.[i]?.error ?? results.instant?.[i]?.error)
+      : undefined;
+
+  const seriesCount = results
+    ? results.kind === 'graph'
+      ? (results.range ?? []).reduce((n, r) => n + r.series.length, 0)
+      : (results.instant ?? []).reduce((n, r) => n + instantCount(r.data), 0)
+    : 0;
+  const warnings = results
+    ? [...(results.range ?? []), ...(results.instant ?? [])].flatMap((r) => r.warnings)
+    : [];
+
+  return (
+    <div className="page metrics-page">
+      <section className="card query-card" aria-label="Queries">
+        {drafts.map((d, i) => (
+          <div className="query-row" key={i}>
+            <span className="query-index" style={{ borderColor: PALETTE[i % PALETTE.length] }}>
+              {i + 1}
+            </span>
+            <div className="query-main">
+              <PromQLEditor
+                value={d}
+                label={`PromQL query ${i + 1}`}
+                tenant={tenant}
+                autoFocus={i === 0 && d === ''}
+                placeholder="PromQL, e.g. sum by (job) (rate(http_requests_total[5m]))   — Enter runs, Shift+Enter new line, Ctrl+Space completes"
+                onChange={(v) => setDrafts((all) => all.map((x, j) => (j === i ? v : x)))}
+                onRun={run}
+              />
+              {errors(i) !== undefined && <ErrorBox error={errors(i)} title={`Query ${i + 1} failed`} />}
+            </div>
+            {drafts.length > 1 && (
+              <button
+                type="button"
+                className="btn icon-btn subtle"
+                title="Remove this query"
+                aria-label={`Remove query ${i + 1}`}
+                onClick={() => setDrafts((all) => all.filter((_, j) => j !== i))}
+              >
+                ×
+              </button>
+            )}
+          </div>
+        ))}
+        <div className="query-actions">
+          <button type="button" className="btn" onClick={() => setDrafts((all) => [...all, ''])}>
+            + Add query
+          </button>
+          <div className="spacer" />
+          <label className="inline-field" title="Resolution of the graph; empty picks one from the range">
+            <span>Step</span>
+            <input
+              className="input step-input"
+              value={stepDraft}
+              placeholder={results ? `auto (${formatDuration(results.step)})` : 'auto'}
+              onChange={(e) => setStepDraft(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter') run();
+              }}
+              aria-invalid={stepDraft !== '' && !Number.isFinite(parseDuration(stepDraft))}
+            />
+          </label>
+          <button type="button" className="btn primary" onClick={run} data-testid="run-query">
+            Run query
+          </button>
+        </div>
+      </section>
+
+      {fatal !== null && <ErrorBox error={fatal} />}
+
+      <section className="card result-card" aria-label="Results">
+        <div className="result-head">
+          <div className="tabs" role="tablist">
+            {(['graph', 'table'] as const).map((t) => (
+              <button
+                key={t}
+                type="button"
+                role="tab"
+                aria-selected={tab === t}
+                className={tab === t ? 'tab active' : 'tab'}
+                onClick={() => setParams({ tab: t === 'graph' ? null : t }, true)}
+              >
+                {t === 'graph' ? 'Graph' : 'Table'}
+              </button>
+            ))}
+          </div>
+          <div className="result-stats" aria-live="polite">
+            {loading && <span className="spinner" aria-label="Loading" />}
+            {results && (
+              <span>
+                {seriesCount} series
+                {results.kind === 'graph' ? ` · step ${formatDuration(results.step)}` : ` · at ${formatDateTime(results.end)}`}
+                {` · ${Math.round(results.tookMs)} ms`}
+              </span>
+            )}
+          </div>
+        </div>
+        {loading && <div className="progress" />}
+        <WarningBox warnings={warnings} />
+        {!results && !loading && <EmptyHint onPick={(q) => setParams({ q: [q] }, true)} />}
+        {results?.kind === 'graph' && chart && (
+          <>
+            {chart.truncated > 0 && (
+              <div className="note">
+                Showing the first {MAX_GRAPH_SERIES} of {chart.truncated + MAX_GRAPH_SERIES} series. Aggregate the
+                query (for example with <code>sum by (…)</code>) to see all of it.
+              </div>
+            )}
+            {chart.data.series.length === 0 ? (
+              <div className="empty-result">The queries returned no data in this time range.</div>
+            ) : (
+              <TimeSeriesChart
+                data={chart.data}
+                onZoom={(a, b) =>
+                  setParams({ from: String(Math.floor(a * 1000)), to: String(Math.ceil(b * 1000)) }, true)
+                }
+              />
+            )}
+          </>
+        )}
+        {results?.kind === 'table' && <InstantTables results={results} />}
+      </section>
+    </div>
+  );
+}
+
+function instantCount(d: QueryData | undefined): number {
+  if (!d) return 0;
+  return d.resultType === 'vector' || d.resultType === 'matrix' ? d.result.length : 1;
+}
+
+function toChart(r: Results): { data: ChartData; truncated: number } {
+  const n = Math.floor((r.end - r.start) / r.step) + 1;
+  // Prometheus aligns range results to start + k*step.
+  const x = Array.from({ length: n }, (_, k) => r.start + k * r.step);
+  const series: ChartData['series'] = [];
+  let total = 0;
+  const multi = r.queries.length > 1;
+  (r.range ?? []).forEach((out, qi) => {
+    for (const s of out.series) {
+      total++;
+      if (series.length >= MAX_GRAPH_SERIES) continue;
+      const values: (number | null)[] = new Array<number | null>(n).fill(null);
+      for (const [t, v] of s.values ?? []) {
+        const k = Math.round((t - r.start) / r.step);
+        if (k >= 0 && k < n) {
+          const f = parseSample(v);
+          values[k] = Number.isFinite(f) ? f : null;
+        }
+      }
+      for (const [t, h] of s.histograms ?? []) {
+        // Native histograms are drawn by their observation count.
+        const k = Math.round((t - r.start) / r.step);
+        if (k >= 0 && k < n) values[k] = parseSample(h.count);
+      }
+      const name = seriesName(s.metric);
+      series.push({
+        label: multi ? `#${qi + 1} ${name}` : name,
+        color: PALETTE[series.length % PALETTE.length] ?? '#3b82f6',
+        values,
+      });
+    }
+  });
+  return { data: { x, series }, truncated: Math.max(0, total - MAX_GRAPH_SERIES) };
+}
+
+function InstantTables({ results }: { results: Results }) {
+  return (
+    <div className="instant-tables">
+      {(results.instant ?? []).map((out, i) => (
+        <div key={i} className="instant-table">
+          {results.queries.length > 1 && (
+            <div className="instant-title">
+              <span className="query-index small" style={{ borderColor: PALETTE[i % PALETTE.length] }}>
+                {i + 1}
+              </span>
+              <code>{results.queries[i]}</code>
+            </div>
+          )}
+          {out.data ? <InstantTable data={out.data} /> : out.error === undefined ? null : (
+            <div className="empty-result">This query failed; see the message above.</div>
+          )}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function InstantTable({ data }: { data: QueryData }) {
+  if (data.resultType === 'scalar' || data.resultType === 'string') {
+    return (
+      <table className="table">
+        <thead>
+          <tr>
+            <th>{data.resultType}</th>
+            <th className="num">Value</th>
+          </tr>
+        </thead>
+        <tbody>
+          <tr>
+            <td className="muted">{formatDateTime(data.result[0])}</td>
+            <td className="num mono">{data.result[1]}</td>
+          </tr>
+        </tbody>
+      </table>
+    );
+  }
+  const rows =
+    data.resultType === 'vector'
+      ? data.result.map((s) => ({
+          name: seriesName(s.metric),
+          value: s.value ? s.value[1] : s.histogram ? `histogram count=${s.histogram[1].count} sum=${s.histogram[1].sum}` : '',
+        }))
+      : data.result.map((s) => ({
+          name: seriesName(s.metric),
+          value: (s.values ?? []).map(([t, v]) => `${v} @${t}`).join('\n'),
+        }));
+  if (rows.length === 0) return <div className="empty-result">The query returned no series at this time.</div>;
+  rows.sort((a, b) => a.name.localeCompare(b.name));
+  return (
+    <>
+      <table className="table" data-testid="instant-table">
+        <thead>
+          <tr>
+            <th>Series</th>
+            <th className="num">Value</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.slice(0, MAX_TABLE_ROWS).map((r, i) => (
+            <tr key={i}>
+              <td className="mono series-cell">{r.name}</td>
+              <td className="num mono value-cell">{r.value}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.length > MAX_TABLE_ROWS && <div className="note">Showing {MAX_TABLE_ROWS} of {rows.length} rows.</div>}
+    </>
+  );
+}
+
+function EmptyHint({ onPick }: { onPick: (q: string) => void }) {
+  const examples = ['up', 'sum by (job) (up)', 'topk(5, rate({__name__=~".+_total"}[5m]))'];
+  return (
+    <div className="empty-state">
+      <h2>Query your metrics</h2>
+      <p>
+        Type a PromQL expression above and press <kbd>Enter</kbd>. Completion offers metric names, labels, label values and
+        functions as you type (<kbd>Ctrl</kbd>+<kbd>Space</kbd> opens it). Drag across the graph to zoom in.
+      </p>
+      <div className="examples">
+        {examples.map((e) => (
+          <button key={e} type="button" className="btn code-btn" onClick={() => onPick(e)}>
+            {e}
+          </button>
+        ))}
+      </div>
+    </div>
+  );
+}
