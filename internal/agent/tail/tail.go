@@ -130,6 +130,8 @@ type Chunk struct {
 	// Closed reports that Source is finished: no more chunks follow
 	// for it. Lines may still be present (a final unterminated line).
 	Closed bool
+	// Start is the offset where the first line begins.
+	Start int64
 	// Offset is the offset just past the last line (or the offset at
 	// close).
 	Offset int64
@@ -500,11 +502,12 @@ func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<-
 			}
 		}
 		lines, rest := splitLines(buf, r.lineStart, t.opts.MaxLineBytes)
+		start := r.lineStart
 		r.lineStart += int64(len(buf) - len(rest))
 		r.pending = append(r.pending[:0], rest...)
 		if len(lines) > 0 {
 			t.m.LinesRead.Add(float64(len(lines)))
-			c := Chunk{Source: r.src, FP: r.fp, Lines: lines, Offset: r.lineStart}
+			c := Chunk{Source: r.src, FP: r.fp, Lines: lines, Start: start, Offset: r.lineStart}
 			select {
 			case out <- c:
 			case <-ctx.Done():
@@ -559,7 +562,7 @@ func (t *Tailer) closeKeepFile(ctx context.Context, r *reader, out chan<- Chunk)
 	delete(t.lag, r.src.Path)
 	t.mu.Unlock()
 	t.m.LagBytes.DeleteLabelValues(r.src.Path)
-	c := Chunk{Source: r.src, FP: r.fp, Closed: true, Offset: r.lineStart}
+	c := Chunk{Source: r.src, FP: r.fp, Closed: true, Start: r.lineStart, Offset: r.lineStart}
 	if r.f != nil && len(r.pending) > 0 { // deleted/rotated away with no final newline
 		end := r.lineStart + int64(len(r.pending))
 		c.Lines = []Line{{Text: append([]byte(nil), r.pending...), Offset: end}}
