@@ -1,0 +1,197 @@
+package logql
+
+import (
+	"context"
+	"fmt"
+	"regexp/syntax"
+
+	"github.com/prometheus/prometheus/model/labels"
+)
+
+// Direction orders log entries by time.
+type Direction int
+
+// Directions. Backward (newest first) is Loki's default.
+const (
+	Backward Direction = iota
+	Forward
+)
+
+func (d Direction) String() string {
+	if d == Forward {
+		return "forward"
+	}
+	return "backward"
+}
+
+// ParseDirection parses "forward" or "backward" (case-insensitive, "" is backward).
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "", "backward", "BACKWARD", "Backward":
+		return Backward, nil
+	case "forward", "FORWARD", "Forward":
+		return Forward, nil
+	}
+	return Backward, fmt.Errorf("parse direction: %q is neither forward nor backward", s)
+}
+
+// Entry is one stored log line as a Source returns it.
+type Entry struct {
+	Timestamp int64         // unix nanoseconds
+	Line      string        // log body
+	Labels    labels.Labels // stream labels
+	Metadata  labels.Labels // structured metadata (may be empty)
+}
+
+// Iterator walks entries returned by a Source. At is valid until the next
+// call to Next; its strings may be retained by the engine.
+type Iterator interface {
+	Next() bool
+	At() Entry
+	Err() error
+	Close() error
+}
+
+// LineFilterHint is a line filter a store may evaluate itself (for instance
+// with token blooms or by scanning a body column) before handing entries to
+// the engine. A hint keeps a line when any of Values matches it (contains
+// for LineContains, unanchored RE2 regex for LineRegex); the negated
+// operators keep a line when none of Values matches. Only the four
+// operators |=, !=, |~ and !~ appear in hints.
+type LineFilterHint struct {
+	Op     LineFilterOp
+	Values []string
+}
+
+// RequiredSubstrings returns substrings every line passing the hint must
+// contain, suitable for bloom-filter pruning. It returns nil when nothing
+// is required (negated hints, alternatives, or regexes without literals).
+func (h LineFilterHint) RequiredSubstrings() []string {
+	if h.Op.Negated() || len(h.Values) != 1 {
+		return nil
+	}
+	v := h.Values[0]
+	switch h.Op {
+	case LineContains:
+		if v == "" {
+			return nil
+		}
+		return []string{v}
+	case LineRegex:
+		return regexLiterals(v)
+	}
+	return nil
+}
+
+// regexLiterals returns case-sensitive literals that any match of re contains.
+func regexLiterals(re string) []string {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	r = r.Simplify()
+	var out []string
+	lit := func(x *syntax.Regexp) {
+		if x.Op == syntax.OpLiteral && x.Flags&syntax.FoldCase == 0 && len(x.Rune) > 0 {
+			out = append(out, string(x.Rune))
+		}
+	}
+	switch r.Op {
+	case syntax.OpLiteral:
+		lit(r)
+	case syntax.OpConcat:
+		for _, sub := range r.Sub {
+			lit(sub)
+			if sub.Op == syntax.OpCapture && len(sub.Sub) == 1 {
+				lit(sub.Sub[0])
+			}
+		}
+	case syntax.OpCapture:
+		if len(r.Sub) == 1 {
+			lit(r.Sub[0])
+		}
+	}
+	return out
+}
+
+// LineMatcher evaluates a conjunction of hints on a line; stores use it to
+// apply hints exactly after pruning with RequiredSubstrings.
+type LineMatcher struct {
+	procs []*lineFilterProc
+}
+
+// NewLineMatcher compiles hints.
+func NewLineMatcher(hints []LineFilterHint) (*LineMatcher, error) {
+	m := &LineMatcher{}
+	for _, h := range hints {
+		p, err := compileLineFilter(&LineFilter{Op: h.Op, Values: h.Values})
+		if err != nil {
+			return nil, fmt.Errorf("compile hint: %w", err)
+		}
+		m.procs = append(m.procs, p)
+	}
+	return m, nil
+}
+
+// Match reports whether line passes every hint.
+func (m *LineMatcher) Match(line string) bool {
+	for _, p := range m.procs {
+		if p.matches(line) == p.neg {
+			return false
+		}
+	}
+	return true
+}
+
+// SelectParams says which entries the engine needs from a Source.
+type SelectParams struct {
+	Tenant string
+	// Start and End bound entry timestamps in unix nanoseconds: Start <= ts < End.
+	Start, End int64
+	// Direction is the order the engine will present results in. A Source
+	// need not return entries in order unless it honours Limit.
+	Direction Direction
+	// Limit, when non-zero, allows the Source to stop after the first Limit
+	// entries in Direction order that match Matchers and all LineFilters.
+	// The engine sets it only when the query's whole pipeline is made of
+	// those line filters. A Source that cannot order entries ignores it.
+	Limit int
+	// Matchers select streams (the label selector of the query).
+	Matchers []*labels.Matcher
+	// LineFilters are pushdown hints; all must hold. The engine applies
+	// them again, so a Source may ignore any of them, unless it honours Limit,
+	// in which case it must apply all (NewLineMatcher does it).
+	LineFilters []LineFilterHint
+}
+
+// Source provides stored log entries to the engine.
+type Source interface {
+	Select(ctx context.Context, p SelectParams) (Iterator, error)
+}
+
+// pushdownHints returns the line filters that act on the stored line (those
+// before any stage that rewrites it) and whether they make up the whole pipeline.
+func pushdownHints(stages []Stage) ([]LineFilterHint, bool) {
+	var hints []LineFilterHint
+	all := true
+	for _, s := range stages {
+		switch st := s.(type) {
+		case *LineFilter:
+			switch st.Op {
+			case LineContains, LineNotContains, LineRegex, LineNotRegex:
+				hints = append(hints, LineFilterHint{Op: st.Op, Values: st.Values})
+				continue
+			}
+			all = false
+			continue
+		case *LineFormatStage, *DecolorizeStage:
+			return hints, false
+		case *ParserStage:
+			if st.Kind == ParserUnpack {
+				return hints, false
+			}
+		}
+		all = false
+	}
+	return hints, all
+}
