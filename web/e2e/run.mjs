@@ -203,3 +203,35 @@ describe('metrics explorer', () => {
     }
   });
 });
+
+describe('alerts', () => {
+  test('lists every rule and links an active alert to its metric', async () => {
+    const groups = (await apiJSON('/api/v1/rules')).data.groups;
+    const ruleCount = groups.reduce((n, g) => n + g.rules.length, 0);
+    const active = (await apiJSON('/api/v1/alerts')).data.alerts;
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/alerts'), { waitUntil: 'networkidle' });
+      await page.getByRole('heading', { name: 'Rules' }).waitFor();
+      assert.equal(await page.locator('.rules-table tbody tr').count(), ruleCount);
+      await shot(page, 'alerts-rules-dark');
+      if (active.length === 0) {
+        await page.getByText('No alert is firing or pending.').waitFor();
+        return;
+      }
+      const name = active[0].labels.alertname;
+      const rule = groups.flatMap((g) => g.rules).find((r) => r.name === name);
+      const group = page.locator('.alert-group', { hasText: name });
+      await group.getByRole('link', { name: 'Open metric' }).first().click();
+      await page.getByRole('heading', { level: 1, name: 'Metrics explorer' }).waitFor();
+      assert.equal(new URL(page.url()).searchParams.get('q'), rule.query);
+      const chart = page.getByTestId('chart');
+      await chart.locator('canvas').waitFor();
+      assert.ok(Number(await chart.getAttribute('data-series')) > 0, 'the alert metric graph is empty');
+      await shot(page, 'alerts-to-metric-dark');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

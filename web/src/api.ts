@@ -240,3 +240,59 @@ export async function buildInfo(signal?: AbortSignal): Promise<BuildInfo> {
 function numOpt(n: number | undefined): string | undefined {
   return n === undefined ? undefined : String(Math.floor(n));
 }
+
+// ---- Prometheus rules and alerts API types ----
+
+export type AlertState = 'firing' | 'pending' | 'inactive';
+
+export interface Alert {
+  labels: Labels;
+  annotations: Labels;
+  state: AlertState;
+  activeAt?: string;
+  value: string;
+}
+
+interface RuleCommon {
+  name: string;
+  query: string;
+  labels?: Labels;
+  health: 'ok' | 'err' | 'unknown';
+  lastError?: string;
+  evaluationTime?: number;
+  lastEvaluation?: string;
+}
+
+export interface AlertingRule extends RuleCommon {
+  type: 'alerting';
+  duration: number;
+  keepFiringFor?: number;
+  annotations: Labels;
+  alerts: Alert[];
+  state: AlertState;
+}
+
+export interface RecordingRule extends RuleCommon {
+  type: 'recording';
+}
+
+export type Rule = AlertingRule | RecordingRule;
+
+export interface RuleGroup {
+  name: string;
+  file: string;
+  interval: number;
+  rules: Rule[];
+  evaluationTime?: number;
+  lastEvaluation?: string;
+}
+
+/** Lists rule groups with each rule's state, health and active alerts. */
+export function rules(signal?: AbortSignal): Promise<Result<{ groups: RuleGroup[] }>> {
+  return promGet<{ groups: RuleGroup[] }>('/api/v1/rules', {}, signal);
+}
+
+/** Lists the active (pending and firing) alerts. */
+export function alerts(signal?: AbortSignal): Promise<Result<{ alerts: Alert[] }>> {
+  return promGet<{ alerts: Alert[] }>('/api/v1/alerts', {}, signal);
+}

@@ -27,38 +27,34 @@ export function TopBar({ title, range, refresh, tenant, onRefresh, showTime }: P
     <header className="topbar">
       <h1 className="page-title">{title}</h1>
       <div className="topbar-controls">
-        {showTime && (
-          <>
-            <TimeRangePicker range={range} />
-            <div className="refresh-group">
-              <button type="button" className="btn icon-btn" onClick={onRefresh} title="Refresh now" aria-label="Refresh now">
-                <svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true">
-                  <path
-                    d="M13.5 8a5.5 5.5 0 1 1-1.6-3.9M13.5 2.5v3h-3"
-                    fill="none"
-                    stroke="currentColor"
-                    strokeWidth="1.5"
-                    strokeLinecap="round"
-                    strokeLinejoin="round"
-                  />
-                </svg>
-              </button>
-              <select
-                className="select refresh-select"
-                value={refresh}
-                aria-label="Auto refresh"
-                title="Auto refresh"
-                onChange={(e) => setParams({ refresh: e.target.value || null }, true)}
-              >
-                {REFRESH_CHOICES.map((r) => (
-                  <option key={r} value={r}>
-                    {r ? `every ${r}` : 'Auto off'}
-                  </option>
-                ))}
-              </select>
+        {showTime && <TimeRangePicker range={range} />}
+        <div className="refresh-group">
+          <button type="button" className="btn icon-btn" onClick={onRefresh} title="Refresh now" aria-label="Refresh now">
+            <svg width="14" height="14" viewBox="0 0 16 16" aria-hidden="true">
+              <path
+                d="M13.5 8a5.5 5.5 0 1 1-1.6-3.9M13.5 2.5v3h-3"
+                fill="none"
+                stroke="currentColor"
+                strokeWidth="1.5"
+                strokeLinecap="round"
+                strokeLinejoin="round"
+              />
+            </svg>
+          </button>
+          <select
+            className="select refresh-select"
+            value={refresh}
+            aria-label="Auto refresh"
+            title="Auto refresh"
+            onChange={(e) => setParams({ refresh: e.target.value || null }, true)}
+          >
+            {REFRESH_CHOICES.map((r) => (
+              <option key={r} value={r}>
+                {r ? `every ${r}` : 'Auto off'}
+              </option>
+            ))}
+          </select>
             </div>
-          </>
-        )}
         <label className="tenant-field" title="Tenant (sent as the X-Scope-OrgID header)">
           <span>Tenant</span>
           <input

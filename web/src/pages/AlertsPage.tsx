@@ -1,12 +1,321 @@
+import { useEffect, useMemo, useState } from 'react';
+import { alerts as fetchAlerts, isAbort, rules as fetchRules, type Alert, type AlertState, type AlertingRule, type Rule, type RuleGroup } from '../api';
 import type { PageProps } from '../App';
-import { PendingApi } from '../components/PendingApi';
+import { ErrorBox } from '../components/ErrorBox';
+import { hrefFor, onLinkClick, setParams } from '../router';
+import { formatValue, parseSample } from '../format';
+import { formatDuration } from '../time';
 
-export function AlertsPage(_: PageProps) {
+interface Loaded {
+  groups: RuleGroup[];
+  alerts: Alert[];
+  at: number;
+}
+
+type StateFilter = 'all' | AlertState | 'recording' | 'error';
+
+const FILTERS: { id: StateFilter; label: string }[] = [
+  { id: 'all', label: 'All rules' },
+  { id: 'firing', label: 'Firing' },
+  { id: 'pending', label: 'Pending' },
+  { id: 'inactive', label: 'Inactive' },
+  { id: 'recording', label: 'Recording' },
+  { id: 'error', label: 'Errors' },
+];
+
+/** Alerting and recording rules with their state, and the active alerts grouped by name. */
+export function AlertsPage({ params, refreshKey }: PageProps) {
+  const [data, setData] = useState<Loaded | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+  const filter = (params.get('state') ?? 'all') as StateFilter;
+  const search = params.get('search') ?? '';
+  const tenant = params.get('tenant') ?? '';
+
+  useEffect(() => {
+    const ac = new AbortController();
+    setLoading(true);
+    Promise.all([fetchRules(ac.signal), fetchAlerts(ac.signal)]).then(
+      ([r, a]) => {
+        setData({ groups: r.data.groups, alerts: a.data.alerts, at: Date.now() });
+        setError(null);
+        setLoading(false);
+      },
+      (err: unknown) => {
+        if (isAbort(err)) return;
+        setError(err);
+        setLoading(false);
+      },
+    );
+    return () => ac.abort();
+  }, [refreshKey, tenant]);
+
+  const counts = useMemo(() => countRules(data?.groups ?? []), [data]);
+
   return (
-    <PendingApi
-      summary="Rules with their state, firing alerts grouped, silences and history."
-      endpoints={['GET /api/v1/rules', 'GET /api/v1/alerts']}
-      features={[]}
-    />
+    <div className="page alerts-page">
+      {error !== null && <ErrorBox error={error} title="Cannot load rules and alerts" />}
+      {data && (
+        <div className="stat-row">
+          <Stat label="Firing" value={counts.firing} tone={counts.firing ? 'danger' : undefined} />
+          <Stat label="Pending" value={counts.pending} tone={counts.pending ? 'warning' : undefined} />
+          <Stat label="Inactive" value={counts.inactive} />
+          <Stat label="Recording rules" value={counts.recording} />
+          <Stat label="Rule errors" value={counts.error} tone={counts.error ? 'danger' : undefined} />
+          <div className="spacer" />
+          <span className="muted small">
+            {loading ? <span className="spinner" aria-label="Loading" /> : `Updated ${new Date(data.at).toLocaleTimeString()}`}
+          </span>
+        </div>
+      )}
+      {!data && loading && <div className="empty-result">Loading rules…</div>}
+
+      {data && <ActiveAlerts alerts={data.alerts} groups={data.groups} />}
+
+      {data && (
+        <section className="card" aria-label="Rules">
+          <div className="card-head">
+            <h2>Rules</h2>
+            <div className="segmented" role="tablist" aria-label="Filter rules by state">
+              {FILTERS.map((f) => (
+                <button
+                  key={f.id}
+                  type="button"
+                  role="tab"
+                  aria-selected={filter === f.id}
+                  className={filter === f.id ? 'active' : undefined}
+                  onClick={() => setParams({ state: f.id === 'all' ? null : f.id }, true)}
+                >
+                  {f.label}
+                </button>
+              ))}
+            </div>
+            <input
+              className="input search-input"
+              placeholder="Filter by name or query"
+              defaultValue={search}
+              aria-label="Filter rules"
+              onChange={(e) => setParams({ search: e.target.value || null })}
+            />
+          </div>
+          <RuleGroups groups={data.groups} filter={filter} search={search} />
+        </section>
+      )}
+      <p className="muted small footnote">
+        Silences, notification routing and alert history appear here once the server serves its silences and history
+        APIs.
+      </p>
+    </div>
   );
+}
+
+function Stat({ label, value, tone }: { label: string; value: number; tone?: 'danger' | 'warning' }) {
+  return (
+    <div className={`stat${tone ? ' ' + tone : ''}`}>
+      <div className="stat-value">{value}</div>
+      <div className="stat-label">{label}</div>
+    </div>
+  );
+}
+
+function countRules(groups: RuleGroup[]) {
+  const c = { firing: 0, pending: 0, inactive: 0, recording: 0, error: 0 };
+  for (const g of groups)
+    for (const r of g.rules) {
+      if (r.health === 'err') c.error++;
+      if (r.type === 'recording') c.recording++;
+      else c[r.state]++;
+    }
+  return c;
+}
+
+/** Firing and pending alerts grouped by alert name, each with a link to its metric. */
+function ActiveAlerts({ alerts, groups }: { alerts: Alert[]; groups: RuleGroup[] }) {
+  const ruleQuery = new Map<string, string>();
+  for (const g of groups) for (const r of g.rules) if (r.type === 'alerting') ruleQuery.set(r.name, r.query);
+  const byName = new Map<string, Alert[]>();
+  for (const a of alerts) {
+    const n = a.labels.alertname ?? '(no alertname)';
+    byName.set(n, [...(byName.get(n) ?? []), a]);
+  }
+  const names = [...byName.keys()].sort((x, y) => rankOf(byName.get(x)!) - rankOf(byName.get(y)!) || x.localeCompare(y));
+
+  return (
+    <section className="card" aria-label="Active alerts">
+      <div className="card-head">
+        <h2>Active alerts</h2>
+        <span className="muted">{alerts.length === 0 ? 'none' : `${plural(alerts.length, 'alert')} in ${plural(names.length, 'group')}`}</span>
+      </div>
+      {alerts.length === 0 ? (
+        <div className="empty-result">No alert is firing or pending.</div>
+      ) : (
+        <div className="alert-groups">
+          {names.map((n) => {
+            const list = byName.get(n)!;
+            return (
+              <div className="alert-group" key={n}>
+                <div className="alert-group-head">
+                  <StateBadge state={list.some((a) => a.state === 'firing') ? 'firing' : 'pending'} />
+                  <strong>{n}</strong>
+                  <span className="muted">{plural(list.length, 'alert')}</span>
+                </div>
+                <ul className="alert-list">
+                  {list.map((a, i) => (
+                    <AlertItem key={i} alert={a} query={ruleQuery.get(n)} />
+                  ))}
+                </ul>
+              </div>
+            );
+          })}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function rankOf(list: Alert[]): number {
+  return list.some((a) => a.state === 'firing') ? 0 : 1;
+}
+
+function AlertItem({ alert, query }: { alert: Alert; query?: string }) {
+  const active = alert.activeAt ? Date.parse(alert.activeAt) : NaN;
+  const since = Number.isNaN(active) ? '' : formatDuration((Date.now() - active) / 1000);
+  const summary = alert.annotations.summary ?? alert.annotations.description ?? '';
+  const labels = Object.entries(alert.labels).filter(([k]) => k !== 'alertname');
+  // Open the rule's expression over the firing window, with some context before it.
+  const metricHref =
+    query && !Number.isNaN(active)
+      ? hrefFor('/graph', {
+          q: query,
+          from: String(Math.floor(active - Math.max(15 * 60 * 1000, (Date.now() - active) * 0.5))),
+          to: 'now',
+        })
+      : undefined;
+  return (
+    <li className="alert-item">
+      <div className="alert-main">
+        {summary && <div className="alert-summary">{summary}</div>}
+        <div className="chips">
+          {labels.map(([k, v]) => (
+            <span className="chip" key={k}>
+              {k}=<b>{v}</b>
+            </span>
+          ))}
+        </div>
+      </div>
+      <div className="alert-side">
+        <span className="muted">
+          {alert.state} {since && `for ${since}`} · value <span className="mono" title={alert.value}>{formatValue(parseSample(alert.value))}</span>
+        </span>
+        {metricHref && (
+          <a className="btn small-btn" href={metricHref} onClick={onLinkClick}>
+            Open metric
+          </a>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function StateBadge({ state }: { state: AlertState | 'recording' | 'error' }) {
+  return <span className={`badge badge-${state}`}>{state}</span>;
+}
+
+function matches(r: Rule, filter: StateFilter, search: string): boolean {
+  if (search) {
+    const s = search.toLowerCase();
+    if (!r.name.toLowerCase().includes(s) && !r.query.toLowerCase().includes(s)) return false;
+  }
+  switch (filter) {
+    case 'all':
+      return true;
+    case 'recording':
+      return r.type === 'recording';
+    case 'error':
+      return r.health === 'err';
+    default:
+      return r.type === 'alerting' && r.state === filter;
+  }
+}
+
+function RuleGroups({ groups, filter, search }: { groups: RuleGroup[]; filter: StateFilter; search: string }) {
+  if (groups.length === 0) {
+    return <div className="empty-result">The server has no rules loaded.</div>;
+  }
+  const shown = groups
+    .map((g) => ({ g, rules: g.rules.filter((r) => matches(r, filter, search)) }))
+    .filter((x) => x.rules.length > 0);
+  if (shown.length === 0) return <div className="empty-result">No rule matches this filter.</div>;
+  return (
+    <div className="rule-groups">
+      {shown.map(({ g, rules }) => (
+        <div className="rule-group" key={`${g.file}/${g.name}`}>
+          <div className="rule-group-head">
+            <strong>{g.name}</strong>
+            <span className="muted small">
+              {g.file} · every {formatDuration(g.interval)}
+              {g.lastEvaluation && ` · evaluated ${ago(g.lastEvaluation)}`}
+            </span>
+          </div>
+          <table className="table rules-table">
+            <thead>
+              <tr>
+                <th className="state-col">State</th>
+                <th>Rule</th>
+                <th>Expression</th>
+                <th className="num">Last evaluation</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rules.map((r) => (
+                <RuleRow key={r.name + r.query} rule={r} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function RuleRow({ rule }: { rule: Rule }) {
+  const state = rule.type === 'recording' ? 'recording' : rule.state;
+  const alerting = rule.type === 'alerting' ? (rule as AlertingRule) : undefined;
+  return (
+    <tr>
+      <td className="state-col">
+        <StateBadge state={rule.health === 'err' ? 'error' : state} />
+      </td>
+      <td>
+        <div className="rule-name">{rule.name}</div>
+        {alerting && alerting.duration > 0 && <div className="muted small">for {formatDuration(alerting.duration)}</div>}
+        {rule.lastError && <div className="rule-error">{rule.lastError}</div>}
+      </td>
+      <td>
+        <a className="mono rule-query" href={hrefFor('/graph', { q: rule.query })} onClick={onLinkClick} title="Open in the metrics explorer">
+          {rule.query}
+        </a>
+      </td>
+      <td className="num muted">
+        {rule.lastEvaluation ? ago(rule.lastEvaluation) : '—'}
+        {rule.evaluationTime !== undefined && <div className="small">took {formatMs(rule.evaluationTime)}</div>}
+      </td>
+    </tr>
+  );
+}
+
+function ago(iso: string): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t) || t <= 0) return 'never';
+  const s = Math.max(0, (Date.now() - t) / 1000);
+  return s < 1 ? 'just now' : `${formatDuration(s)} ago`;
+}
+
+function formatMs(sec: number): string {
+  const ms = sec * 1000;
+  return ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -243,7 +243,11 @@ export function MetricsPage({ range, params, refreshKey }: PageProps) {
               </div>
             )}
             {chart.data.series.length === 0 ? (
-              <div className="empty-result">The queries returned no data in this time range.</div>
+              <div className="empty-result">
+                {(results.range ?? []).every((r) => r.error !== undefined)
+                  ? 'Nothing to draw: the query failed (the server’s message is shown above).'
+                  : 'The queries returned no data in this time range.'}
+              </div>
             ) : (
               <TimeSeriesChart
                 data={chart.data}
