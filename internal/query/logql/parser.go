@@ -29,6 +29,12 @@ var groupableRangeOps = map[string]bool{
 	"first_over_time": true, "last_over_time": true,
 }
 
+var stageKeywords = map[string]bool{
+	"json": true, "logfmt": true, "regexp": true, "pattern": true, "unpack": true,
+	"line_format": true, "label_format": true, "drop": true, "keep": true,
+	"decolorize": true, "unwrap": true,
+}
+
 var vectorAggOps = map[string]bool{
 	"sum": true, "avg": true, "min": true, "max": true, "count": true, "stddev": true,
 	"stdvar": true, "topk": true, "bottomk": true, "sort": true, "sort_desc": true,
@@ -931,6 +937,9 @@ func (p *parser) parseUnwrap() (*Unwrap, error) {
 	}
 	for p.peek().kind == tPipe {
 		p.next()
+		if t := p.peek(); t.kind == tIdent && stageKeywords[t.text] && !p.isComparisonAhead() {
+			return nil, p.errAt(t, "only label filters may follow unwrap, got %s", t.text)
+		}
 		pred, err := p.parseLabelOr()
 		if err != nil {
 			return nil, err
