@@ -1,0 +1,246 @@
+package logql_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/sightline/sightline/internal/query/logql"
+	"github.com/sightline/sightline/internal/query/logql/memsource"
+)
+
+func newTestEngine(t *testing.T, opts logql.Options) (*logql.Engine, *memsource.Source) {
+	t.Helper()
+	src := memsource.New()
+	for i := 0; i < 20; i++ {
+		line := "GET /x status=200"
+		if i%2 == 1 {
+			line = "POST /y status=500"
+		}
+		src.Add("t", logql.Entry{
+			Timestamp: int64(i+1) * int64(time.Second),
+			Line:      line,
+			Labels:    labels.FromStrings("app", "api", "pod", string(rune('a'+i%4))),
+		})
+	}
+	eng, err := logql.NewEngine(src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, src
+}
+
+func TestPushdownHintsAndLimit(t *testing.T) {
+	cases := []struct {
+		name      string
+		query     string
+		wantHints []logql.LineFilterHint
+		wantLimit int
+	}{
+		{
+			name:      "pure filters push the limit down",
+			query:     `{app="api"} |= "GET" !~ "q|z"`,
+			wantHints: []logql.LineFilterHint{{Op: logql.LineContains, Values: []string{"GET"}}, {Op: logql.LineNotRegex, Values: []string{"q|z"}}},
+			wantLimit: 3,
+		},
+		{
+			name:      "filters after a parser still act on the stored line",
+			query:     `{app="api"} |= "GET" | logfmt | status="200" != "nope" or "never"`,
+			wantHints: []logql.LineFilterHint{{Op: logql.LineContains, Values: []string{"GET"}}, {Op: logql.LineNotContains, Values: []string{"nope", "never"}}},
+		},
+		{
+			name:      "line_format ends pushdown",
+			query:     `{app="api"} |~ "GET|POST" | line_format "{{.pod}}" |= "a"`,
+			wantHints: []logql.LineFilterHint{{Op: logql.LineRegex, Values: []string{"GET|POST"}}},
+		},
+		{
+			name:  "pattern filters are not hints",
+			query: `{app="api"} |> "GET <_>"`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			eng, src := newTestEngine(t, logql.DefaultOptions())
+			res, err := eng.Query(context.Background(), tc.query, logql.Params{
+				Tenant: "t", Start: time.Unix(0, 0), End: time.Unix(100, 0), Limit: 3,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, s := range res.Streams {
+				n += len(s.Entries)
+			}
+			if n != 3 {
+				t.Fatalf("got %d entries, want 3", n)
+			}
+			sel := src.Selects()
+			if len(sel) != 1 {
+				t.Fatalf("got %d selects", len(sel))
+			}
+			if !reflect.DeepEqual(sel[0].LineFilters, tc.wantHints) {
+				t.Fatalf("hints = %+v, want %+v", sel[0].LineFilters, tc.wantHints)
+			}
+			if sel[0].Limit != tc.wantLimit {
+				t.Fatalf("limit = %d, want %d", sel[0].Limit, tc.wantLimit)
+			}
+			if sel[0].Tenant != "t" || sel[0].Start != 0 || sel[0].End != 100e9 {
+				t.Fatalf("bad select params %+v", sel[0])
+			}
+		})
+	}
+}
+
+func TestMetricSelectRange(t *testing.T) {
+	eng, src := newTestEngine(t, logql.DefaultOptions())
+	_, err := eng.Query(context.Background(), `count_over_time({app="api"}[10s] offset 5s)`, logql.Params{
+		Tenant: "t", Start: time.Unix(30, 0), End: time.Unix(60, 0), Step: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := src.Selects()[0]
+	// First window is (30-5-10, 30-5], last ends at 60-5; Start is inclusive, End exclusive.
+	if sel.Start != 15e9+1 || sel.End != 55e9+1 {
+		t.Fatalf("select range [%d, %d)", sel.Start, sel.End)
+	}
+}
+
+func TestRequiredSubstrings(t *testing.T) {
+	cases := []struct {
+		hint logql.LineFilterHint
+		want []string
+	}{
+		{logql.LineFilterHint{Op: logql.LineContains, Values: []string{"abc"}}, []string{"abc"}},
+		{logql.LineFilterHint{Op: logql.LineContains, Values: []string{"a", "b"}}, nil},
+		{logql.LineFilterHint{Op: logql.LineNotContains, Values: []string{"abc"}}, nil},
+		{logql.LineFilterHint{Op: logql.LineRegex, Values: []string{"foo.*bar"}}, []string{"foo", "bar"}},
+		{logql.LineFilterHint{Op: logql.LineRegex, Values: []string{"(?i)foo"}}, nil},
+		{logql.LineFilterHint{Op: logql.LineRegex, Values: []string{"foo|bar"}}, nil},
+		{logql.LineFilterHint{Op: logql.LineRegex, Values: []string{"trace_id=([0-9a-f]+) done"}}, []string{"trace_id=", " done"}},
+	}
+	for _, tc := range cases {
+		if got := tc.hint.RequiredSubstrings(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%+v: got %q, want %q", tc.hint, got, tc.want)
+		}
+	}
+}
+
+func TestLineMatcher(t *testing.T) {
+	m, err := logql.NewLineMatcher([]logql.LineFilterHint{
+		{Op: logql.LineContains, Values: []string{"GET", "PUT"}},
+		{Op: logql.LineNotRegex, Values: []string{`status=5\d\d`}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line, want := range map[string]bool{
+		"GET /a status=200": true,
+		"PUT /a status=201": true,
+		"GET /a status=503": false,
+		"POST /a":           false,
+	} {
+		if got := m.Match(line); got != want {
+			t.Errorf("Match(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
+func TestParseErrorPosition(t *testing.T) {
+	_, err := logql.ParseExpr("sum(\n  count_over_time({app=\"a\"}[5m]) by (x)")
+	var pe *logql.ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want *ParseError", err)
+	}
+	if pe.Line != 2 || pe.Col != 3 {
+		t.Fatalf("position %d:%d, want 2:3 (%v)", pe.Line, pe.Col, err)
+	}
+	if !strings.HasPrefix(err.Error(), "parse error at line 2, col 3: ") {
+		t.Fatalf("message %q", err)
+	}
+}
+
+func TestLimitsAndErrors(t *testing.T) {
+	opts := logql.DefaultOptions()
+	opts.MaxEntries, opts.MaxSeries, opts.MaxPoints = 10, 2, 5
+	eng, _ := newTestEngine(t, opts)
+	ctx := context.Background()
+	base := logql.Params{Tenant: "t", Start: time.Unix(0, 0), End: time.Unix(100, 0)}
+	var qe *logql.QueryError
+
+	p := base
+	p.Limit = 11
+	if _, err := eng.Query(ctx, `{app="api"}`, p); !errors.As(err, &qe) {
+		t.Fatalf("limit above MaxEntries: got %v", err)
+	}
+	p = base
+	p.End = time.Unix(20, 0)
+	if _, err := eng.Query(ctx, `count_over_time({app="api"}[1m])`, p); !errors.As(err, &qe) || !strings.Contains(err.Error(), "maximum number of series") {
+		t.Fatalf("too many series: got %v", err)
+	}
+	p = base
+	p.Step = time.Second
+	if _, err := eng.Query(ctx, `sum(count_over_time({app="api"}[1m]))`, p); !errors.As(err, &qe) || !strings.Contains(err.Error(), "resolution") {
+		t.Fatalf("too many points: got %v", err)
+	}
+	p = base
+	p.End = time.Unix(-1, 0)
+	if _, err := eng.Query(ctx, `{app="api"}`, p); !errors.As(err, &qe) {
+		t.Fatalf("end before start: got %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := eng.Query(cctx, `{app="api"}`, base); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled: got %v", err)
+	}
+	if _, err := logql.NewEngine(nil, logql.DefaultOptions()); err == nil {
+		t.Fatal("nil source accepted")
+	}
+	if err := (logql.Options{}).Validate(); err == nil {
+		t.Fatal("zero options accepted")
+	}
+}
+
+func TestPipelineProcess(t *testing.T) {
+	e, err := logql.ParseLogExpr(`{app="x"} |= "level" | json | level="error" | line_format "{{.msg}} ({{.app}}/{{.trace}})"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := logql.NewPipeline(e.Stages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := labels.FromStrings("app", "x")
+	meta := labels.FromStrings("trace", "t1")
+	line, ok := p.Process(1, `{"level":"error","msg":"boom"}`, stream, meta)
+	if !ok || line != "boom (x/t1)" {
+		t.Fatalf("got %q, %v", line, ok)
+	}
+	want := labels.FromStrings("app", "x", "level", "error", "msg", "boom", "trace", "t1")
+	if got := p.Labels(); !labels.Equal(got, want) {
+		t.Fatalf("labels %s, want %s", got, want)
+	}
+	if _, ok := p.Process(2, `{"level":"info","msg":"fine"}`, stream, meta); ok {
+		t.Fatal("info line kept")
+	}
+	if _, ok := p.Process(3, `no match`, stream, meta); ok {
+		t.Fatal("line without the filter string kept")
+	}
+}
+
+func TestParseDirection(t *testing.T) {
+	for in, want := range map[string]logql.Direction{"": logql.Backward, "forward": logql.Forward, "BACKWARD": logql.Backward} {
+		got, err := logql.ParseDirection(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDirection(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := logql.ParseDirection("sideways"); err == nil {
+		t.Error("sideways accepted")
+	}
+}
