@@ -1,0 +1,684 @@
+package eventstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+// A block holds rows of one stream sorted by time. Each field is a column
+// with its own header (kept in the part index) and data blob (in data.bin).
+
+type colType uint8
+
+const (
+	ctString colType = 1
+	ctInt    colType = 2
+	ctFloat  colType = 3
+	ctBool   colType = 4
+	ctID     colType = 5 // fixed-width binary ids: trace_id, span_id, parent_span_id
+)
+
+type colEnc uint8
+
+const (
+	encConst  colEnc = 1 // one value for every present row, kept in the header
+	encDict   colEnc = 2 // ≤ 255 distinct strings in the header; data: one byte per row
+	encPlain  colEnc = 3 // strings: packed lengths + bytes; floats/ids: raw
+	encHex    colEnc = 4 // lowercase hex strings of one length, stored as binary
+	encPacked colEnc = 5 // ints: frame-of-reference or delta bit packing; bools: bitmap
+)
+
+const (
+	maxDictValues = 255
+	maxDictBytes  = 4096
+	maxBlockRows  = 8192
+	maxBlockBytes = 4 << 20
+	maxColumnRaw  = 256 << 20
+	flagZstd      = 1
+)
+
+type columnHeader struct {
+	name    string
+	typ     colType
+	enc     colEnc
+	width   uint8  // id width / hex byte width
+	flags   uint8  // flagZstd
+	present uint32 // rows holding a value
+	// minV/maxV: ints as int64, floats as float64 bits, bools 0/1.
+	minV, maxV int64
+	constStr   string
+	dict       []string
+	dataOff    uint64
+	dataLen    uint32
+	rawLen     uint32
+	crc        uint32
+	bloomOff   uint64
+	bloomLen   uint32
+}
+
+type blockHeader struct {
+	stream     uint32 // index into the part's stream table
+	rows       uint32
+	minT, maxT int64
+	cols       []columnHeader
+}
+
+func (c *columnHeader) marshal(dst []byte) []byte {
+	dst = appendStr(dst, c.name)
+	dst = append(dst, byte(c.typ), byte(c.enc), c.width, c.flags)
+	dst = binary.AppendUvarint(dst, uint64(c.present))
+	dst = binary.AppendVarint(dst, c.minV)
+	dst = binary.AppendVarint(dst, c.maxV)
+	switch c.enc {
+	case encConst:
+		if c.typ == ctString || c.typ == ctID {
+			dst = appendStr(dst, c.constStr)
+		}
+	case encDict:
+		dst = binary.AppendUvarint(dst, uint64(len(c.dict)))
+		for _, s := range c.dict {
+			dst = appendStr(dst, s)
+		}
+	}
+	dst = binary.AppendUvarint(dst, c.dataOff)
+	dst = binary.AppendUvarint(dst, uint64(c.dataLen))
+	dst = binary.AppendUvarint(dst, uint64(c.rawLen))
+	dst = binary.LittleEndian.AppendUint32(dst, c.crc)
+	dst = binary.AppendUvarint(dst, c.bloomOff)
+	return binary.AppendUvarint(dst, uint64(c.bloomLen))
+}
+
+func (c *columnHeader) unmarshal(d *decBuf) {
+	c.name = d.str("column name")
+	c.typ = colType(d.byte1("column type"))
+	c.enc = colEnc(d.byte1("column encoding"))
+	c.width = d.byte1("column width")
+	c.flags = d.byte1("column flags")
+	c.present = uint32(d.uvarint("column present"))
+	c.minV = d.varint("column min")
+	c.maxV = d.varint("column max")
+	if d.err != nil {
+		return
+	}
+	if c.typ < ctString || c.typ > ctID || c.enc < encConst || c.enc > encPacked {
+		d.err = fmt.Errorf("decode column header %q: bad type %d or encoding %d", c.name, c.typ, c.enc)
+		return
+	}
+	switch c.enc {
+	case encConst:
+		if c.typ == ctString || c.typ == ctID {
+			c.constStr = d.str("column const")
+		}
+	case encDict:
+		if c.typ != ctString {
+			d.err = fmt.Errorf("decode column header %q: dictionary on non-string column", c.name)
+			return
+		}
+		n := d.count(1, "column dict")
+		if n > maxDictValues {
+			d.err = fmt.Errorf("decode column header %q: dictionary of %d values", c.name, n)
+			return
+		}
+		c.dict = make([]string, n)
+		for i := range c.dict {
+			c.dict[i] = d.str("column dict value")
+		}
+	}
+	c.dataOff = d.uvarint("column data offset")
+	c.dataLen = uint32(d.uvarint("column data length"))
+	c.rawLen = uint32(d.uvarint("column raw length"))
+	c.crc = d.u32("column crc")
+	c.bloomOff = d.uvarint("column bloom offset")
+	c.bloomLen = uint32(d.uvarint("column bloom length"))
+	if d.err == nil && c.rawLen > maxColumnRaw {
+		d.err = fmt.Errorf("decode column header %q: raw length %d too large", c.name, c.rawLen)
+	}
+}
+
+func (b *blockHeader) marshal(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(b.stream))
+	dst = binary.AppendUvarint(dst, uint64(b.rows))
+	dst = binary.AppendVarint(dst, b.minT)
+	dst = binary.AppendVarint(dst, b.maxT)
+	dst = binary.AppendUvarint(dst, uint64(len(b.cols)))
+	for i := range b.cols {
+		dst = b.cols[i].marshal(dst)
+	}
+	return dst
+}
+
+func (b *blockHeader) unmarshal(d *decBuf) {
+	b.stream = uint32(d.uvarint("block stream"))
+	b.rows = uint32(d.uvarint("block rows"))
+	b.minT = d.varint("block min time")
+	b.maxT = d.varint("block max time")
+	n := d.count(16, "block columns")
+	if d.err != nil {
+		return
+	}
+	if b.rows == 0 || b.rows > maxBlockRows || b.minT > b.maxT {
+		d.err = fmt.Errorf("decode block header: %d rows, time %d..%d", b.rows, b.minT, b.maxT)
+		return
+	}
+	b.cols = make([]columnHeader, n)
+	for i := range b.cols {
+		b.cols[i].unmarshal(d)
+		if d.err != nil {
+			return
+		}
+		if b.cols[i].present > b.rows {
+			d.err = fmt.Errorf("decode column header %q: %d present of %d rows", b.cols[i].name, b.cols[i].present, b.rows)
+			return
+		}
+	}
+}
+
+func (b *blockHeader) col(name string) *columnHeader {
+	for i := range b.cols {
+		if b.cols[i].name == name {
+			return &b.cols[i]
+		}
+	}
+	return nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var (
+	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxColumnRaw))
+)
+
+// --------------------------------------------------------------- building
+
+// colAcc accumulates one column's values while a block is built.
+type colAcc struct {
+	name    string
+	typ     colType
+	width   int
+	present []byte // bitmap over rows
+	n       int    // present count
+	strs    []string
+	nums    []int64
+	ids     []byte
+}
+
+func (a *colAcc) reset(name string, typ colType, rows int) {
+	a.name, a.typ, a.n, a.width = name, typ, 0, 0
+	a.present = slices.Grow(a.present[:0], bitmapLen(rows))[:bitmapLen(rows)]
+	clear(a.present)
+	a.strs, a.nums, a.ids = a.strs[:0], a.nums[:0], a.ids[:0]
+}
+
+// blockBuilder turns sorted rows of one stream into column blobs. Not safe
+// for concurrent use; pooled.
+type blockBuilder struct {
+	accs   []*colAcc
+	spare  []*colAcc // accs' backing accumulators, reused across blocks
+	byKey  map[attrKey]*colAcc
+	raw    []byte
+	comp   []byte
+	hashes []uint64
+	i64    []int64
+	u64    []uint64
+	uniq   map[string]int
+}
+
+type attrKey struct {
+	name string
+	typ  model.ValueType
+}
+
+var blockBuilderPool = sync.Pool{New: func() any {
+	return &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}}
+}}
+
+func (bb *blockBuilder) acc(name string, typ colType, rows int) *colAcc {
+	n := len(bb.accs)
+	if n == len(bb.spare) {
+		bb.spare = append(bb.spare, &colAcc{})
+	}
+	a := bb.spare[n]
+	bb.accs = append(bb.accs, a)
+	a.reset(name, typ, rows)
+	return a
+}
+
+// blockSink receives encoded blobs and returns their offsets.
+type blockSink interface {
+	writeData(p []byte) (off uint64, err error)
+	writeBloom(p []byte) (off uint64, err error)
+}
+
+// build encodes rows (one stream, sorted by time) and returns the header.
+func (bb *blockBuilder) build(rows []*model.Event, stream uint32, sink blockSink) (blockHeader, error) {
+	n := len(rows)
+	bh := blockHeader{stream: stream, rows: uint32(n), minT: rows[0].Time, maxT: rows[n-1].Time}
+	bb.accs = bb.accs[:0]
+	clear(bb.byKey)
+
+	t := bb.acc(model.FieldTime, ctInt, n)
+	for i, r := range rows {
+		t.nums = append(t.nums, r.Time)
+		bitmapSet(t.present, i)
+	}
+	t.n = n
+	strCol := func(name string, get func(*model.Event) string) {
+		var a *colAcc
+		for i, r := range rows {
+			if s := get(r); s != "" {
+				if a == nil {
+					a = bb.acc(name, ctString, n)
+				}
+				a.strs = append(a.strs, s)
+				bitmapSet(a.present, i)
+				a.n++
+			}
+		}
+	}
+	intCol := func(name string, get func(*model.Event) int64) {
+		var a *colAcc
+		for i, r := range rows {
+			if v := get(r); v != 0 {
+				if a == nil {
+					a = bb.acc(name, ctInt, n)
+				}
+				a.nums = append(a.nums, v)
+				bitmapSet(a.present, i)
+				a.n++
+			}
+		}
+	}
+	idCol := func(name string, width int, get func(*model.Event) []byte) {
+		var a *colAcc
+		for i, r := range rows {
+			id := get(r)
+			if !allZero(id) {
+				if a == nil {
+					a = bb.acc(name, ctID, n)
+					a.width = width
+				}
+				a.ids = append(a.ids, id...)
+				bitmapSet(a.present, i)
+				a.n++
+			}
+		}
+	}
+	strCol(model.FieldBody, func(e *model.Event) string { return e.Body })
+	strCol(model.FieldSeverity, func(e *model.Event) string { return e.Severity })
+	strCol(model.FieldName, func(e *model.Event) string { return e.Name })
+	strCol(model.FieldStatusMessage, func(e *model.Event) string { return e.StatusMessage })
+	intCol(model.FieldKind, func(e *model.Event) int64 { return int64(e.Kind) })
+	intCol(model.FieldStatusCode, func(e *model.Event) int64 { return int64(e.StatusCode) })
+	intCol(model.FieldDuration, func(e *model.Event) int64 { return e.Duration })
+	idCol(model.FieldTraceID, 16, func(e *model.Event) []byte { return e.TraceID[:] })
+	idCol(model.FieldSpanID, 8, func(e *model.Event) []byte { return e.SpanID[:] })
+	idCol(model.FieldParentSpanID, 8, func(e *model.Event) []byte { return e.ParentSpanID[:] })
+
+	attrStart := len(bb.accs)
+	for i, r := range rows {
+		for j := range r.Attrs {
+			at := &r.Attrs[j]
+			if at.Value.Type == model.TypeNone {
+				continue
+			}
+			k := attrKey{at.Key, at.Value.Type}
+			a := bb.byKey[k]
+			if a == nil {
+				a = bb.acc(at.Key, colType(at.Value.Type), n)
+				bb.byKey[k] = a
+			}
+			if bitmapGet(a.present, i) {
+				continue // duplicate key in one row: first wins
+			}
+			bitmapSet(a.present, i)
+			a.n++
+			if at.Value.Type == model.TypeString {
+				a.strs = append(a.strs, at.Value.Str)
+			} else {
+				a.nums = append(a.nums, int64(at.Value.Num))
+			}
+		}
+	}
+	// Stable column order: intrinsics first (as added), then attributes by name.
+	slices.SortFunc(bb.accs[attrStart:], func(x, y *colAcc) int {
+		if c := strings.Compare(x.name, y.name); c != 0 {
+			return c
+		}
+		return int(x.typ) - int(y.typ)
+	})
+	bh.cols = make([]columnHeader, 0, len(bb.accs))
+	for _, a := range bb.accs {
+		ch, err := bb.encodeColumn(a, n, sink)
+		if err != nil {
+			return bh, err
+		}
+		bh.cols = append(bh.cols, ch)
+	}
+	return bh, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (columnHeader, error) {
+	ch := columnHeader{name: a.name, typ: a.typ, present: uint32(a.n), width: uint8(a.width)}
+	raw := bb.raw[:0]
+	if a.n < rows {
+		raw = append(raw, a.present...)
+	}
+	bb.hashes = bb.hashes[:0]
+	switch a.typ {
+	case ctString:
+		ch.minV, ch.maxV = 0, 0
+		if allSame(a.strs) {
+			ch.enc, ch.constStr = encConst, a.strs[0]
+			break
+		}
+		clear(bb.uniq)
+		size := 0
+		for _, s := range a.strs {
+			if _, ok := bb.uniq[s]; !ok {
+				bb.uniq[s] = len(bb.uniq)
+				size += len(s)
+				if len(bb.uniq) > maxDictValues || size > maxDictBytes {
+					break
+				}
+			}
+		}
+		if len(bb.uniq) <= maxDictValues && size <= maxDictBytes {
+			ch.enc = encDict
+			ch.dict = make([]string, len(bb.uniq))
+			for s, i := range bb.uniq {
+				ch.dict[i] = s
+			}
+			// Sorted dictionaries make files deterministic.
+			slices.Sort(ch.dict)
+			for i, s := range ch.dict {
+				bb.uniq[s] = i
+			}
+			for _, s := range a.strs {
+				raw = append(raw, byte(bb.uniq[s]))
+			}
+			break
+		}
+		if w, ok := hexWidth(a.strs); ok {
+			ch.enc, ch.width = encHex, uint8(w)
+			raw = encodeHex(raw, a.strs)
+		} else {
+			ch.enc = encPlain
+			raw, bb.i64, bb.u64 = encodeStrings(raw, a.strs, bb.i64, bb.u64)
+		}
+		for _, s := range a.strs {
+			bb.hashes = appendTokenHashes(bb.hashes, s)
+		}
+	case ctInt, ctBool:
+		ch.minV, ch.maxV = slices.Min(a.nums), slices.Max(a.nums)
+		if ch.minV == ch.maxV {
+			ch.enc = encConst
+			break
+		}
+		ch.enc = encPacked
+		raw, bb.u64 = encodeInts(raw, a.nums, bb.u64)
+	case ctFloat:
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, v := range a.nums {
+			f := math.Float64frombits(uint64(v))
+			lo, hi = min(lo, f), max(hi, f)
+		}
+		ch.minV, ch.maxV = int64(math.Float64bits(lo)), int64(math.Float64bits(hi))
+		if allSameInt(a.nums) {
+			ch.enc, ch.minV, ch.maxV = encConst, a.nums[0], a.nums[0]
+			break
+		}
+		ch.enc = encPlain
+		for _, v := range a.nums {
+			raw = binary.LittleEndian.AppendUint64(raw, uint64(v))
+		}
+	case ctID:
+		w := a.width
+		same := true
+		for i := w; i < len(a.ids); i += w {
+			if !bytes.Equal(a.ids[i:i+w], a.ids[:w]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			ch.enc, ch.constStr = encConst, string(a.ids[:w])
+			break
+		}
+		ch.enc = encPlain
+		raw = append(raw, a.ids...)
+		for i := 0; i < len(a.ids); i += w {
+			bb.hashes = append(bb.hashes, idHash(a.ids[i:i+w]))
+		}
+	}
+	bb.raw = raw
+	if ch.enc == encConst && a.n == rows {
+		return ch, nil
+	}
+	stored := raw
+	if len(raw) >= 64 {
+		bb.comp = zstdEnc.EncodeAll(raw, bb.comp[:0])
+		if len(bb.comp) < len(raw)-len(raw)/10 {
+			stored = bb.comp
+			ch.flags |= flagZstd
+		}
+	}
+	ch.rawLen, ch.dataLen = uint32(len(raw)), uint32(len(stored))
+	ch.crc = crc32.Checksum(stored, castagnoli)
+	off, err := sink.writeData(stored)
+	if err != nil {
+		return ch, err
+	}
+	ch.dataOff = off
+	if len(bb.hashes) > 0 {
+		bb.hashes = dedupHashes(bb.hashes)
+		blob := bloomBuild(bb.comp[:0], bb.hashes)
+		bb.comp = blob
+		off, err := sink.writeBloom(blob)
+		if err != nil {
+			return ch, err
+		}
+		ch.bloomOff, ch.bloomLen = off, uint32(len(blob))
+	}
+	return ch, nil
+}
+
+func allSame(s []string) bool {
+	for _, v := range s[1:] {
+		if v != s[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func allSameInt(s []int64) bool {
+	for _, v := range s[1:] {
+		if v != s[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// --------------------------------------------------------------- reading
+
+// colData is one decoded column, expanded to one slot per row.
+type colData struct {
+	h    *columnHeader
+	has  []byte // presence bitmap; nil means every row
+	strs []string
+	nums []int64
+	ids  []byte // width bytes per row
+}
+
+func (c *colData) present(r int) bool { return c.has == nil || bitmapGet(c.has, r) }
+
+// decodeColumn decodes a column from its stored blob (nil for a const column
+// present in every row).
+func decodeColumn(h *columnHeader, rows int, stored []byte) (*colData, error) {
+	c := &colData{h: h}
+	if h.enc == encConst && int(h.present) == rows {
+		c.fill(rows, nil)
+		return c, nil
+	}
+	if uint32(len(stored)) != h.dataLen {
+		return nil, fmt.Errorf("decode column %q: have %d bytes, header says %d", h.name, len(stored), h.dataLen)
+	}
+	if crc32.Checksum(stored, castagnoli) != h.crc {
+		return nil, fmt.Errorf("decode column %q: checksum mismatch", h.name)
+	}
+	raw := stored
+	if h.flags&flagZstd != 0 {
+		var err error
+		raw, err = zstdDec.DecodeAll(stored, make([]byte, 0, h.rawLen))
+		if err != nil {
+			return nil, fmt.Errorf("decode column %q: %w", h.name, err)
+		}
+	}
+	if uint32(len(raw)) != h.rawLen {
+		return nil, fmt.Errorf("decode column %q: raw length %d, header says %d", h.name, len(raw), h.rawLen)
+	}
+	return c, c.decodeRaw(rows, raw)
+}
+
+func (c *colData) decodeRaw(rows int, raw []byte) error {
+	h := c.h
+	np := int(h.present)
+	if np < rows {
+		if len(raw) < bitmapLen(rows) {
+			return fmt.Errorf("decode column %q: %w", h.name, errShort)
+		}
+		c.has = raw[:bitmapLen(rows)]
+		raw = raw[bitmapLen(rows):]
+		if bitmapCount(c.has, rows) != np {
+			return fmt.Errorf("decode column %q: presence bitmap disagrees with header", h.name)
+		}
+	}
+	var err error
+	var vals []string
+	var nums []int64
+	var ids []byte
+	switch {
+	case h.enc == encConst:
+	case h.typ == ctString && h.enc == encDict:
+		if len(raw) != np {
+			return fmt.Errorf("decode column %q: dictionary indexes %d, want %d", h.name, len(raw), np)
+		}
+		vals = make([]string, np)
+		for i, b := range raw {
+			if int(b) >= len(h.dict) {
+				return fmt.Errorf("decode column %q: dictionary index %d out of range", h.name, b)
+			}
+			vals[i] = h.dict[b]
+		}
+		raw = raw[np:]
+	case h.typ == ctString && h.enc == encHex:
+		vals, raw, err = decodeHex(make([]string, 0, np), raw, np, int(h.width))
+	case h.typ == ctString && h.enc == encPlain:
+		vals, raw, err = decodeStrings(make([]string, 0, np), raw, np)
+	case (h.typ == ctInt || h.typ == ctBool) && h.enc == encPacked:
+		nums, raw, err = decodeInts(make([]int64, 0, np), raw, np)
+	case h.typ == ctFloat && h.enc == encPlain:
+		if len(raw) < 8*np {
+			return fmt.Errorf("decode column %q: %w", h.name, errShort)
+		}
+		nums = make([]int64, np)
+		for i := range nums {
+			nums[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+		}
+		raw = raw[8*np:]
+	case h.typ == ctID && h.enc == encPlain:
+		w := int(h.width)
+		if w == 0 || w > 32 || len(raw) < w*np {
+			return fmt.Errorf("decode column %q: bad id data", h.name)
+		}
+		ids = raw[:w*np]
+		raw = raw[w*np:]
+	default:
+		return fmt.Errorf("decode column %q: encoding %d invalid for type %d", h.name, h.enc, h.typ)
+	}
+	if err != nil {
+		return fmt.Errorf("decode column %q: %w", h.name, err)
+	}
+	if len(raw) != 0 {
+		return fmt.Errorf("decode column %q: %d trailing bytes", h.name, len(raw))
+	}
+	c.fillFrom(rows, vals, nums, ids)
+	return nil
+}
+
+// fill expands a const column.
+func (c *colData) fill(rows int, _ []byte) { c.fillFrom(rows, nil, nil, nil) }
+
+func (c *colData) fillFrom(rows int, vals []string, nums []int64, ids []byte) {
+	h := c.h
+	w := int(h.width)
+	switch h.typ {
+	case ctString:
+		c.strs = make([]string, rows)
+	case ctID:
+		c.ids = make([]byte, rows*w)
+	default:
+		c.nums = make([]int64, rows)
+	}
+	k := 0
+	for r := 0; r < rows; r++ {
+		if !c.present(r) {
+			continue
+		}
+		switch h.typ {
+		case ctString:
+			if h.enc == encConst {
+				c.strs[r] = h.constStr
+			} else {
+				c.strs[r] = vals[k]
+			}
+		case ctID:
+			if h.enc == encConst {
+				copy(c.ids[r*w:], h.constStr)
+			} else {
+				copy(c.ids[r*w:], ids[k*w:(k+1)*w])
+			}
+		default:
+			if h.enc == encConst {
+				c.nums[r] = h.minV
+			} else {
+				c.nums[r] = nums[k]
+			}
+		}
+		k++
+	}
+}
+
+// value returns row r's value as a model.Value (for attribute columns).
+func (c *colData) value(r int) model.Value {
+	switch c.h.typ {
+	case ctString:
+		return model.StringValue(c.strs[r])
+	case ctID:
+		w := int(c.h.width)
+		return model.StringValue(fmt.Sprintf("%x", c.ids[r*w:(r+1)*w]))
+	default:
+		return model.Value{Type: model.ValueType(c.h.typ), Num: uint64(c.nums[r])}
+	}
+}

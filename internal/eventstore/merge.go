@@ -1,0 +1,153 @@
+package eventstore
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+// mergeOnce merges the smallest parts of the day partition with the most
+// parts, when it has at least MergeMinParts. It reports whether it merged.
+func (s *Store) mergeOnce() error {
+	_, err := s.merge(s.opts.MergeMinParts)
+	return err
+}
+
+// merge runs one merge if some partition has at least minParts parts.
+func (s *Store) merge(minParts int) (bool, error) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	byDay := map[string][]partInfo{}
+	for _, p := range s.man.Parts {
+		byDay[p.Day] = append(byDay[p.Day], p)
+	}
+	var day string
+	for d, ps := range byDay {
+		if len(ps) >= minParts && (day == "" || len(ps) > len(byDay[day])) {
+			day = d
+		}
+	}
+	if day == "" {
+		return false, nil
+	}
+	cands := byDay[day]
+	slices.SortFunc(cands, func(a, b partInfo) int { return cmpInt(a.Rows, b.Rows) })
+	var pick []partInfo
+	var rows int64
+	for _, p := range cands {
+		if len(pick) >= s.opts.MaxMergeParts || (len(pick) >= 2 && rows+p.Rows > s.opts.MaxMergeRows) {
+			break
+		}
+		pick = append(pick, p)
+		rows += p.Rows
+	}
+	if len(pick) < 2 {
+		return false, nil
+	}
+	// Older parts first so rows with equal timestamps keep arrival order.
+	slices.SortFunc(pick, func(a, b partInfo) int { return cmpStr(a.ID, b.ID) })
+	ids := map[string]bool{}
+	for _, p := range pick {
+		ids[p.ID] = true
+	}
+	s.mu.RLock()
+	var refs []*partRef
+	for _, r := range s.parts {
+		if ids[r.p.info.ID] {
+			r.acquire()
+			refs = append(refs, r)
+		}
+	}
+	s.mu.RUnlock()
+	defer func() {
+		for _, r := range refs {
+			r.release()
+		}
+	}()
+	if len(refs) != len(pick) {
+		return false, fmt.Errorf("merge parts: %d of %d parts open", len(refs), len(pick))
+	}
+	slices.SortFunc(refs, func(a, b *partRef) int { return cmpStr(a.p.info.ID, b.p.info.ID) })
+	man := s.man
+	man.Parts = slices.Clone(s.man.Parts)
+	info, err := s.writeNewPart(&man, day, mergeSource(refs))
+	if err != nil {
+		s.m.mergeFailures.Inc()
+		return false, fmt.Errorf("merge parts: %w", err)
+	}
+	if info.Rows != rows {
+		s.fs.RemoveAll(s.partDir(info))
+		s.m.mergeFailures.Inc()
+		return false, fmt.Errorf("merge parts: wrote %d rows of %d", info.Rows, rows)
+	}
+	newRefs, err := s.openParts([]partInfo{info})
+	if err != nil {
+		s.fs.RemoveAll(s.partDir(info))
+		s.m.mergeFailures.Inc()
+		return false, fmt.Errorf("merge parts: %w", err)
+	}
+	man.Parts = slices.DeleteFunc(man.Parts, func(p partInfo) bool { return ids[p.ID] })
+	man.Parts = append(man.Parts, info)
+	if err := s.publish(man); err != nil {
+		newRefs[0].p.close()
+		s.fs.RemoveAll(s.partDir(info))
+		s.m.mergeFailures.Inc()
+		return false, fmt.Errorf("merge parts: %w", err)
+	}
+	s.mu.Lock()
+	s.parts = append(s.parts, newRefs...)
+	s.mu.Unlock()
+	s.dropParts(ids)
+	s.m.merges.Inc()
+	return true, nil
+}
+
+// mergeSource yields the union of the parts' streams in key order, each
+// with all its rows sorted by time.
+func mergeSource(refs []*partRef) groupSource {
+	type ent struct {
+		key  string
+		part int
+		si   int
+	}
+	var ents []ent
+	for pi, r := range refs {
+		for si, st := range r.p.idx.streams {
+			ents = append(ents, ent{st.key, pi, si})
+		}
+	}
+	slices.SortStableFunc(ents, func(a, b ent) int { return cmpStr(a.key, b.key) })
+	i := 0
+	return func() (streamRows, bool, error) {
+		if i >= len(ents) {
+			return streamRows{}, false, nil
+		}
+		j := i
+		var g streamRows
+		for ; j < len(ents) && ents[j].key == ents[i].key; j++ {
+			pt := refs[ents[j].part].p
+			st := pt.idx.streams[ents[j].si]
+			if g.st == nil {
+				g.st = st
+			}
+			rng := pt.idx.streamBlocks[ents[j].si]
+			for bi := rng[0]; bi < rng[1]; bi++ {
+				lb, err := loadBlock(&candidate{st: st, part: pt, bh: &pt.idx.blocks[bi]})
+				if err != nil {
+					return g, false, err
+				}
+				evs := make([]model.Event, len(lb.times))
+				for r := range evs {
+					if evs[r], err = lb.event(r); err != nil {
+						return g, false, err
+					}
+					g.rows = append(g.rows, &evs[r])
+				}
+			}
+		}
+		i = j
+		slices.SortStableFunc(g.rows, func(a, b *model.Event) int { return cmpInt(a.Time, b.Time) })
+		return g, true, nil
+	}
+}

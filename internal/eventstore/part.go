@@ -1,0 +1,517 @@
+package eventstore
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+// A part is an immutable directory of four files (docs/format/part.md):
+//
+//	index.bin   stream table, block and column headers, trace directory index
+//	data.bin    column blobs
+//	bloom.bin   bloom filters
+//	traces.bin  sorted (trace id, block) entries in checksummed chunks
+
+const (
+	indexMagic       = "SLIDX001"
+	traceChunkLen    = 512
+	traceEntryLen    = 20
+	fileIndex        = "index.bin"
+	fileData         = "data.bin"
+	fileBloom        = "bloom.bin"
+	fileTraces       = "traces.bin"
+	maxIndexRawBytes = 1 << 30
+)
+
+// stream identifies rows sharing tenant, signal and stream labels.
+type stream struct {
+	key    string
+	tenant string
+	signal model.Signal
+	labels labels.Labels
+}
+
+func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labels) []byte {
+	dst = append(dst, tenant...)
+	dst = append(dst, 0xff, byte(sig))
+	ls.Range(func(l labels.Label) {
+		dst = append(dst, l.Name...)
+		dst = append(dst, 0xfe)
+		dst = append(dst, l.Value...)
+		dst = append(dst, 0xff)
+	})
+	return dst
+}
+
+func newStream(tenant string, sig model.Signal, ls labels.Labels) *stream {
+	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), tenant: tenant, signal: sig, labels: ls}
+}
+
+// streamRows is one stream's rows sorted by time.
+type streamRows struct {
+	st   *stream
+	rows []*model.Event
+}
+
+type traceEntry struct {
+	id    model.TraceID
+	block uint32
+}
+
+type traceChunk struct {
+	first model.TraceID
+	off   uint64
+	n     uint32
+	crc   uint32
+}
+
+// partInfo is a part's summary, also stored in parts.json.
+type partInfo struct {
+	ID      string `json:"id"`
+	Day     string `json:"day"`
+	Rows    int64  `json:"rows"`
+	Blocks  int    `json:"blocks"`
+	MinTime int64  `json:"min_time"`
+	MaxTime int64  `json:"max_time"`
+	Bytes   int64  `json:"bytes"`
+	// IndexBytes counts index.bin, bloom.bin and traces.bin.
+	IndexBytes int64 `json:"index_bytes"`
+}
+
+type countingWriter struct {
+	f   writableFile
+	w   *bufio.Writer
+	off uint64
+}
+
+func newCountingWriter(fsys fileSystem, path string) (*countingWriter, error) {
+	f, err := fsys.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Base(path), err)
+	}
+	return &countingWriter{f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+func (c *countingWriter) write(p []byte) (uint64, error) {
+	off := c.off
+	n, err := c.w.Write(p)
+	c.off += uint64(n)
+	return off, err
+}
+
+func (c *countingWriter) finish() error {
+	if err := c.w.Flush(); err != nil {
+		c.f.Close()
+		return err
+	}
+	if err := c.f.Sync(); err != nil {
+		c.f.Close()
+		return err
+	}
+	return c.f.Close()
+}
+
+type partSink struct{ data, bloom *countingWriter }
+
+func (s partSink) writeData(p []byte) (uint64, error)  { return s.data.write(p) }
+func (s partSink) writeBloom(p []byte) (uint64, error) { return s.bloom.write(p) }
+
+// writePart writes groups (sorted by stream key, rows by time) into a new
+// part directory dir, fsyncing every file and the directory. The caller
+// renames dir into place and publishes it.
+func writePartFrom(fsys fileSystem, dir string, src groupSource) (info partInfo, err error) {
+	if err := fsys.MkdirAll(dir); err != nil {
+		return info, fmt.Errorf("create part dir: %w", err)
+	}
+	data, err := newCountingWriter(fsys, filepath.Join(dir, fileData))
+	if err != nil {
+		return info, err
+	}
+	bloom, err := newCountingWriter(fsys, filepath.Join(dir, fileBloom))
+	if err != nil {
+		data.f.Close()
+		return info, err
+	}
+	closeAll := func() { data.f.Close(); bloom.f.Close() }
+	sink := partSink{data, bloom}
+	bb := blockBuilderPool.Get().(*blockBuilder)
+	defer blockBuilderPool.Put(bb)
+
+	var blocks []blockHeader
+	var traces []traceEntry
+	info.MinTime, info.MaxTime = int64(1<<63-1), int64(-1<<63)
+	var streams []*stream
+	for {
+		g, ok, err := src()
+		if err != nil {
+			closeAll()
+			return info, err
+		}
+		if !ok {
+			break
+		}
+		if len(g.rows) == 0 {
+			continue
+		}
+		if len(streams) > 0 && streams[len(streams)-1].key >= g.st.key {
+			closeAll()
+			return info, fmt.Errorf("write part: streams out of order")
+		}
+		si := len(streams)
+		streams = append(streams, g.st)
+		rows := g.rows
+		for len(rows) > 0 {
+			n, size := 0, 0
+			for n < len(rows) && n < maxBlockRows && size < maxBlockBytes {
+				size += rows[n].Size()
+				n++
+			}
+			bh, err := bb.build(rows[:n], uint32(si), sink)
+			if err != nil {
+				closeAll()
+				return info, fmt.Errorf("write block: %w", err)
+			}
+			bi := uint32(len(blocks))
+			var last model.TraceID
+			for _, r := range rows[:n] {
+				if !r.TraceID.IsZero() && r.TraceID != last {
+					traces = append(traces, traceEntry{r.TraceID, bi})
+					last = r.TraceID
+				}
+			}
+			blocks = append(blocks, bh)
+			info.Rows += int64(n)
+			info.MinTime, info.MaxTime = min(info.MinTime, bh.minT), max(info.MaxTime, bh.maxT)
+			rows = rows[n:]
+		}
+	}
+	if err := data.finish(); err != nil {
+		bloom.f.Close()
+		return info, fmt.Errorf("write %s: %w", fileData, err)
+	}
+	if err := bloom.finish(); err != nil {
+		return info, fmt.Errorf("write %s: %w", fileBloom, err)
+	}
+
+	// Trace directory.
+	slices.SortFunc(traces, func(a, b traceEntry) int {
+		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+			return c
+		}
+		return int(a.block) - int(b.block)
+	})
+	traces = slices.Compact(traces)
+	tw, err := newCountingWriter(fsys, filepath.Join(dir, fileTraces))
+	if err != nil {
+		return info, err
+	}
+	var chunks []traceChunk
+	buf := make([]byte, 0, traceChunkLen*traceEntryLen)
+	for i := 0; i < len(traces); i += traceChunkLen {
+		buf = buf[:0]
+		end := min(i+traceChunkLen, len(traces))
+		for _, e := range traces[i:end] {
+			buf = append(buf, e.id[:]...)
+			buf = binary.LittleEndian.AppendUint32(buf, e.block)
+		}
+		off, _ := tw.write(buf)
+		chunks = append(chunks, traceChunk{first: traces[i].id, off: off, n: uint32(end - i), crc: crc32.Checksum(buf, castagnoli)})
+	}
+	if err := tw.finish(); err != nil {
+		return info, fmt.Errorf("write %s: %w", fileTraces, err)
+	}
+
+	idx := marshalIndex(streams, blocks, chunks)
+	f, err := fsys.Create(filepath.Join(dir, fileIndex))
+	if err != nil {
+		return info, fmt.Errorf("create %s: %w", fileIndex, err)
+	}
+	if _, err := f.Write(idx); err != nil {
+		f.Close()
+		return info, fmt.Errorf("write %s: %w", fileIndex, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return info, fmt.Errorf("sync %s: %w", fileIndex, err)
+	}
+	if err := f.Close(); err != nil {
+		return info, fmt.Errorf("close %s: %w", fileIndex, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return info, fmt.Errorf("sync part dir: %w", err)
+	}
+	info.Blocks = len(blocks)
+	info.IndexBytes = int64(len(idx)) + int64(bloom.off) + int64(tw.off)
+	info.Bytes = info.IndexBytes + int64(data.off)
+	return info, nil
+}
+
+func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) []byte {
+	var body []byte
+	body = binary.AppendUvarint(body, uint64(len(streams)))
+	for _, st := range streams {
+		body = appendStr(body, st.tenant)
+		body = append(body, byte(st.signal))
+		body = binary.AppendUvarint(body, uint64(st.labels.Len()))
+		st.labels.Range(func(l labels.Label) {
+			body = appendStr(body, l.Name)
+			body = appendStr(body, l.Value)
+		})
+	}
+	body = binary.AppendUvarint(body, uint64(len(blocks)))
+	for i := range blocks {
+		body = blocks[i].marshal(body)
+	}
+	body = binary.AppendUvarint(body, uint64(len(chunks)))
+	for _, c := range chunks {
+		body = append(body, c.first[:]...)
+		body = binary.AppendUvarint(body, c.off)
+		body = binary.AppendUvarint(body, uint64(c.n))
+		body = binary.LittleEndian.AppendUint32(body, c.crc)
+	}
+	out := []byte(indexMagic)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(body)))
+	out = zstdEnc.EncodeAll(body, out)
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+}
+
+// partIndex is a part's decoded index.
+type partIndex struct {
+	streams []*stream
+	blocks  []blockHeader
+	// streamBlocks[i] is the range of blocks holding stream i.
+	streamBlocks [][2]uint32
+	chunks       []traceChunk
+}
+
+func unmarshalIndex(b []byte) (*partIndex, error) {
+	if len(b) < len(indexMagic)+8 || string(b[:len(indexMagic)]) != indexMagic {
+		return nil, fmt.Errorf("decode part index: bad magic or size")
+	}
+	if crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, fmt.Errorf("decode part index: checksum mismatch")
+	}
+	rawLen := binary.LittleEndian.Uint32(b[len(indexMagic):])
+	if rawLen > maxIndexRawBytes {
+		return nil, fmt.Errorf("decode part index: raw size %d too large", rawLen)
+	}
+	body, err := zstdDec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, rawLen))
+	if err != nil {
+		return nil, fmt.Errorf("decode part index: %w", err)
+	}
+	if uint32(len(body)) != rawLen {
+		return nil, fmt.Errorf("decode part index: size %d, header says %d", len(body), rawLen)
+	}
+	return parseIndexBody(body)
+}
+
+func parseIndexBody(body []byte) (*partIndex, error) {
+	d := &decBuf{b: body}
+	pi := &partIndex{}
+	ns := d.count(3, "stream count")
+	pi.streams = make([]*stream, 0, ns)
+	var sb labels.ScratchBuilder
+	for range ns {
+		tenant := d.str("stream tenant")
+		sig := model.Signal(d.byte1("stream signal"))
+		nl := d.count(2, "stream labels")
+		sb.Reset()
+		for range nl {
+			sb.Add(d.str("label name"), d.str("label value"))
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		if !sig.Valid() {
+			return nil, fmt.Errorf("decode part index: invalid signal %d", sig)
+		}
+		sb.Sort()
+		st := newStream(tenant, sig, sb.Labels())
+		if len(pi.streams) > 0 && pi.streams[len(pi.streams)-1].key >= st.key {
+			return nil, fmt.Errorf("decode part index: streams out of order")
+		}
+		pi.streams = append(pi.streams, st)
+	}
+	nb := d.count(8, "block count")
+	pi.blocks = make([]blockHeader, nb)
+	pi.streamBlocks = make([][2]uint32, len(pi.streams))
+	prev := -1
+	for i := range pi.blocks {
+		bh := &pi.blocks[i]
+		bh.unmarshal(d)
+		if d.err != nil {
+			return nil, d.err
+		}
+		s := int(bh.stream)
+		if s >= len(pi.streams) || s < prev {
+			return nil, fmt.Errorf("decode part index: block %d has stream %d out of order", i, s)
+		}
+		if s != prev {
+			pi.streamBlocks[s][0] = uint32(i)
+			prev = s
+		}
+		pi.streamBlocks[s][1] = uint32(i + 1)
+	}
+	nc := d.count(22, "trace chunks")
+	pi.chunks = make([]traceChunk, nc)
+	for i := range pi.chunks {
+		c := &pi.chunks[i]
+		copy(c.first[:], d.bytes(16, "trace chunk id"))
+		c.off = d.uvarint("trace chunk offset")
+		c.n = uint32(d.uvarint("trace chunk entries"))
+		c.crc = d.u32("trace chunk crc")
+		if d.err == nil && (c.n == 0 || c.n > traceChunkLen) {
+			return nil, fmt.Errorf("decode part index: trace chunk of %d entries", c.n)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("decode part index: %d trailing bytes", len(d.b))
+	}
+	return pi, nil
+}
+
+// part is an open, immutable on-disk part.
+type part struct {
+	info  partInfo
+	dir   string
+	idx   *partIndex
+	data  *os.File
+	bloom *os.File
+	trace *os.File
+}
+
+func openPart(dir string, info partInfo) (p *part, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, fileIndex))
+	if err != nil {
+		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
+	}
+	idx, err := unmarshalIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
+	}
+	p = &part{info: info, dir: dir, idx: idx}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.data, err = os.Open(filepath.Join(dir, fileData)); err != nil {
+		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
+	}
+	if p.bloom, err = os.Open(filepath.Join(dir, fileBloom)); err != nil {
+		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
+	}
+	if p.trace, err = os.Open(filepath.Join(dir, fileTraces)); err != nil {
+		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
+	}
+	return p, nil
+}
+
+func (p *part) close() {
+	for _, f := range []*os.File{p.data, p.bloom, p.trace} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// readBlockData reads the data of every column in block bi in one read; the
+// result is indexed by the columns' offsets minus base.
+func (p *part) readBlockData(bh *blockHeader) (buf []byte, base uint64, err error) {
+	lo, hi := uint64(1<<63), uint64(0)
+	for i := range bh.cols {
+		c := &bh.cols[i]
+		if c.dataLen == 0 {
+			continue
+		}
+		lo, hi = min(lo, c.dataOff), max(hi, c.dataOff+uint64(c.dataLen))
+	}
+	if hi == 0 {
+		return nil, 0, nil
+	}
+	if hi-lo > maxColumnRaw {
+		return nil, 0, fmt.Errorf("read block of part %s: span %d too large", p.info.ID, hi-lo)
+	}
+	buf = make([]byte, hi-lo)
+	if _, err := p.data.ReadAt(buf, int64(lo)); err != nil {
+		return nil, 0, fmt.Errorf("read block of part %s: %w", p.info.ID, err)
+	}
+	return buf, lo, nil
+}
+
+func columnBytes(buf []byte, base uint64, c *columnHeader) ([]byte, error) {
+	if c.dataLen == 0 {
+		return nil, nil
+	}
+	if c.dataOff < base || c.dataOff-base+uint64(c.dataLen) > uint64(len(buf)) {
+		return nil, fmt.Errorf("column %q data outside its block", c.name)
+	}
+	s := c.dataOff - base
+	return buf[s : s+uint64(c.dataLen)], nil
+}
+
+// readBloom reads column c's bloom filter.
+func (p *part) readBloom(c *columnHeader) ([]byte, error) {
+	b := make([]byte, c.bloomLen)
+	if _, err := p.bloom.ReadAt(b, int64(c.bloomOff)); err != nil {
+		return nil, fmt.Errorf("read bloom of part %s: %w", p.info.ID, err)
+	}
+	if err := bloomCheck(b); err != nil {
+		return nil, fmt.Errorf("read bloom of part %s: %w", p.info.ID, err)
+	}
+	return b, nil
+}
+
+// traceBlocks returns the blocks holding rows of trace id.
+func (p *part) traceBlocks(id model.TraceID) ([]uint32, error) {
+	ch := p.idx.chunks
+	// First chunk whose first id is > id; the id can only be in the one before
+	// (or, for runs spanning chunks, also the following ones).
+	i := sort.Search(len(ch), func(i int) bool { return bytes.Compare(ch[i].first[:], id[:]) > 0 })
+	if i == 0 {
+		return nil, nil
+	}
+	var out []uint32
+	for j := i - 1; j < len(ch); j++ {
+		c := ch[j]
+		if j > i-1 && c.first != id {
+			break
+		}
+		buf := make([]byte, int(c.n)*traceEntryLen)
+		if _, err := p.trace.ReadAt(buf, int64(c.off)); err != nil {
+			return nil, fmt.Errorf("read trace directory of part %s: %w", p.info.ID, err)
+		}
+		if crc32.Checksum(buf, castagnoli) != c.crc {
+			return nil, fmt.Errorf("read trace directory of part %s: checksum mismatch", p.info.ID)
+		}
+		k := sort.Search(int(c.n), func(k int) bool {
+			return bytes.Compare(buf[k*traceEntryLen:k*traceEntryLen+16], id[:]) >= 0
+		})
+		for ; k < int(c.n); k++ {
+			e := buf[k*traceEntryLen:]
+			if !bytes.Equal(e[:16], id[:]) {
+				return out, nil
+			}
+			b := binary.LittleEndian.Uint32(e[16:])
+			if int(b) >= len(p.idx.blocks) {
+				return nil, fmt.Errorf("read trace directory of part %s: block %d out of range", p.info.ID, b)
+			}
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,681 @@
+package eventstore
+
+import (
+	"container/heap"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+// Direction orders query results.
+type Direction uint8
+
+// Directions. The zero value is Backward: newest rows first.
+const (
+	Backward Direction = 0
+	Forward  Direction = 1
+)
+
+// Query selects rows: tenant, signals, a time range, stream label matchers
+// and field filters (all ANDed).
+type Query struct {
+	Tenant string
+	// Signals restricts the row kinds; empty means all.
+	Signals []model.Signal
+	// Start and End bound the time range [Start, End) in Unix ns; End 0
+	// means no upper bound.
+	Start, End int64
+	// Matchers select streams by their labels (=, !=, =~, !~).
+	Matchers []*labels.Matcher
+	Filters  []Filter
+	// Direction, Limit (0 = no limit) and Cursor (from a previous result)
+	// apply to Query only.
+	Direction Direction
+	Limit     int
+	Cursor    string
+}
+
+// QueryResult is returned by Query.
+type QueryResult struct {
+	// Cursor resumes after the last row delivered when the query stopped
+	// early (limit reached or callback returned false); empty when done.
+	Cursor string
+	Stats  QueryStats
+}
+
+type snapshot struct {
+	heads []*head
+	parts []*partRef
+}
+
+func (s *Store) snapshot() (*snapshot, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	sn := &snapshot{heads: append([]*head{s.head}, s.flushing...), parts: slices.Clone(s.parts)}
+	for _, r := range sn.parts {
+		r.acquire()
+	}
+	return sn, nil
+}
+
+func (sn *snapshot) release() {
+	for _, r := range sn.parts {
+		r.release()
+	}
+}
+
+// plan is a query prepared for execution.
+type plan struct {
+	q          *Query
+	start, end int64 // inclusive start, exclusive end
+	filters    []*cfilter
+	signals    [8]bool
+	allSignals bool
+}
+
+func newPlan(q *Query) (*plan, error) {
+	p := &plan{q: q, start: q.Start, end: q.End}
+	if p.end == 0 {
+		p.end = math.MaxInt64
+	}
+	var err error
+	if p.filters, err = compileFilters(q.Filters); err != nil {
+		return nil, err
+	}
+	p.allSignals = len(q.Signals) == 0
+	for _, sg := range q.Signals {
+		if sg.Valid() {
+			p.signals[sg] = true
+		}
+	}
+	return p, nil
+}
+
+func (p *plan) streamMatches(st *stream) bool {
+	if st.tenant != p.q.Tenant || (!p.allSignals && !p.signals[st.signal]) {
+		return false
+	}
+	for _, m := range p.q.Matchers {
+		if !m.Matches(st.labels.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *plan) dayRange() (int32, int32) {
+	return dayOf(p.start), dayOf(min(p.end-1, math.MaxInt64-1))
+}
+
+// candidate is a unit of work: a part block or a head stream.
+type candidate struct {
+	st         *stream
+	minT, maxT int64
+	part       *part
+	bh         *blockHeader
+	rows       []*model.Event // head rows
+}
+
+// candidates plans the query down to blocks: partitions and parts by time,
+// streams by matchers, blocks by time, column headers and blooms.
+func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *QueryStats) ([]candidate, error) {
+	var out []candidate
+	dmin, dmax := p.dayRange()
+	days := map[string]bool{}
+	for _, r := range sn.parts {
+		pt := r.p
+		if pt.info.MaxTime < p.start || pt.info.MinTime >= p.end {
+			continue
+		}
+		st.PartsSearched++
+		days[pt.info.Day] = true
+		for si, strm := range pt.idx.streams {
+			if !p.streamMatches(strm) {
+				continue
+			}
+			rng := pt.idx.streamBlocks[si]
+			for bi := rng[0]; bi < rng[1]; bi++ {
+				bh := &pt.idx.blocks[bi]
+				st.BlocksTotal++
+				if bh.maxT < p.start || bh.minT >= p.end {
+					st.BlocksPruned++
+					s.m.blocksSkipped.WithLabelValues("time").Inc()
+					continue
+				}
+				ok, bloomSkip, err := s.blockMayMatch(pt, bh, p.filters)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					if bloomSkip {
+						st.BlocksBloom++
+						s.m.blocksSkipped.WithLabelValues("bloom").Inc()
+					} else {
+						st.BlocksPruned++
+						s.m.blocksSkipped.WithLabelValues("header").Inc()
+					}
+					continue
+				}
+				out = append(out, candidate{st: strm, minT: bh.minT, maxT: bh.maxT, part: pt, bh: bh})
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	st.Partitions = len(days)
+	for _, h := range sn.heads {
+		for _, hs := range h.snapshot(dmin, dmax, p.streamMatches) {
+			if hs.maxT < p.start || hs.minT >= p.end {
+				continue
+			}
+			out = append(out, candidate{st: hs.st, minT: hs.minT, maxT: hs.maxT, rows: hs.rows})
+		}
+	}
+	return out, nil
+}
+
+// blockMayMatch applies every filter to the block's column headers and
+// blooms. bloomSkip says the block was excluded by a bloom filter.
+func (s *Store) blockMayMatch(pt *part, bh *blockHeader, filters []*cfilter) (ok, bloomSkip bool, err error) {
+	for _, f := range filters {
+		if f.Not || f.matchAbsent() {
+			continue
+		}
+		may := false
+		usedBloom := false
+		for i := range bh.cols {
+			c := &bh.cols[i]
+			if c.name != f.Field {
+				continue
+			}
+			m, ub, err := f.colMayMatch(c, func() ([]byte, error) { return pt.readBloom(c) })
+			if err != nil {
+				return false, false, err
+			}
+			if ub {
+				usedBloom = true
+				if m {
+					s.m.bloomChecks.WithLabelValues("hit").Inc()
+				} else {
+					s.m.bloomChecks.WithLabelValues("skip").Inc()
+				}
+			}
+			if m {
+				may = true
+				break
+			}
+		}
+		if !may {
+			return false, usedBloom, nil
+		}
+	}
+	return true, false, nil
+}
+
+// loadedBlock is a part block whose columns are decoded on demand.
+type loadedBlock struct {
+	st    *stream
+	bh    *blockHeader
+	buf   []byte
+	base  uint64
+	cols  []*colData
+	times []int64
+}
+
+func loadBlock(c *candidate) (*loadedBlock, error) {
+	buf, base, err := c.part.readBlockData(c.bh)
+	if err != nil {
+		return nil, err
+	}
+	lb := &loadedBlock{st: c.st, bh: c.bh, buf: buf, base: base, cols: make([]*colData, len(c.bh.cols))}
+	tc := -1
+	for i := range c.bh.cols {
+		if c.bh.cols[i].name == model.FieldTime && c.bh.cols[i].typ == ctInt {
+			tc = i
+		}
+	}
+	if tc < 0 {
+		return nil, fmt.Errorf("read block of part %s: no %s column", c.part.info.ID, model.FieldTime)
+	}
+	cd, err := lb.col(tc)
+	if err != nil {
+		return nil, err
+	}
+	lb.times = cd.nums
+	return lb, nil
+}
+
+func (lb *loadedBlock) col(i int) (*colData, error) {
+	if lb.cols[i] != nil {
+		return lb.cols[i], nil
+	}
+	h := &lb.bh.cols[i]
+	raw, err := columnBytes(lb.buf, lb.base, h)
+	if err != nil {
+		return nil, err
+	}
+	cd, err := decodeColumn(h, int(lb.bh.rows), raw)
+	if err != nil {
+		return nil, err
+	}
+	lb.cols[i] = cd
+	return cd, nil
+}
+
+// filterRows returns the rows of lb in [start, end) matching every filter.
+func (lb *loadedBlock) filterRows(p *plan, sel []int32) ([]int32, error) {
+	sel = sel[:0]
+	for r, t := range lb.times {
+		if t >= p.start && t < p.end {
+			sel = append(sel, int32(r))
+		}
+	}
+	for _, f := range p.filters {
+		if len(sel) == 0 {
+			break
+		}
+		var cols []*colData
+		for i := range lb.bh.cols {
+			if lb.bh.cols[i].name == f.Field {
+				cd, err := lb.col(i)
+				if err != nil {
+					return nil, err
+				}
+				cols = append(cols, cd)
+			}
+		}
+		out := sel[:0]
+		for _, r := range sel {
+			m, found := false, false
+			for _, c := range cols {
+				if !c.present(int(r)) {
+					continue
+				}
+				found = true
+				switch c.h.typ {
+				case ctString:
+					m = f.matchString(c.strs[r])
+				case ctID:
+					w := int(c.h.width)
+					m = f.matchID(c.ids[int(r)*w : int(r+1)*w])
+				default:
+					m = f.matchValue(model.Value{Type: model.ValueType(c.h.typ), Num: uint64(c.nums[r])})
+				}
+				break
+			}
+			if !found {
+				m = f.matchAbsent()
+			}
+			if m != f.Not {
+				out = append(out, r)
+			}
+		}
+		sel = out
+	}
+	return sel, nil
+}
+
+// event materializes row r.
+func (lb *loadedBlock) event(r int) (model.Event, error) {
+	e := model.Event{Tenant: lb.st.tenant, Signal: lb.st.signal, Stream: lb.st.labels, Time: lb.times[r]}
+	nattrs := 0
+	for i := range lb.bh.cols {
+		if !model.IsIntrinsic(lb.bh.cols[i].name) {
+			nattrs++
+		}
+	}
+	if nattrs > 0 {
+		e.Attrs = make([]model.Attr, 0, nattrs)
+	}
+	for i := range lb.bh.cols {
+		h := &lb.bh.cols[i]
+		if h.name == model.FieldTime {
+			continue
+		}
+		c, err := lb.col(i)
+		if err != nil {
+			return e, err
+		}
+		if !c.present(r) {
+			continue
+		}
+		switch h.name {
+		case model.FieldBody:
+			e.Body = c.strs[r]
+		case model.FieldSeverity:
+			e.Severity = c.strs[r]
+		case model.FieldName:
+			e.Name = c.strs[r]
+		case model.FieldStatusMessage:
+			e.StatusMessage = c.strs[r]
+		case model.FieldKind:
+			e.Kind = model.SpanKind(c.nums[r])
+		case model.FieldStatusCode:
+			e.StatusCode = model.StatusCode(c.nums[r])
+		case model.FieldDuration:
+			e.Duration = c.nums[r]
+		case model.FieldTraceID:
+			copy(e.TraceID[:], c.ids[r*16:])
+		case model.FieldSpanID:
+			copy(e.SpanID[:], c.ids[r*8:])
+		case model.FieldParentSpanID:
+			copy(e.ParentSpanID[:], c.ids[r*8:])
+		default:
+			e.Attrs = append(e.Attrs, model.Attr{Key: h.name, Value: c.value(r)})
+		}
+	}
+	return e, nil
+}
+
+// ----------------------------------------------------------- ordered query
+
+type item struct {
+	t  int64
+	tb uint64
+	ev *model.Event // head row
+	lb *loadedBlock
+	r  int32
+}
+
+func tiebreak(st *stream, e *model.Event) uint64 {
+	h := xxhash.New()
+	h.WriteString(st.key)
+	h.WriteString(e.Body)
+	h.Write(e.SpanID[:])
+	h.WriteString(e.Name)
+	return h.Sum64()
+}
+
+type itemHeap struct {
+	items []item
+	back  bool
+}
+
+func (h *itemHeap) Len() int { return len(h.items) }
+func (h *itemHeap) Less(i, j int) bool {
+	a, b := &h.items[i], &h.items[j]
+	if h.back {
+		return a.t > b.t || a.t == b.t && a.tb > b.tb
+	}
+	return a.t < b.t || a.t == b.t && a.tb < b.tb
+}
+func (h *itemHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *itemHeap) Push(x any)    { h.items = append(h.items, x.(item)) }
+func (h *itemHeap) Pop() any {
+	it := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return it
+}
+
+func encodeCursor(t int64, tb uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:], uint64(t))
+	binary.BigEndian.PutUint64(b[8:], tb)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func decodeCursor(s string) (int64, uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return 0, 0, errors.New("decode query cursor: malformed")
+	}
+	return int64(binary.BigEndian.Uint64(b)), binary.BigEndian.Uint64(b[8:]), nil
+}
+
+// Query streams matching rows to fn in time order (newest first unless
+// Forward), stopping at q.Limit rows or when fn returns false. fn may keep
+// the event. Blocks are read only when the planner cannot exclude them.
+func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) (res QueryResult, err error) {
+	defer s.observe("query", time.Now())
+	p, err := newPlan(&q)
+	if err != nil {
+		return res, err
+	}
+	back := q.Direction == Backward
+	var curT int64
+	var curTB uint64
+	hasCur := q.Cursor != ""
+	if hasCur {
+		if curT, curTB, err = decodeCursor(q.Cursor); err != nil {
+			return res, err
+		}
+		if back {
+			p.end = min(p.end, curT+1)
+		} else {
+			p.start = max(p.start, curT)
+		}
+	}
+	after := func(t int64, tb uint64) bool { // strictly after the cursor in result order
+		if !hasCur {
+			return true
+		}
+		if back {
+			return t < curT || t == curT && tb < curTB
+		}
+		return t > curT || t == curT && tb > curTB
+	}
+	sn, err := s.snapshot()
+	if err != nil {
+		return res, err
+	}
+	defer sn.release()
+	cands, err := s.candidates(ctx, sn, p, &res.Stats)
+	if err != nil {
+		return res, err
+	}
+	if back {
+		slices.SortFunc(cands, func(a, b candidate) int { return cmpInt(b.maxT, a.maxT) })
+	} else {
+		slices.SortFunc(cands, func(a, b candidate) int { return cmpInt(a.minT, b.minT) })
+	}
+	h := &itemHeap{back: back}
+	var sel []int32
+	load := func(c *candidate) error {
+		if c.rows != nil {
+			for _, e := range c.rows {
+				res.Stats.HeadRows++
+				if e.Time < p.start || e.Time >= p.end {
+					continue
+				}
+				ok := true
+				for _, f := range p.filters {
+					if !f.matchEvent(e) {
+						ok = false
+						break
+					}
+				}
+				if !ok {
+					continue
+				}
+				tb := tiebreak(c.st, e)
+				if after(e.Time, tb) {
+					res.Stats.RowsMatched++
+					heap.Push(h, item{t: e.Time, tb: tb, ev: e})
+				}
+			}
+			return nil
+		}
+		res.Stats.BlocksRead++
+		s.m.blocksRead.Inc()
+		lb, err := loadBlock(c)
+		if err != nil {
+			return err
+		}
+		res.Stats.RowsScanned += int64(len(lb.times))
+		sel, err = lb.filterRows(p, sel)
+		if err != nil {
+			return err
+		}
+		for _, r := range sel {
+			ev, err := lb.event(int(r))
+			if err != nil {
+				return err
+			}
+			tb := tiebreak(c.st, &ev)
+			if after(ev.Time, tb) {
+				res.Stats.RowsMatched++
+				heap.Push(h, item{t: ev.Time, tb: tb, ev: &ev})
+			}
+		}
+		return nil
+	}
+	emitted := 0
+	next := 0
+	for {
+		for next < len(cands) && (h.Len() == 0 || (back && cands[next].maxT >= h.items[0].t) || (!back && cands[next].minT <= h.items[0].t)) {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			if err := load(&cands[next]); err != nil {
+				return res, fmt.Errorf("query events: %w", err)
+			}
+			next++
+		}
+		if h.Len() == 0 {
+			return res, nil
+		}
+		it := heap.Pop(h).(item)
+		emitted++
+		more := fn(it.ev)
+		if !more || (q.Limit > 0 && emitted >= q.Limit) {
+			if h.Len() > 0 || next < len(cands) || !more {
+				res.Cursor = encodeCursor(it.t, it.tb)
+			}
+			return res, nil
+		}
+	}
+}
+
+func (s *Store) observe(kind string, start time.Time) {
+	s.m.queryDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+}
+
+// ------------------------------------------------------------ unordered scan
+
+// rowRef is one matching row seen by scan.
+type rowRef struct {
+	st *stream
+	ev *model.Event // head row, or nil
+	lb *loadedBlock
+	r  int
+}
+
+func (x *rowRef) time() int64 {
+	if x.ev != nil {
+		return x.ev.Time
+	}
+	return x.lb.times[x.r]
+}
+
+// field returns the text of a stream label (preferred) or field.
+func (x *rowRef) field(name string) (string, bool, error) {
+	if v := x.st.labels.Get(name); v != "" {
+		return v, true, nil
+	}
+	if x.ev != nil {
+		v, ok := x.ev.Field(name)
+		if !ok {
+			return "", false, nil
+		}
+		if name == model.FieldTraceID || name == model.FieldSpanID || name == model.FieldParentSpanID {
+			return v.Str, true, nil
+		}
+		return v.Text(), true, nil
+	}
+	for i := range x.lb.bh.cols {
+		if x.lb.bh.cols[i].name != name {
+			continue
+		}
+		c, err := x.lb.col(i)
+		if err != nil {
+			return "", false, err
+		}
+		if c.present(x.r) {
+			return c.value(x.r).Text(), true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// scan calls fn for every matching row in no particular order. whole, when
+// not nil, is offered blocks entirely inside the range of a query without
+// filters; returning true counts the block as consumed without reading it.
+func (s *Store) scan(ctx context.Context, q *Query, st *QueryStats, whole func(c *candidate) bool, fn func(x *rowRef) error) error {
+	p, err := newPlan(q)
+	if err != nil {
+		return err
+	}
+	sn, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	defer sn.release()
+	cands, err := s.candidates(ctx, sn, p, st)
+	if err != nil {
+		return err
+	}
+	var sel []int32
+	for i := range cands {
+		c := &cands[i]
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.rows != nil {
+			for _, e := range c.rows {
+				st.HeadRows++
+				if e.Time < p.start || e.Time >= p.end {
+					continue
+				}
+				ok := true
+				for _, f := range p.filters {
+					if !f.matchEvent(e) {
+						ok = false
+						break
+					}
+				}
+				if ok {
+					st.RowsMatched++
+					if err := fn(&rowRef{st: c.st, ev: e}); err != nil {
+						return err
+					}
+				}
+			}
+			continue
+		}
+		if whole != nil && len(p.filters) == 0 && c.minT >= p.start && c.maxT < p.end && whole(c) {
+			st.RowsMatched += int64(c.bh.rows)
+			continue
+		}
+		st.BlocksRead++
+		s.m.blocksRead.Inc()
+		lb, err := loadBlock(c)
+		if err != nil {
+			return fmt.Errorf("scan events: %w", err)
+		}
+		st.RowsScanned += int64(len(lb.times))
+		if sel, err = lb.filterRows(p, sel); err != nil {
+			return fmt.Errorf("scan events: %w", err)
+		}
+		for _, r := range sel {
+			st.RowsMatched++
+			if err := fn(&rowRef{st: c.st, lb: lb, r: int(r)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,833 @@
+// Package eventstore is sightline's embedded columnar store for logs, spans
+// and span events (model.Event).
+//
+// Write path: Append validates a batch, writes it to the WAL (package wal;
+// acknowledged only once fsynced under the default policy, with concurrent
+// appenders sharing one fsync) and inserts it into the in-memory head, where
+// it is searchable at once. A background loop flushes the head into
+// immutable on-disk parts, one per day partition
+// (partitions/<YYYYMMDD>/parts/<id>/), published atomically in parts.json
+// together with the WAL position they cover; covered WAL segments are then
+// deleted. Small parts of a day are merged in the background; retention
+// drops whole partitions by age and total size.
+//
+// Parts hold blocks of one stream's rows sorted by time, each column encoded
+// on its own (const, dictionary, bit-packed/delta ints, hex-as-binary,
+// plain) and compressed with zstd, with per-block token bloom filters on
+// string columns, exact filters on span ids and a per-part trace directory.
+// Query prunes partitions → parts → streams (label matchers) → blocks (time,
+// headers, blooms) before reading column data. The formats are described in
+// docs/format/part.md and docs/format/wal.md.
+//
+// API: Open, then Append, Query, Hits, FieldValues, FieldNames, LabelNames,
+// LabelValues, TraceByID, Flush, Stats, Ready and Close. Every method of a
+// Store is safe for concurrent use. Errors callers branch on: ErrOverloaded
+// (the memory budget is full: retry later, HTTP 429), ErrTooOld and
+// ErrTooNew (row timestamps outside the accepted window), ErrClosed, and
+// *wal.CorruptionError from Open.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sightline/sightline/internal/eventstore/wal"
+	"github.com/sightline/sightline/internal/model"
+)
+
+// Errors callers branch on.
+var (
+	// ErrOverloaded means the head is over its memory budget; the write was
+	// not accepted and may be retried later.
+	ErrOverloaded = errors.New("event store overloaded: unflushed rows exceed the memory budget (events max head bytes); retry later")
+	// ErrTooOld means a row is older than the retention window.
+	ErrTooOld = errors.New("row timestamp is older than the retention period")
+	// ErrTooNew means a row is further in the future than allowed.
+	ErrTooNew = errors.New("row timestamp is too far in the future")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("event store closed")
+)
+
+// Options configure a Store. The zero value of a field selects its default.
+type Options struct {
+	// WAL configures the write-ahead log (fsync policy, segment size).
+	WAL wal.Options
+	// MaxHeadBytes is the memory budget for rows not yet in parts; Append
+	// returns ErrOverloaded beyond it. Default 512 MiB.
+	MaxHeadBytes int64
+	// FlushBytes flushes the head when it holds this much. Default 64 MiB.
+	FlushBytes int64
+	// FlushInterval flushes the head when it is this old. Default 10s. Rows
+	// are searchable before they are flushed.
+	FlushInterval time.Duration
+	// Retention drops partitions older than this and refuses older rows.
+	// Default 30 days; negative keeps everything.
+	Retention time.Duration
+	// MaxDiskBytes drops the oldest partitions while parts exceed it.
+	// 0 means no limit.
+	MaxDiskBytes int64
+	// MaxFuture refuses rows this far ahead of the clock. Default 1h.
+	MaxFuture time.Duration
+	// MergeMinParts merges a day's small parts once it has this many.
+	// Default 6.
+	MergeMinParts int
+	// MaxMergeParts caps the parts merged at once. Default 16.
+	MaxMergeParts int
+	// MaxMergeRows caps the rows of a merge's inputs. Default 50M.
+	MaxMergeRows int64
+	// Registerer receives the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+
+	fs fileSystem // tests inject faults here
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{WAL: wal.DefaultOptions(), MaxHeadBytes: 512 << 20, FlushBytes: 64 << 20,
+		FlushInterval: 10 * time.Second, Retention: 30 * 24 * time.Hour, MaxFuture: time.Hour,
+		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 50_000_000}
+}
+
+// Validate reports invalid settings.
+func (o Options) Validate() error {
+	if err := o.WAL.Validate(); err != nil {
+		return fmt.Errorf("validate event store options: %w", err)
+	}
+	if o.MaxHeadBytes < 0 || o.FlushBytes < 0 || o.FlushInterval < 0 || o.MaxDiskBytes < 0 || o.MaxFuture < 0 {
+		return errors.New("validate event store options: sizes and durations must not be negative")
+	}
+	if o.FlushBytes > 0 && o.MaxHeadBytes > 0 && o.FlushBytes > o.MaxHeadBytes {
+		return fmt.Errorf("validate event store options: flush bytes %d exceed max head bytes %d", o.FlushBytes, o.MaxHeadBytes)
+	}
+	if o.MergeMinParts == 1 || o.MergeMinParts < 0 || o.MaxMergeParts == 1 || o.MaxMergeParts < 0 {
+		return errors.New("validate event store options: merge part counts must be at least 2")
+	}
+	return nil
+}
+
+func (o *Options) applyDefaults() {
+	d := DefaultOptions()
+	if o.MaxHeadBytes == 0 {
+		o.MaxHeadBytes = d.MaxHeadBytes
+	}
+	if o.FlushBytes == 0 {
+		o.FlushBytes = min(d.FlushBytes, o.MaxHeadBytes/2)
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = d.FlushInterval
+	}
+	if o.Retention == 0 {
+		o.Retention = d.Retention
+	}
+	if o.MaxFuture == 0 {
+		o.MaxFuture = d.MaxFuture
+	}
+	if o.MergeMinParts == 0 {
+		o.MergeMinParts = d.MergeMinParts
+	}
+	if o.MaxMergeParts == 0 {
+		o.MaxMergeParts = d.MaxMergeParts
+	}
+	if o.MaxMergeRows == 0 {
+		o.MaxMergeRows = d.MaxMergeRows
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.fs == nil {
+		o.fs = osFS{}
+	}
+}
+
+// manifest is parts.json: the published parts and the WAL position they cover.
+type manifest struct {
+	Version    int        `json:"version"`
+	WALSeq     uint64     `json:"wal_seq"`
+	NextPartID uint64     `json:"next_part_id"`
+	Parts      []partInfo `json:"parts"`
+}
+
+const manifestFile = "parts.json"
+
+// partRef counts the queries using a part so a dropped part's files are
+// removed only when the last one finishes.
+type partRef struct {
+	p       *part
+	refs    atomic.Int32 // 1 while published, +1 per query
+	dropped atomic.Bool
+	fs      fileSystem
+}
+
+func (r *partRef) acquire() { r.refs.Add(1) }
+func (r *partRef) release() {
+	if r.refs.Add(-1) == 0 {
+		r.p.close()
+		if r.dropped.Load() {
+			r.fs.RemoveAll(r.p.dir)
+			// The partition's parts/ and day directories, if now empty.
+			os.Remove(filepath.Dir(r.p.dir))
+			os.Remove(filepath.Dir(filepath.Dir(r.p.dir)))
+		}
+	}
+}
+
+// Store is an open event store.
+type Store struct {
+	dir  string
+	opts Options
+	fs   fileSystem
+	log  *slog.Logger
+	m    *metrics
+	wal  *wal.WAL
+
+	// appendMu is held shared by Append across the WAL write and head
+	// insert, and exclusively to freeze the head, so a frozen head holds
+	// exactly the rows of WAL records up to its seq.
+	appendMu sync.RWMutex
+
+	mu       sync.RWMutex // guards head, flushing, parts, closed
+	head     *head
+	flushing []*head // frozen heads being written, oldest first
+	parts    []*partRef
+	closed   bool
+
+	// pubMu serializes flushes, merges and retention (the writers of man).
+	pubMu sync.Mutex
+	man   manifest
+
+	streamsMu sync.RWMutex
+	streams   map[string]*stream
+
+	kick chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open opens or creates a store in dir, removes unpublished part files left
+// by a crash and replays the WAL. A damaged WAL other than a torn tail
+// returns a *wal.CorruptionError; a damaged published part returns an error
+// naming it.
+func Open(dir string, opts Options) (s *Store, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.applyDefaults()
+	s = &Store{dir: dir, opts: opts, fs: opts.fs, log: opts.Logger, streams: map[string]*stream{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.m = newMetrics(opts.Registerer, s)
+	s.head = newHead(opts.Now())
+	defer func() {
+		if err != nil {
+			for _, r := range s.parts {
+				r.p.close()
+			}
+			if s.wal != nil {
+				err = errors.Join(err, s.wal.Close())
+			}
+		}
+	}()
+	if err := s.fs.MkdirAll(filepath.Join(dir, "partitions")); err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	if err := s.loadManifest(); err != nil {
+		return nil, err
+	}
+	if err := s.removeOrphans(); err != nil {
+		return nil, err
+	}
+	for _, pi := range s.man.Parts {
+		p, err := openPart(s.partDir(pi), pi)
+		if err != nil {
+			return nil, fmt.Errorf("open event store: %w (the part is published in %s; move it away to start without it)", err, manifestFile)
+		}
+		r := &partRef{p: p, fs: s.fs}
+		r.refs.Store(1)
+		s.parts = append(s.parts, r)
+	}
+	var batch []model.Event
+	s.wal, err = wal.Open(filepath.Join(dir, "wal"), opts.WAL, s.man.WALSeq, func(seq uint64, p []byte) error {
+		buf := slices.Clone(p)
+		events, streams, err := decodeBatch(buf, s, batch[:0])
+		if err != nil {
+			return fmt.Errorf("decode wal record %d: %w", seq, err)
+		}
+		s.head.insert(slices.Clone(events), streams, len(buf))
+		batch = events
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	replayed, _ := s.wal.ReplayedBytes()
+	s.m.walReplayBytes.Add(float64(replayed))
+	s.wg.Add(1)
+	go s.run()
+	return s, nil
+}
+
+func (s *Store) partDir(pi partInfo) string {
+	return filepath.Join(s.dir, "partitions", pi.Day, "parts", pi.ID)
+}
+
+func (s *Store) loadManifest() error {
+	b, err := os.ReadFile(filepath.Join(s.dir, manifestFile))
+	if os.IsNotExist(err) {
+		s.man = manifest{Version: 1, NextPartID: 1}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", manifestFile, err)
+	}
+	if err := json.Unmarshal(b, &s.man); err != nil {
+		return fmt.Errorf("decode %s: %w", manifestFile, err)
+	}
+	if s.man.Version != 1 {
+		return fmt.Errorf("decode %s: unsupported version %d", manifestFile, s.man.Version)
+	}
+	return nil
+}
+
+// removeOrphans deletes tmp/ and part directories parts.json does not list.
+func (s *Store) removeOrphans() error {
+	if err := s.fs.RemoveAll(filepath.Join(s.dir, "tmp")); err != nil {
+		return fmt.Errorf("remove tmp parts: %w", err)
+	}
+	os.Remove(filepath.Join(s.dir, manifestFile+".tmp"))
+	known := map[string]bool{}
+	for _, p := range s.man.Parts {
+		known[p.Day+"/"+p.ID] = true
+	}
+	days, err := os.ReadDir(filepath.Join(s.dir, "partitions"))
+	if err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	for _, d := range days {
+		pdir := filepath.Join(s.dir, "partitions", d.Name(), "parts")
+		ents, _ := os.ReadDir(pdir)
+		live := 0
+		for _, e := range ents {
+			if known[d.Name()+"/"+e.Name()] {
+				live++
+				continue
+			}
+			s.log.Info("removing unpublished event part", "dir", filepath.Join(pdir, e.Name()))
+			if err := s.fs.RemoveAll(filepath.Join(pdir, e.Name())); err != nil {
+				return fmt.Errorf("remove orphan part: %w", err)
+			}
+		}
+		if live == 0 {
+			s.fs.RemoveAll(filepath.Join(s.dir, "partitions", d.Name()))
+		}
+	}
+	return nil
+}
+
+// resolve implements streamResolver with the store's stream registry.
+func (s *Store) resolve(key []byte) (*stream, error) {
+	s.streamsMu.RLock()
+	st := s.streams[string(key)]
+	s.streamsMu.RUnlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := parseStreamKey(key)
+	if err != nil {
+		return nil, err
+	}
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if old := s.streams[st.key]; old != nil {
+		return old, nil
+	}
+	s.streams[st.key] = st
+	return st, nil
+}
+
+// CheckTime reports whether a row with timestamp t (Unix ns) would be
+// accepted now: nil, or an error wrapping ErrTooOld or ErrTooNew.
+func (s *Store) CheckTime(t int64) error {
+	now := s.opts.Now()
+	if s.opts.Retention > 0 {
+		if lim := now.Add(-s.opts.Retention).UnixNano(); t < lim {
+			return fmt.Errorf("%w: %s is before %s (events retention %s)", ErrTooOld,
+				time.Unix(0, t).UTC().Format(time.RFC3339), time.Unix(0, lim).UTC().Format(time.RFC3339), s.opts.Retention)
+		}
+	}
+	if lim := now.Add(s.opts.MaxFuture).UnixNano(); t > lim {
+		return fmt.Errorf("%w: %s is after %s (events max future %s)", ErrTooNew,
+			time.Unix(0, t).UTC().Format(time.RFC3339), time.Unix(0, lim).UTC().Format(time.RFC3339), s.opts.MaxFuture)
+	}
+	return nil
+}
+
+// Append stores rows durably (per the WAL fsync policy) and makes them
+// searchable. The batch is accepted or refused as a whole: a row failing
+// validation or CheckTime refuses the batch with an error naming the row.
+// The caller may reuse rows' memory once Append returns.
+func (s *Store) Append(ctx context.Context, rows []model.Event) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range rows {
+		if err := rows[i].Validate(); err != nil {
+			s.m.rejected.WithLabelValues("invalid").Add(float64(len(rows)))
+			return fmt.Errorf("append rows: row %d: %w", i, err)
+		}
+		if err := s.CheckTime(rows[i].Time); err != nil {
+			reason := "too_old"
+			if errors.Is(err, ErrTooNew) {
+				reason = "too_new"
+			}
+			s.m.rejected.WithLabelValues(reason).Add(float64(len(rows)))
+			return fmt.Errorf("append rows: row %d: %w", i, err)
+		}
+	}
+	if s.memBytes() >= s.opts.MaxHeadBytes {
+		s.trigger()
+		s.m.rejected.WithLabelValues("overloaded").Add(float64(len(rows)))
+		return ErrOverloaded
+	}
+	buf := encodeBatch(make([]byte, 0, 64+len(rows)*256), rows)
+	if len(buf) > wal.MaxRecordSize {
+		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", len(buf), wal.MaxRecordSize)
+	}
+	events, streams, err := decodeBatch(buf, s, make([]model.Event, 0, len(rows)))
+	if err != nil {
+		return fmt.Errorf("append rows: %w", err)
+	}
+	s.appendMu.RLock()
+	defer s.appendMu.RUnlock()
+	s.mu.RLock()
+	closed, h := s.closed, s.head
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	if _, err := s.wal.Append(buf); err != nil {
+		return fmt.Errorf("append rows: %w", err)
+	}
+	h.insert(events, streams, len(buf))
+	s.m.rowsIngested.Add(float64(len(rows)))
+	s.m.bytesIngested.Add(float64(len(buf)))
+	if h.bytes.Load() >= s.opts.FlushBytes {
+		s.trigger()
+	}
+	return nil
+}
+
+func (s *Store) memBytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := s.head.bytes.Load()
+	for _, h := range s.flushing {
+		n += h.bytes.Load()
+	}
+	return n
+}
+
+func (s *Store) trigger() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the background loop: flushes, merges, retention.
+func (s *Store) run() {
+	defer s.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var backoff time.Duration
+	lastRetention := time.Time{}
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-tick.C:
+		}
+		if backoff > 0 {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(backoff):
+			}
+		}
+		s.mu.RLock()
+		h := s.head
+		pending := len(s.flushing) > 0
+		s.mu.RUnlock()
+		if pending || h.bytes.Load() >= s.opts.FlushBytes ||
+			(h.rows.Load() > 0 && s.opts.Now().Sub(h.created) >= s.opts.FlushInterval) {
+			if err := s.Flush(); err != nil {
+				s.log.Error("flush event head", "err", err)
+				backoff = min(max(2*backoff, time.Second), time.Minute)
+				continue
+			}
+		}
+		if err := s.mergeOnce(); err != nil {
+			s.log.Error("merge event parts", "err", err)
+			backoff = min(max(2*backoff, time.Second), time.Minute)
+			continue
+		}
+		backoff = 0
+		if s.opts.Now().Sub(lastRetention) >= time.Minute {
+			if err := s.ApplyRetention(); err != nil {
+				s.log.Error("apply event retention", "err", err)
+			}
+			lastRetention = s.opts.Now()
+		}
+	}
+}
+
+// Flush writes every unflushed row into parts and checkpoints the WAL.
+func (s *Store) Flush() error {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.appendMu.Lock()
+	s.mu.Lock()
+	if s.head.rows.Load() > 0 {
+		h := s.head
+		h.seq = s.wal.LastSeq()
+		s.flushing = append(s.flushing, h)
+		s.head = newHead(s.opts.Now())
+	}
+	todo := slices.Clone(s.flushing)
+	s.mu.Unlock()
+	s.appendMu.Unlock()
+	for _, h := range todo {
+		if err := s.flushHead(h); err != nil {
+			s.m.flushFailures.Inc()
+			return err
+		}
+		s.m.flushes.Inc()
+	}
+	return nil
+}
+
+// flushHead writes a frozen head's parts and publishes them. pubMu held.
+func (s *Store) flushHead(h *head) error {
+	byDay := h.groupsByDay()
+	days := make([]int32, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	man := s.man
+	man.Parts = slices.Clone(s.man.Parts)
+	var added []partInfo
+	cleanup := func() {
+		for _, pi := range added {
+			s.fs.RemoveAll(s.partDir(pi))
+		}
+	}
+	for _, d := range days {
+		groups := byDay[d]
+		pi, err := s.writeNewPart(&man, dayName(d), sliceSource(groups))
+		if err != nil {
+			cleanup()
+			return err
+		}
+		added = append(added, pi)
+	}
+	man.Parts = append(man.Parts, added...)
+	man.WALSeq = max(man.WALSeq, h.seq)
+	refs, err := s.openParts(added)
+	if err != nil {
+		cleanup()
+		return err
+	}
+	if err := s.publish(man); err != nil {
+		for _, r := range refs {
+			r.p.close()
+		}
+		cleanup()
+		return err
+	}
+	s.mu.Lock()
+	s.parts = append(s.parts, refs...)
+	s.flushing = slices.DeleteFunc(s.flushing, func(x *head) bool { return x == h })
+	s.mu.Unlock()
+	if err := s.wal.Checkpoint(man.WALSeq); err != nil {
+		s.log.Warn("delete checkpointed wal segments", "err", err)
+	}
+	return nil
+}
+
+func (s *Store) openParts(infos []partInfo) ([]*partRef, error) {
+	var refs []*partRef
+	for _, pi := range infos {
+		p, err := openPart(s.partDir(pi), pi)
+		if err != nil {
+			for _, r := range refs {
+				r.p.close()
+			}
+			return nil, err
+		}
+		r := &partRef{p: p, fs: s.fs}
+		r.refs.Store(1)
+		refs = append(refs, r)
+	}
+	return refs, nil
+}
+
+// groupSource yields stream groups in key order; ok is false at the end.
+type groupSource func() (g streamRows, ok bool, err error)
+
+func sliceSource(groups []streamRows) groupSource {
+	i := 0
+	return func() (streamRows, bool, error) {
+		if i >= len(groups) {
+			return streamRows{}, false, nil
+		}
+		i++
+		return groups[i-1], true, nil
+	}
+}
+
+// writeNewPart writes a part under tmp/ and renames it into its partition.
+func (s *Store) writeNewPart(man *manifest, day string, src groupSource) (partInfo, error) {
+	id := fmt.Sprintf("%016x", man.NextPartID)
+	man.NextPartID++
+	tmp := filepath.Join(s.dir, "tmp", id)
+	info, err := writePartFrom(s.fs, tmp, src)
+	if err != nil {
+		s.fs.RemoveAll(tmp)
+		return info, fmt.Errorf("write part %s: %w", id, err)
+	}
+	info.ID, info.Day = id, day
+	final := s.partDir(info)
+	if err := s.fs.MkdirAll(filepath.Dir(final)); err != nil {
+		s.fs.RemoveAll(tmp)
+		return info, fmt.Errorf("create partition dir: %w", err)
+	}
+	if err := s.fs.Rename(tmp, final); err != nil {
+		s.fs.RemoveAll(tmp)
+		return info, fmt.Errorf("rename part %s: %w", id, err)
+	}
+	if err := s.fs.SyncDir(filepath.Dir(final)); err != nil {
+		return info, fmt.Errorf("sync partition dir: %w", err)
+	}
+	return info, nil
+}
+
+// publish atomically replaces parts.json. pubMu held.
+func (s *Store) publish(man manifest) error {
+	sort.Slice(man.Parts, func(i, j int) bool { return man.Parts[i].ID < man.Parts[j].ID })
+	b, err := json.MarshalIndent(man, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", manifestFile, err)
+	}
+	if err := writeFileAtomic(s.fs, filepath.Join(s.dir, manifestFile), b); err != nil {
+		return fmt.Errorf("publish parts: %w", err)
+	}
+	s.man = man
+	return nil
+}
+
+// dropParts removes published parts (merged away or expired): their files go
+// once no query uses them. s.mu must not be held.
+func (s *Store) dropParts(ids map[string]bool) {
+	s.mu.Lock()
+	var gone []*partRef
+	s.parts = slices.DeleteFunc(s.parts, func(r *partRef) bool {
+		if ids[r.p.info.ID] {
+			gone = append(gone, r)
+			return true
+		}
+		return false
+	})
+	s.mu.Unlock()
+	for _, r := range gone {
+		r.dropped.Store(true)
+		r.release()
+	}
+}
+
+// ApplyRetention drops partitions older than the retention period, then the
+// oldest partitions while the parts exceed MaxDiskBytes (the newest
+// partition is always kept).
+func (s *Store) ApplyRetention() error {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	byDay := map[string]int64{}
+	var total int64
+	for _, p := range s.man.Parts {
+		byDay[p.Day] += p.Bytes
+		total += p.Bytes
+	}
+	days := make([]string, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	drop := map[string]bool{}
+	if s.opts.Retention > 0 {
+		cutoff := s.opts.Now().Add(-s.opts.Retention).UTC().Format("20060102")
+		for _, d := range days {
+			// A day is dropped when all of it is older than the cutoff.
+			if d < cutoff {
+				drop[d] = true
+				total -= byDay[d]
+			}
+		}
+	}
+	if s.opts.MaxDiskBytes > 0 {
+		for _, d := range days[:max(len(days)-1, 0)] {
+			if total <= s.opts.MaxDiskBytes {
+				break
+			}
+			if !drop[d] {
+				drop[d] = true
+				total -= byDay[d]
+			}
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	man := s.man
+	man.Parts = nil
+	ids := map[string]bool{}
+	for _, p := range s.man.Parts {
+		if drop[p.Day] {
+			ids[p.ID] = true
+			continue
+		}
+		man.Parts = append(man.Parts, p)
+	}
+	if err := s.publish(man); err != nil {
+		return err
+	}
+	s.m.partsDropped.Add(float64(len(ids)))
+	s.dropParts(ids)
+	s.log.Info("event retention dropped partitions", "days", strings.Join(slices.Sorted(mapsKeys(drop)), ","))
+	return nil
+}
+
+func mapsKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Stats describes the store's current state.
+type Stats struct {
+	Parts      int
+	Rows       int64 // rows in parts
+	DiskBytes  int64 // bytes of parts
+	IndexBytes int64 // bytes of part indexes, blooms and trace directories
+	HeadRows   int64
+	HeadBytes  int64
+	WALBytes   int64
+	Partitions int
+}
+
+// Stats returns the current counts.
+func (s *Store) Stats() Stats {
+	var st Stats
+	days := map[string]bool{}
+	s.mu.RLock()
+	for _, r := range s.parts {
+		st.Parts++
+		st.Rows += r.p.info.Rows
+		st.DiskBytes += r.p.info.Bytes
+		st.IndexBytes += r.p.info.IndexBytes
+		days[r.p.info.Day] = true
+	}
+	for _, h := range append([]*head{s.head}, s.flushing...) {
+		st.HeadRows += h.rows.Load()
+		st.HeadBytes += h.bytes.Load()
+	}
+	s.mu.RUnlock()
+	st.Partitions = len(days)
+	if s.wal != nil {
+		st.WALBytes = s.wal.Size()
+	}
+	return st
+}
+
+// Ready reports whether the store is open (the WAL has been replayed).
+func (s *Store) Ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return !s.closed
+}
+
+// Close stops background work, flushes the head into parts (so the next
+// start replays little), and closes the WAL and parts.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	ferr := s.Flush()
+	s.appendMu.Lock()
+	s.mu.Lock()
+	s.closed = true
+	parts := s.parts
+	s.parts = nil
+	s.mu.Unlock()
+	s.appendMu.Unlock()
+	werr := s.wal.Close()
+	for _, r := range parts {
+		r.release()
+	}
+	return errors.Join(ferr, werr)
+}
+
+// QueryStats count the work a query did; planner tests assert on them.
+type QueryStats struct {
+	Partitions    int
+	PartsSearched int
+	BlocksTotal   int // blocks of matching streams in matching parts
+	BlocksPruned  int // skipped by time range or column headers
+	BlocksBloom   int // skipped by bloom filters
+	BlocksRead    int // whose column data was read
+	RowsScanned   int64
+	RowsMatched   int64
+	HeadRows      int64 // head rows examined
+}
+
+func (q *QueryStats) add(o QueryStats) {
+	q.Partitions += o.Partitions
+	q.PartsSearched += o.PartsSearched
+	q.BlocksTotal += o.BlocksTotal
+	q.BlocksPruned += o.BlocksPruned
+	q.BlocksBloom += o.BlocksBloom
+	q.BlocksRead += o.BlocksRead
+	q.RowsScanned += o.RowsScanned
+	q.RowsMatched += o.RowsMatched
+	q.HeadRows += o.HeadRows
+}
