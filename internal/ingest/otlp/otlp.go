@@ -1,0 +1,292 @@
+// Package otlp receives OpenTelemetry data over OTLP/gRPC and OTLP/HTTP
+// (protobuf and JSON, optionally gzip/zstd-compressed) and hands each decoded
+// batch to the sink for its signal. A signal without a sink answers
+// Unimplemented / 404, so a client learns at once that it is not accepted.
+//
+// A *Receiver is safe for concurrent use once built; its sinks must be too.
+package otlp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/sightline/sightline/internal/failure"
+	"github.com/sightline/sightline/internal/ingest"
+)
+
+// MetricsSink stores decoded metrics.
+type MetricsSink interface {
+	ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error
+}
+
+// LogsSink stores decoded log records.
+type LogsSink interface {
+	ConsumeLogs(ctx context.Context, ld plog.Logs) error
+}
+
+// TracesSink stores decoded spans.
+type TracesSink interface {
+	ConsumeTraces(ctx context.Context, td ptrace.Traces) error
+}
+
+// Receiver decodes OTLP requests for the sinks it was given.
+type Receiver struct {
+	Metrics MetricsSink // nil: metrics are refused
+	Logs    LogsSink    // nil: logs are refused
+	Traces  TracesSink  // nil: traces are refused
+
+	MaxRequestBytes int64
+	Limiter         *ingest.Limiter
+	Logger          *slog.Logger
+
+	requests *prometheus.CounterVec
+	items    *prometheus.CounterVec
+}
+
+// NewReceiver builds a receiver and registers its metrics with reg.
+func NewReceiver(r Receiver, reg prometheus.Registerer) *Receiver {
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.MaxRequestBytes <= 0 {
+		r.MaxRequestBytes = 64 << 20
+	}
+	r.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sightline_otlp_requests_total",
+		Help: "OTLP export requests by signal, transport and outcome code.",
+	}, []string{"signal", "transport", "code"})
+	r.items = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sightline_otlp_received_items_total",
+		Help: "Data points, log records or spans accepted over OTLP, by signal.",
+	}, []string{"signal"})
+	if reg != nil {
+		reg.MustRegister(r.requests, r.items)
+	}
+	return &r
+}
+
+// RegisterGRPC registers the OTLP services whose sinks are set.
+func (r *Receiver) RegisterGRPC(s *grpc.Server) {
+	if r.Metrics != nil {
+		pmetricotlp.RegisterGRPCServer(s, &metricsGRPC{r: r})
+	}
+	if r.Logs != nil {
+		plogotlp.RegisterGRPCServer(s, &logsGRPC{r: r})
+	}
+	if r.Traces != nil {
+		ptraceotlp.RegisterGRPCServer(s, &tracesGRPC{r: r})
+	}
+}
+
+type metricsGRPC struct {
+	pmetricotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (g *metricsGRPC) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+	md := req.Metrics()
+	err := g.r.Metrics.ConsumeMetrics(ctx, md)
+	g.r.observe("metrics", "grpc", err, md.DataPointCount())
+	return pmetricotlp.NewExportResponse(), grpcError(err)
+}
+
+type logsGRPC struct {
+	plogotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (g *logsGRPC) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	ld := req.Logs()
+	err := g.r.Logs.ConsumeLogs(ctx, ld)
+	g.r.observe("logs", "grpc", err, ld.LogRecordCount())
+	return plogotlp.NewExportResponse(), grpcError(err)
+}
+
+type tracesGRPC struct {
+	ptraceotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (g *tracesGRPC) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	td := req.Traces()
+	err := g.r.Traces.ConsumeTraces(ctx, td)
+	g.r.observe("traces", "grpc", err, td.SpanCount())
+	return ptraceotlp.NewExportResponse(), grpcError(err)
+}
+
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return status.Error(failure.GRPCCode(err), err.Error())
+}
+
+func (r *Receiver) observe(signal, transport string, err error, n int) {
+	r.requests.WithLabelValues(signal, transport, fmt.Sprint(failure.HTTPStatus(err))).Inc()
+	if err == nil {
+		r.items.WithLabelValues(signal).Add(float64(n))
+		return
+	}
+	if failure.HTTPStatus(err) >= 500 {
+		r.Logger.Error("OTLP export failed", "signal", signal, "transport", transport, "err", err)
+	} else {
+		r.Logger.Debug("OTLP export refused", "signal", signal, "transport", transport, "err", err)
+	}
+}
+
+// Register mounts the OTLP/HTTP paths under prefix on mux
+// (prefix "" gives /v1/metrics, /v1/logs and /v1/traces).
+func (r *Receiver) Register(mux *http.ServeMux, prefix string) {
+	mux.HandleFunc("POST "+prefix+"/v1/metrics", r.serveMetrics)
+	mux.HandleFunc("POST "+prefix+"/v1/logs", r.serveLogs)
+	mux.HandleFunc("POST "+prefix+"/v1/traces", r.serveTraces)
+}
+
+type encoding int
+
+const (
+	encProto encoding = iota
+	encJSON
+)
+
+func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (body []byte, enc encoding, release func(), ok bool) {
+	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	switch strings.ToLower(ct) {
+	case "application/x-protobuf", "application/protobuf":
+		enc = encProto
+	case "application/json":
+		enc = encJSON
+	default:
+		ingest.WriteError(w, fmt.Errorf("content type %q is not OTLP (use application/x-protobuf or application/json): %w", ct, failure.ErrUnsupported))
+		return nil, 0, nil, false
+	}
+	body, release, err := ingest.ReadBody(req, r.MaxRequestBytes, r.Limiter)
+	if err != nil {
+		ingest.WriteError(w, err)
+		return nil, 0, nil, false
+	}
+	return body, enc, release, true
+}
+
+type otlpMessage interface {
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+}
+
+type otlpResponse interface {
+	MarshalProto() ([]byte, error)
+	MarshalJSON() ([]byte, error)
+}
+
+func decode(msg otlpMessage, body []byte, enc encoding) error {
+	var err error
+	if enc == encJSON {
+		err = msg.UnmarshalJSON(body)
+	} else {
+		err = msg.UnmarshalProto(body)
+	}
+	if err != nil {
+		return fmt.Errorf("decode OTLP request: %v: %w", err, failure.ErrInvalid)
+	}
+	return nil
+}
+
+func respond(w http.ResponseWriter, resp otlpResponse, enc encoding) {
+	var b []byte
+	var err error
+	if enc == encJSON {
+		w.Header().Set("Content-Type", "application/json")
+		b, err = resp.MarshalJSON()
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		b, err = resp.MarshalProto()
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = w.Write(b)
+}
+
+func (r *Receiver) serveMetrics(w http.ResponseWriter, req *http.Request) {
+	if r.Metrics == nil {
+		http.Error(w, "OTLP metrics are not accepted by this server", http.StatusNotFound)
+		return
+	}
+	body, enc, release, ok := r.readRequest(w, req)
+	if !ok {
+		return
+	}
+	defer release()
+	m := pmetricotlp.NewExportRequest()
+	err := decode(&m, body, enc)
+	if err == nil {
+		err = r.Metrics.ConsumeMetrics(req.Context(), m.Metrics())
+	}
+	r.observe("metrics", "http", err, m.Metrics().DataPointCount())
+	if err != nil {
+		ingest.WriteError(w, err)
+		return
+	}
+	respond(w, pmetricotlp.NewExportResponse(), enc)
+}
+
+func (r *Receiver) serveLogs(w http.ResponseWriter, req *http.Request) {
+	if r.Logs == nil {
+		http.Error(w, "OTLP logs are not accepted by this server", http.StatusNotFound)
+		return
+	}
+	body, enc, release, ok := r.readRequest(w, req)
+	if !ok {
+		return
+	}
+	defer release()
+	m := plogotlp.NewExportRequest()
+	err := decode(&m, body, enc)
+	if err == nil {
+		err = r.Logs.ConsumeLogs(req.Context(), m.Logs())
+	}
+	r.observe("logs", "http", err, m.Logs().LogRecordCount())
+	if err != nil {
+		ingest.WriteError(w, err)
+		return
+	}
+	respond(w, plogotlp.NewExportResponse(), enc)
+}
+
+func (r *Receiver) serveTraces(w http.ResponseWriter, req *http.Request) {
+	if r.Traces == nil {
+		http.Error(w, "OTLP traces are not accepted by this server", http.StatusNotFound)
+		return
+	}
+	body, enc, release, ok := r.readRequest(w, req)
+	if !ok {
+		return
+	}
+	defer release()
+	m := ptraceotlp.NewExportRequest()
+	err := decode(&m, body, enc)
+	if err == nil {
+		err = r.Traces.ConsumeTraces(req.Context(), m.Traces())
+	}
+	r.observe("traces", "http", err, m.Traces().SpanCount())
+	if err != nil {
+		ingest.WriteError(w, err)
+		return
+	}
+	respond(w, ptraceotlp.NewExportResponse(), enc)
+}
