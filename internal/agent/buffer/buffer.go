@@ -484,3 +484,29 @@ func (b *Buffer) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Unacked calls fn for every unacknowledged record, oldest first (used on
+// start-up to learn what the buffer already holds). Appends made during the
+// walk may or may not be visited.
+func (b *Buffer) Unacked(fn func(Entry) error) error {
+	b.mu.Lock()
+	start := b.acked
+	recs := slices.Clone(b.recs[b.acked-b.base:])
+	b.mu.Unlock()
+	for i, r := range recs {
+		b.mu.Lock()
+		f, err := b.readerLocked(r.seg)
+		b.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		data := make([]byte, r.size)
+		if _, err := f.ReadAt(data, r.off+headerSize); err != nil {
+			return fmt.Errorf("read buffer record: %w", err)
+		}
+		if err := fn(Entry{Pos: Pos{Seg: r.seg, Index: start + uint64(i)}, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

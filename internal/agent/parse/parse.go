@@ -35,7 +35,7 @@ type Options struct {
 	Parse     string           `yaml:"parse"`
 	Multiline MultilineOptions `yaml:"multiline"`
 	// Labels are static attributes added to every record's resource.
-	Labels  map[string]string `yaml:"labels"`
+	Labels  map[string]string `yaml:"-"`
 	Filters []FilterRule      `yaml:"filters"`
 	// MaxPartialBytes bounds a reassembled CRI/Docker partial line.
 	MaxPartialBytes int `yaml:"max_partial_bytes"`
@@ -207,7 +207,18 @@ func (p *Processor) meta(path string) *Meta {
 // it has been emitted (with container files, a line held for another stream
 // keeps it back), so it is always safe to resume from.
 func (p *Processor) Process(c tail.Chunk, emit func(*Record)) {
-	st := p.state(c)
+	st := p.states[c.Source.ID]
+	if st == nil {
+		// A new file at a path (rotation): the writer moved on, so what
+		// older files of that path hold is complete. Emit it first to
+		// keep the path's records in order.
+		for _, id := range slices.Sorted(maps.Keys(p.states)) {
+			if o := p.states[id]; o.src.Path == c.Source.Path {
+				p.flushSource(o, emit)
+			}
+		}
+		st = p.state(c)
+	}
 	st.fp = c.FP
 	now := p.now()
 	for _, l := range c.Lines {

@@ -28,7 +28,7 @@ const DefaultPath = "/otlp/v1/logs"
 // Options configures a Client.
 type Options struct {
 	// Server is the server's base URL, e.g. http://host:9800.
-	Server string `yaml:"server"`
+	Server string `yaml:"-"`
 	// Path is appended to Server.
 	Path string `yaml:"path"`
 	// Timeout bounds one request.
@@ -131,7 +131,7 @@ func NewClient(opts Options, hc *http.Client, log *slog.Logger, m *Metrics) (*Cl
 		return nil, err
 	}
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -261,3 +261,6 @@ func (c *Client) Deliver(ctx context.Context, b *Batch) error {
 		delay = min(delay*2, c.opts.MaxBackoff)
 	}
 }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }

@@ -40,28 +40,28 @@ import (
 // Options configures a Tailer.
 type Options struct {
 	// Include lists glob patterns (filepath.Match syntax) of files to tail.
-	Include []string
+	Include []string `yaml:"-"`
 	// Exclude lists patterns removed from the matches; a pattern without
 	// a '/' is matched against the base name, otherwise the full path.
-	Exclude []string
+	Exclude []string `yaml:"-"`
 	// PollInterval is how often globs are expanded and files read.
-	PollInterval time.Duration
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// FingerprintSize is how many head bytes identify a file.
-	FingerprintSize int
+	FingerprintSize int `yaml:"fingerprint_size"`
 	// ReadBufferSize is the size of each read.
-	ReadBufferSize int
+	ReadBufferSize int `yaml:"read_buffer_size"`
 	// MaxLineBytes splits longer lines (a line is never dropped).
-	MaxLineBytes int
+	MaxLineBytes int `yaml:"max_line_bytes"`
 	// CloseInactive closes a file that has left the globs (renamed away
 	// or deleted) once it is drained and has not grown for this long.
-	CloseInactive time.Duration
+	CloseInactive time.Duration `yaml:"close_inactive"`
 	// RotatedMemory is how long the head of a truncated file is
 	// remembered so that its copy (copytruncate) continues from the old
 	// offset.
-	RotatedMemory time.Duration
+	RotatedMemory time.Duration `yaml:"rotated_memory"`
 	// StartAtEnd makes files found in the first poll without a saved
 	// position start at their end instead of their beginning.
-	StartAtEnd bool
+	StartAtEnd bool `yaml:"start_at_end"`
 }
 
 // DefaultOptions returns options with defaults filled in.
@@ -423,11 +423,27 @@ func (t *Tailer) open(path string, key checkpoint.Key, size int64, first bool) (
 		h := t.rotated[i]
 		t.rotated = append(t.rotated[:i], t.rotated[i+1:]...)
 		start, srcPath, how = min(h.offset, fi.Size()), h.path, "copy of truncated file"
+	} else if r := t.copyOf(head, key); r != nil {
+		// A copy of a file still open (copytruncate caught between the
+		// copy and the truncate): it holds what was read already.
+		start, srcPath, how = min(r.lineStart, fi.Size()), r.src.Path, "copy of open file"
 	} else if first && t.opts.StartAtEnd {
 		start, how = lastLineEnd(f, fi.Size()), "end"
 	}
 	t.log.Debug("tailing file", "path", path, "offset", start, "from", how)
 	return t.newReader(f, srcPath, key, start, fingerprint(head)), nil
+}
+
+// copyOf returns an open reader (another inode) whose full-size fingerprint
+// matches head. Only full fingerprints count, so that small files that
+// merely start alike are not confused.
+func (t *Tailer) copyOf(head []byte, key checkpoint.Key) *reader {
+	for _, r := range t.sortedReaders() {
+		if r.key() != key && r.fp.Len == t.opts.FingerprintSize && matches(r.fp, head) {
+			return r
+		}
+	}
+	return nil
 }
 
 func (t *Tailer) matchRotated(head []byte) int {

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sightline/sightline/internal/agent/buffer"
+	"github.com/sightline/sightline/internal/agent/parse"
+	"github.com/sightline/sightline/internal/agent/ship"
+	"github.com/sightline/sightline/internal/agent/tail"
+)
+
+// Config is the agent's configuration; the YAML file (--config) maps onto
+// it and flags override the top-level fields.
+type Config struct {
+	// Server is the sightline server's base URL (--server).
+	Server string `yaml:"server"`
+	// Paths are glob patterns of files to tail (--path).
+	Paths []string `yaml:"paths"`
+	// Exclude are glob patterns removed from Paths (--exclude).
+	Exclude []string `yaml:"exclude"`
+	// Labels are static resource attributes (--label k=v).
+	Labels map[string]string `yaml:"labels"`
+	// DataDir holds the positions file, the agent id and the disk buffer.
+	DataDir string `yaml:"data_dir"`
+	// HTTPAddr serves /metrics when not empty (--http-addr).
+	HTTPAddr string `yaml:"http_addr"`
+	// Once reads what exists, ships it, waits for acknowledgement and
+	// returns (--once).
+	Once bool `yaml:"-"`
+	// CheckpointInterval is how often acknowledged positions are written.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+
+	Tail   tail.Options   `yaml:"tail"`
+	Parse  parse.Options  `yaml:"parse"`
+	Batch  BatchOptions   `yaml:"batch"`
+	Buffer buffer.Options `yaml:"buffer"`
+	Ship   ship.Options   `yaml:"ship"`
+}
+
+// BatchOptions bounds a batch.
+type BatchOptions struct {
+	MaxRecords int           `yaml:"max_records"`
+	MaxBytes   int           `yaml:"max_bytes"`
+	MaxWait    time.Duration `yaml:"max_wait"`
+}
+
+// DefaultConfig returns a configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		CheckpointInterval: time.Second,
+		Tail:               tail.DefaultOptions(),
+		Parse:              parse.DefaultOptions(),
+		Batch:              BatchOptions{MaxRecords: 5000, MaxBytes: 1 << 20, MaxWait: time.Second},
+		Buffer:             buffer.DefaultOptions(),
+		Ship:               ship.DefaultOptions(),
+	}
+}
+
+// LoadConfig reads a YAML file over the defaults; unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read agent config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file keeps the defaults
+		return cfg, fmt.Errorf("parse agent config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseLabel parses "k=v".
+func ParseLabel(s string) (string, string, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return "", "", fmt.Errorf("parse label %q: want key=value", s)
+	}
+	return k, v, nil
+}
+
+// apply copies the top-level fields into the component options.
+func (c Config) resolved() Config {
+	c.Tail.Include = c.Paths
+	c.Tail.Exclude = c.Exclude
+	c.Parse.Labels = c.Labels
+	c.Ship.Server = c.Server
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	r := c.resolved()
+	if r.DataDir == "" {
+		return errors.New("validate agent config: no data directory (set --data-dir)")
+	}
+	if r.CheckpointInterval <= 0 {
+		return errors.New("validate agent config: checkpoint_interval must be positive")
+	}
+	if r.Batch.MaxRecords < 1 || r.Batch.MaxBytes < 1 || r.Batch.MaxWait <= 0 {
+		return errors.New("validate agent config: batch max_records, max_bytes and max_wait must be positive")
+	}
+	return errors.Join(r.Tail.Validate(), r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate())
+}
