@@ -235,3 +235,29 @@ describe('alerts', () => {
     }
   });
 });
+
+describe('dashboards', () => {
+  for (const theme of ['dark', 'light']) {
+    test(`the Go runtime dashboard draws its panels (${theme})`, async () => {
+      const jobs = (await apiJSON('/api/v1/label/job/values?match[]=go_goroutines')).data;
+      const { context, page, errors } = await openPage(theme);
+      try {
+        await page.goto(url('/dashboards'), { waitUntil: 'networkidle' });
+        await shot(page, `dashboards-list-${theme}`);
+        await page.getByRole('link', { name: /Go runtime/ }).click();
+        await page.getByRole('heading', { level: 2, name: 'Go runtime' }).waitFor();
+        assert.equal(await page.locator('section.panel').count(), 8);
+        if (jobs.length > 0) {
+          const goroutines = page.getByRole('region', { name: 'Goroutines' });
+          await goroutines.getByTestId('chart').locator('canvas').waitFor();
+          assert.ok(Number(await goroutines.getByTestId('chart').getAttribute('data-series')) > 0);
+        }
+        await page.waitForLoadState('networkidle');
+        await shot(page, `dashboards-go-${theme}`);
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+});

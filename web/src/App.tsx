@@ -14,6 +14,8 @@ import { rangeFromParams, type RangeSpec } from './time';
 
 /** What every page receives: the URL's shared state and a refresh counter. */
 export interface PageProps {
+  /** The URL path, for pages with sub-views (such as /dashboards/<id>). */
+  path: string;
   range: RangeSpec;
   params: URLSearchParams;
   /** Changes on manual refresh and on each auto-refresh tick. */
@@ -63,7 +65,7 @@ export function App() {
         />
         <main className="content">
           {page ? (
-            <page.component range={range} params={params} refreshKey={tick * 100000 + manual} />
+            <page.component path={path} range={range} params={params} refreshKey={tick * 100000 + manual} />
           ) : (
             <div className="empty-state">
               <h2>Page not found</h2>

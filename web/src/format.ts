@@ -48,3 +48,46 @@ export const PALETTE = [
   '#3b82f6', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#06b6d4',
   '#ec4899', '#84cc16', '#f97316', '#6366f1', '#14b8a6', '#eab308',
 ];
+
+/** Units a panel can declare; each formats axis ticks and tooltip values. */
+export type Unit = 'short' | 'bytes' | 'bytes/s' | 'seconds' | 'percent' | 'ops' | 'cores';
+
+/** Returns the formatter for a unit. */
+export function unitFormatter(unit: Unit = 'short'): (v: number | null | undefined) => string {
+  switch (unit) {
+    case 'bytes':
+      return (v) => (v === null || v === undefined ? '—' : formatBytes(v));
+    case 'bytes/s':
+      return (v) => (v === null || v === undefined ? '—' : `${formatBytes(v)}/s`);
+    case 'seconds':
+      return formatSeconds;
+    case 'percent':
+      return (v) => (v === null || v === undefined ? '—' : `${trim(v * 100)}%`);
+    case 'ops':
+      return (v) => (v === null || v === undefined ? '—' : `${formatValue(v)}/s`);
+    case 'cores':
+      return (v) => (v === null || v === undefined ? '—' : formatValue(v));
+    default:
+      return formatValue;
+  }
+}
+
+function formatBytes(v: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let a = Math.abs(v);
+  let i = 0;
+  while (a >= 1024 && i < units.length - 1) {
+    a /= 1024;
+    i++;
+  }
+  return `${v < 0 ? '-' : ''}${trim(a)} ${units[i]}`;
+}
+
+function formatSeconds(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '—';
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a < 1e-3) return `${trim(v * 1e6)} µs`;
+  if (a < 1) return `${trim(v * 1e3)} ms`;
+  return `${trim(v)} s`;
+}

@@ -22,13 +22,17 @@ interface Props {
   height?: number;
   /** Called with the range the user dragged across, in unix seconds. */
   onZoom?: (start: number, end: number) => void;
+  /** Formats axis ticks and tooltip values (default: compact SI numbers). */
+  format?: (v: number | null | undefined) => string;
+  /** Legend under the chart (default true). */
+  legend?: boolean;
 }
 
 /**
  * A time-series line chart drawn with uPlot: drag to zoom, hover for values,
  * click a legend entry to hide or show its series.
  */
-export function TimeSeriesChart({ data, height = 320, onZoom }: Props) {
+export function TimeSeriesChart({ data, height = 320, onZoom, format = formatValue, legend = true }: Props) {
   const wrap = useRef<HTMLDivElement>(null);
   const plotRef = useRef<uPlot | null>(null);
   const theme = useTheme();
@@ -61,10 +65,15 @@ export function TimeSeriesChart({ data, height = 320, onZoom }: Props) {
         {
           stroke: axis,
           font,
-          size: 56,
+          // Wide enough for the longest tick label of this scale.
+          size: (u, values) => {
+            const longest = (values ?? []).reduce((m, v) => Math.max(m, String(v).length), 0);
+            u.ctx.font = font;
+            return Math.max(40, Math.ceil(u.ctx.measureText('0'.repeat(longest)).width) + 18);
+          },
           grid: { stroke: grid, width: 1 },
           ticks: { show: false },
-          values: (_u, vals) => vals.map((v) => formatValue(v)),
+          values: (_u, vals) => vals.map((v) => format(v)),
         },
       ],
       series: [
@@ -94,7 +103,7 @@ export function TimeSeriesChart({ data, height = 320, onZoom }: Props) {
             u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
           },
         ],
-        setCursor: [(u) => drawTooltip(u, tooltip)],
+        setCursor: [(u) => drawTooltip(u, tooltip, format)],
       },
     };
     const aligned: uPlot.AlignedData = [data.x, ...data.series.map((s) => s.values)];
@@ -111,7 +120,7 @@ export function TimeSeriesChart({ data, height = 320, onZoom }: Props) {
       plot.destroy();
       plotRef.current = null;
     };
-  }, [data, height, theme]);
+  }, [data, height, theme, format]);
 
   const toggle = (i: number, solo: boolean) => {
     const plot = plotRef.current;
@@ -133,7 +142,7 @@ export function TimeSeriesChart({ data, height = 320, onZoom }: Props) {
   return (
     <div className="chart">
       <div ref={wrap} className="chart-canvas" data-testid="chart" data-series={data.series.length} />
-      {data.series.length > 0 && (
+      {legend && data.series.length > 0 && (
         <ul className="legend" aria-label="Series">
           {data.series.map((s, i) => (
             <li key={i}>
@@ -156,7 +165,7 @@ export function TimeSeriesChart({ data, height = 320, onZoom }: Props) {
 
 const TOOLTIP_ROWS = 8;
 
-function drawTooltip(u: uPlot, el: HTMLDivElement): void {
+function drawTooltip(u: uPlot, el: HTMLDivElement, format: (v: number) => string): void {
   const idx = u.cursor.idx;
   const left = u.cursor.left ?? -1;
   const top = u.cursor.top ?? -1;
@@ -193,7 +202,7 @@ function drawTooltip(u: uPlot, el: HTMLDivElement): void {
     lab.textContent = r.label;
     const val = document.createElement('span');
     val.className = 'chart-tooltip-value';
-    val.textContent = formatValue(r.v);
+    val.textContent = format(r.v);
     row.append(sw, lab, val);
     el.appendChild(row);
   }

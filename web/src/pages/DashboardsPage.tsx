@@ -1,18 +1,225 @@
+import { useEffect, useMemo, useState } from 'react';
+import { errorMessage, isAbort, labelValues, queryRange, type Labels, type RangeSeries } from '../api';
 import type { PageProps } from '../App';
-import { PendingApi } from '../components/PendingApi';
+import { applyLegend, buildChart } from '../chartdata';
+import { ErrorBox } from '../components/ErrorBox';
+import { TimeSeriesChart } from '../components/TimeSeriesChart';
+import { BUILTIN_DASHBOARDS, expandQuery, type Dashboard, type Panel } from '../dashboards/builtin';
+import { unitFormatter } from '../format';
+import { hrefFor, onLinkClick, setParams } from '../router';
+import { autoStep, formatDuration, resolveRange, type RangeSpec } from '../time';
 
-/** Dashboards: built-in and user dashboards (user storage waits for the server API). */
-export function DashboardsPage(_: PageProps) {
+const MAX_PANEL_SERIES = 60;
+
+/** Dashboards: the list of built-in dashboards, or one dashboard's panels. */
+export function DashboardsPage(props: PageProps) {
+  const id = props.path.replace(/^\/dashboards\/?/, '').split('/')[0] ?? '';
+  if (!id) return <DashboardList />;
+  const d = BUILTIN_DASHBOARDS.find((x) => x.id === id);
+  if (!d) {
+    return (
+      <div className="empty-state">
+        <h2>No dashboard “{id}”</h2>
+        <p>
+          <a href={hrefFor('/dashboards')} onClick={onLinkClick}>
+            See all dashboards
+          </a>
+        </p>
+      </div>
+    );
+  }
+  return <DashboardView dashboard={d} {...props} />;
+}
+
+function DashboardList() {
   return (
-    <PendingApi
-      summary="Built-in dashboards for services, JVM, Go runtime and hosts, and your own dashboards stored by the server."
-      endpoints={['GET /api/v1/query_range', 'GET/PUT /api/v1/dashboards (user dashboards)']}
-      features={[
-        { title: 'Service overview', text: 'Request rate, error ratio and latency percentiles per service from span metrics.' },
-        { title: 'Runtimes and hosts', text: 'JVM (Micrometer names), Go runtime and node_exporter host dashboards.' },
-        { title: 'Your dashboards', text: 'Saved on the server as JSON; import and export, including simple Grafana dashboards.' },
-      ]}
-      meanwhile={{ label: 'Open the metrics explorer', path: '/graph' }}
-    />
+    <div className="page">
+      <section>
+        <h2 className="section-title">Built-in</h2>
+        <div className="dashboard-grid">
+          {BUILTIN_DASHBOARDS.map((d) => (
+            <a key={d.id} className="card dashboard-card" href={hrefFor(`/dashboards/${d.id}`)} onClick={onLinkClick}>
+              <h3>{d.title}</h3>
+              <p>{d.description}</p>
+              <span className="muted small">{d.panels.length} panels</span>
+            </a>
+          ))}
+          <div className="card dashboard-card disabled" aria-disabled="true">
+            <h3>Service overview</h3>
+            <p>Request rate, error ratio and latency percentiles per service, from the span metrics the server derives.</p>
+            <span className="pending-badge">Waiting for span metrics</span>
+          </div>
+        </div>
+      </section>
+      <section>
+        <h2 className="section-title">Your dashboards</h2>
+        <div className="card pending-inline">
+          Saved dashboards (JSON, with import and export, including simple Grafana dashboards) need the server’s
+          dashboard storage API, <code>/api/v1/dashboards</code>, which this build does not serve yet.
+        </div>
+      </section>
+    </div>
+  );
+}
+
+function DashboardView({ dashboard: d, range, params, refreshKey }: PageProps & { dashboard: Dashboard }) {
+  const value = params.get('var') ?? '';
+  const [values, setValues] = useState<string[] | null>(null);
+  const [varError, setVarError] = useState<unknown>(null);
+  const tenant = params.get('tenant') ?? '';
+
+  useEffect(() => {
+    const ac = new AbortController();
+    let r;
+    try {
+      r = resolveRange(range);
+    } catch {
+      return;
+    }
+    labelValues(d.variable.label, [d.variable.from], r.start, r.end, ac.signal).then(
+      (v) => {
+        setValues(v);
+        setVarError(null);
+      },
+      (err: unknown) => {
+        if (!isAbort(err)) setVarError(err);
+      },
+    );
+    return () => ac.abort();
+  }, [d, range.from, range.to, refreshKey, tenant]);
+
+  return (
+    <div className="page dashboard-page">
+      <div className="dashboard-head">
+        <a className="muted" href={hrefFor('/dashboards')} onClick={onLinkClick}>
+          Dashboards
+        </a>
+        <span className="muted">/</span>
+        <h2>{d.title}</h2>
+        <div className="spacer" />
+        <label className="inline-field">
+          <span>{d.variable.label}</span>
+          <select
+            className="select var-select"
+            value={value}
+            onChange={(e) => setParams({ var: e.target.value || null }, true)}
+          >
+            <option value="">All</option>
+            {value && !(values ?? []).includes(value) && <option value={value}>{value}</option>}
+            {(values ?? []).map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {varError !== null && <ErrorBox error={varError} title={`Cannot list ${d.variable.label} values`} />}
+      {values !== null && values.length === 0 && varError === null && (
+        <div className="note flush">
+          No series named <code>{d.variable.from}</code> in this time range: the panels below stay empty until such
+          metrics arrive.
+        </div>
+      )}
+      <div className="panel-grid">
+        {d.panels.map((p) => (
+          <PanelView key={p.title} panel={p} dashboard={d} value={value} range={range} refreshKey={refreshKey} tenant={tenant} />
+        ))}
+      </div>
+    </div>
+  );
+}
+
+interface PanelProps {
+  panel: Panel;
+  dashboard: Dashboard;
+  value: string;
+  range: RangeSpec;
+  refreshKey: number;
+  tenant: string;
+}
+
+interface PanelResult {
+  series: RangeSeries[][];
+  start: number;
+  end: number;
+  step: number;
+}
+
+function PanelView({ panel, dashboard, value, range, refreshKey, tenant }: PanelProps) {
+  const [result, setResult] = useState<PanelResult | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(false);
+  const [exprs, setExprs] = useState<string[]>([]);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    let r;
+    try {
+      r = resolveRange(range);
+    } catch (err) {
+      setError(err);
+      return;
+    }
+    const step = autoStep(r, 200);
+    const rate = formatDuration(Math.max(60, 4 * step));
+    const qs = panel.queries.map((q) => expandQuery(q.expr, dashboard, value, rate));
+    setExprs(qs);
+    setLoading(true);
+    Promise.all(qs.map((q) => queryRange(q, r.start, r.end, step, ac.signal))).then(
+      (res) => {
+        setResult({ series: res.map((x) => x.data.result), start: r.start, end: r.end, step });
+        setError(null);
+        setLoading(false);
+      },
+      (err: unknown) => {
+        if (isAbort(err)) return;
+        setError(err);
+        setLoading(false);
+      },
+    );
+    return () => ac.abort();
+  }, [panel, dashboard, value, range.from, range.to, refreshKey, tenant]);
+
+  const chart = useMemo(() => {
+    if (!result) return null;
+    const groups = result.series.map((series, i) => ({
+      series,
+      label: (m: Labels) => applyLegend(panel.queries[i]?.legend ?? '', m).trim() || JSON.stringify(m),
+    }));
+    return buildChart(groups, result.start, result.end, result.step, MAX_PANEL_SERIES);
+  }, [result, panel]);
+  const format = useMemo(() => unitFormatter(panel.unit), [panel.unit]);
+
+  return (
+    <section className="card panel" aria-label={panel.title}>
+      <div className="panel-head">
+        <h3>{panel.title}</h3>
+        {loading && <span className="spinner" aria-label="Loading" />}
+        <div className="spacer" />
+        <a
+          className="panel-link"
+          href={hrefFor('/graph', { q: exprs })}
+          onClick={onLinkClick}
+          title="Open these queries in the metrics explorer"
+        >
+          Explore
+        </a>
+      </div>
+      {error !== null ? (
+        <div className="panel-error" role="alert">
+          {errorMessage(error)}
+        </div>
+      ) : chart && chart.data.series.length > 0 ? (
+        <TimeSeriesChart
+          data={chart.data}
+          height={190}
+          format={format}
+          onZoom={(a, b) => setParams({ from: String(Math.floor(a * 1000)), to: String(Math.ceil(b * 1000)) }, true)}
+        />
+      ) : (
+        <div className="panel-empty">{result ? 'No data' : ''}</div>
+      )}
+    </section>
   );
 }

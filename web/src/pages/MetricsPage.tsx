@@ -3,14 +3,16 @@ import {
   isAbort,
   queryInstant,
   queryRange,
+  type Labels,
   type QueryData,
   type RangeSeries,
 } from '../api';
+import { buildChart } from '../chartdata';
 import type { PageProps } from '../App';
 import { ErrorBox, WarningBox } from '../components/ErrorBox';
 import { PromQLEditor } from '../components/PromQLEditor';
 import { TimeSeriesChart, type ChartData } from '../components/TimeSeriesChart';
-import { PALETTE, parseSample, seriesName } from '../format';
+import { PALETTE, seriesName } from '../format';
 import { setParams } from '../router';
 import { autoStep, formatDateTime, formatDuration, parseDuration, resolveRange } from '../time';
 
@@ -270,38 +272,12 @@ function instantCount(d: QueryData | undefined): number {
 }
 
 function toChart(r: Results): { data: ChartData; truncated: number } {
-  const n = Math.floor((r.end - r.start) / r.step) + 1;
-  // Prometheus aligns range results to start + k*step.
-  const x = Array.from({ length: n }, (_, k) => r.start + k * r.step);
-  const series: ChartData['series'] = [];
-  let total = 0;
   const multi = r.queries.length > 1;
-  (r.range ?? []).forEach((out, qi) => {
-    for (const s of out.series) {
-      total++;
-      if (series.length >= MAX_GRAPH_SERIES) continue;
-      const values: (number | null)[] = new Array<number | null>(n).fill(null);
-      for (const [t, v] of s.values ?? []) {
-        const k = Math.round((t - r.start) / r.step);
-        if (k >= 0 && k < n) {
-          const f = parseSample(v);
-          values[k] = Number.isFinite(f) ? f : null;
-        }
-      }
-      for (const [t, h] of s.histograms ?? []) {
-        // Native histograms are drawn by their observation count.
-        const k = Math.round((t - r.start) / r.step);
-        if (k >= 0 && k < n) values[k] = parseSample(h.count);
-      }
-      const name = seriesName(s.metric);
-      series.push({
-        label: multi ? `#${qi + 1} ${name}` : name,
-        color: PALETTE[series.length % PALETTE.length] ?? '#3b82f6',
-        values,
-      });
-    }
-  });
-  return { data: { x, series }, truncated: Math.max(0, total - MAX_GRAPH_SERIES) };
+  const groups = (r.range ?? []).map((out, qi) => ({
+    series: out.series,
+    label: (m: Labels) => (multi ? `#${qi + 1} ${seriesName(m)}` : seriesName(m)),
+  }));
+  return buildChart(groups, r.start, r.end, r.step, MAX_GRAPH_SERIES);
 }
 
 function InstantTables({ results }: { results: Results }) {
