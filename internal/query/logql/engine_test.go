@@ -244,3 +244,17 @@ func TestParseDirection(t *testing.T) {
 		t.Error("sideways accepted")
 	}
 }
+
+func TestLineFilterRegexDotMatchesNewline(t *testing.T) {
+	e, err := logql.ParseLogExpr(`{app="x"} |~ "start.+end"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := logql.NewPipeline(e.Stages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Process(0, "start\nmiddle\nend", labels.FromStrings("app", "x"), labels.EmptyLabels()); !ok {
+		t.Fatal("multi-line entry not matched: '.' must match newlines in line filters")
+	}
+}

@@ -346,7 +346,7 @@ func (j *jsonFlattener) set(b *labelsBuilder, v string) {
 		name = j.names.intern(j.keyBuf)
 		j.keyBuf = j.keyBuf[:n]
 	}
-	b.set(name, v, srcParsed)
+	b.addParsed(name, v)
 }
 
 // pathElem is one step of a json extraction path: a key or an index.

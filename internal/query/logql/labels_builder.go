@@ -101,13 +101,25 @@ func (b *labelsBuilder) set(name, value string, src uint8) {
 	b.sorted = false
 }
 
-// setParsed sets a label extracted by a parser, renaming it with the
-// _extracted suffix when it collides with a stream label.
-func (b *labelsBuilder) setParsed(name, value string, renamed func(string) string) {
-	if b.baseHas(name) {
-		name = renamed(name)
+// addParsed sets a label extracted by a parser (its name already carries
+// the _extracted suffix if needed). When a parser already extracted the same
+// name for this line, the first value is kept, as the Loki docs specify.
+func (b *labelsBuilder) addParsed(name, value string) {
+	for i := range b.ls {
+		if b.ls[i].name == name {
+			if b.ls[i].src == srcParsed {
+				return
+			}
+			b.ls[i].value = value
+			b.ls[i].src = srcParsed
+			return
+		}
 	}
-	b.set(name, value, srcParsed)
+	if name == ErrorLabel || name == ErrorDetailsLabel {
+		return
+	}
+	b.ls = append(b.ls, lbl{name: name, value: value, src: srcParsed})
+	b.sorted = false
 }
 
 func (b *labelsBuilder) del(name string) {

@@ -140,10 +140,9 @@ func newLogfmtParser(st *ParserStage) *logfmtParser {
 }
 
 func (lp *logfmtParser) set(kv logfmtPair) {
-	if kv.bare && !lp.keepEmpty {
-		return
-	}
-	if kv.value == "" && !kv.bare && !lp.keepEmpty {
+	// Keys without a value (standalone "k" or "k=") are kept only with
+	// --keep-empty or when asked for by name.
+	if kv.value == "" && !lp.keepEmpty && lp.params == nil {
 		return
 	}
 	var name string
@@ -164,7 +163,7 @@ func (lp *logfmtParser) set(kv logfmtPair) {
 			name = lp.names.intern(lp.keyBuf)
 		}
 	}
-	lp.b.set(name, kv.value, srcParsed)
+	lp.b.addParsed(name, kv.value)
 }
 
 func (lp *logfmtParser) process(line string, b *labelsBuilder) {

@@ -114,7 +114,8 @@ func compileLineFilter(f *LineFilter) (*lineFilterProc, error) {
 		case LineContains, LineNotContains:
 			lf.contains = append(lf.contains, v)
 		case LineRegex, LineNotRegex:
-			re, err := regexp.Compile(v)
+			// Line filter regexes are unanchored and '.' matches newlines.
+			re, err := regexp.Compile("(?s)" + v)
 			if err != nil {
 				return nil, fmt.Errorf("compile line filter regex: %w", err)
 			}
@@ -227,7 +228,7 @@ func (j *jsonParamsProc) process(_ int64, line string, b *labelsBuilder) (string
 		if b.baseHas(name) {
 			name += extractedSuffix
 		}
-		b.set(name, v, srcParsed)
+		b.addParsed(name, v)
 	}
 	return line, true
 }
@@ -257,7 +258,7 @@ func (r *regexpProc) process(_ int64, line string, b *labelsBuilder) (string, bo
 		if b.baseHas(name) {
 			name += extractedSuffix
 		}
-		b.set(name, line[m[2*i]:m[2*i+1]], srcParsed)
+		b.addParsed(name, line[m[2*i]:m[2*i+1]])
 	}
 	return line, true
 }
@@ -277,7 +278,7 @@ func (p *patternProc) process(_ int64, line string, b *labelsBuilder) (string, b
 		if b.baseHas(name) {
 			name += extractedSuffix
 		}
-		b.set(name, p.kvs[i+1], srcParsed)
+		b.addParsed(name, p.kvs[i+1])
 	}
 	return line, true
 }
@@ -337,7 +338,7 @@ func (unpackProc) process(_ int64, line string, b *labelsBuilder) (string, bool)
 				if b.baseHas(name) {
 					name += extractedSuffix
 				}
-				b.set(name, v, srcParsed)
+				b.addParsed(name, v)
 			}
 			i = nx
 		} else if i, err = skipValue(s, i, 0); err != nil {
@@ -539,12 +540,7 @@ func (k *keepProc) process(_ int64, line string, b *labelsBuilder) (string, bool
 		}
 	}
 	b.ls = out
-	if b.err != "" && !k.keeps(ErrorLabel, b.err) {
-		b.err = ""
-	}
-	if b.errDetails != "" && !k.keeps(ErrorDetailsLabel, b.errDetails) {
-		b.errDetails = ""
-	}
+	// keep never removes __error__ and __error_details__; drop does.
 	return line, true
 }
 
