@@ -258,3 +258,44 @@ func TestLineFilterRegexDotMatchesNewline(t *testing.T) {
 		t.Fatal("multi-line entry not matched: '.' must match newlines in line filters")
 	}
 }
+
+func TestTemplateFunctions(t *testing.T) {
+	cases := map[string]string{
+		`{{ trunc -5 "hello world" }}`:                                    "world",
+		`{{ substr 6 11 "hello world" }}`:                                 "world",
+		`{{ alignLeft 5 "hi" }}|{{ alignRight 5 "hi" }}`:                  "hi   |   hi",
+		`{{ trimAll "$" "$5.00" }}`:                                       "5.00",
+		`{{ count "a|b" "abab" }}`:                                        "4",
+		`{{ add 3 2 5 }} {{ addf 3.5 2 5 }} {{ sub 5 2 }}`:                "10 10.5 3",
+		`{{ subf 5.5 2 1.5 }} {{ divf 10 2 4 }} {{ mul 5 2 3 }}`:          "2 1.25 30",
+		`{{ mulf 5.5 2 2.5 }} {{ mod 10 3 }} {{ div 10 2 }}`:              "27.5 1 5",
+		`{{ max 1 2 3 }} {{ min 1 2 3 }} {{ maxf 1 2.5 3 }}`:              "3 1 3",
+		`{{ round 123.555555 3 }} {{ round 123.88571428571 5 .2 }}`:       "123.556 123.88572",
+		`{{ ceil 123.001 }} {{ floor 123.9999 }}`:                         "124 123",
+		`{{ "3" | int }} {{ "3.5" | float64 }}`:                           "3 3.5",
+		`{{ title "hello world" }} {{ upper "a" }}{{ lower "B" }}`:        "Hello World Ab",
+		`{{ repeat 3 "ab" }} {{ replace "hello" "world" "hello world" }}`: "ababab world world",
+		`{{ default "-" "" }} {{ default "-" "foo" }}`:                    "- foo",
+		`{{ b64enc "hi" }} {{ b64dec "aGk=" }} {{ urlencode "a b" }}`:     "aGk= hi a+b",
+		`{{ date "2006-01-02" (unixToTime "1679577215") }}`:               "2023-03-23",
+		`{{ toDateInZone "2006-01-02" "UTC" "2021-11-02" | unixEpoch }}`:  "1635811200",
+		`{{ (fromJson "{\"foo\": 55}").foo }}`:                            "55",
+		`{{ regexReplaceAllLiteral "(ts=)" "ts=1" "timestamp=" }}`:        "timestamp=1",
+		`{{ if contains "he" "hello" }}yes{{ end }}`:                      "yes",
+		`{{ indent 2 "a\nb" }}`:                                           "  a\n  b",
+	}
+	for tmpl, want := range cases {
+		e, err := logql.ParseLogExpr("{app=\"x\"} | line_format `" + tmpl + "`")
+		if err != nil {
+			t.Fatalf("%s: %v", tmpl, err)
+		}
+		p, err := logql.NewPipeline(e.Stages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := p.Process(0, "line", labels.FromStrings("app", "x"), labels.EmptyLabels())
+		if got != want {
+			t.Errorf("%s = %q, want %q", tmpl, got, want)
+		}
+	}
+}

@@ -19,7 +19,7 @@ var unwrapRangeOps = map[string]bool{
 	"rate": true, "rate_counter": true, "sum_over_time": true, "avg_over_time": true,
 	"min_over_time": true, "max_over_time": true, "stddev_over_time": true,
 	"stdvar_over_time": true, "quantile_over_time": true, "first_over_time": true,
-	"last_over_time": true,
+	"last_over_time": true, "absent_over_time": true,
 }
 
 // Unwrapped range operators that accept by/without.

@@ -2,6 +2,7 @@ package logql
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -270,6 +271,8 @@ func templateFuncs(ctx *templateCtx) template.FuncMap {
 				return time.Time{}, fmt.Errorf("unixToTime: %w", err)
 			}
 			switch {
+			case len(s) <= 5:
+				return time.Unix(n*86400, 0).UTC(), nil
 			case len(s) <= 10:
 				return time.Unix(n, 0).UTC(), nil
 			case len(s) <= 13:
@@ -315,7 +318,13 @@ func templateFuncs(ctx *templateCtx) template.FuncMap {
 			}
 			return s
 		},
-		"subf": func(a, b any) float64 { return toFloat(a) - toFloat(b) },
+		"subf": func(a any, rest ...any) float64 {
+			v := toFloat(a)
+			for _, x := range rest {
+				v -= toFloat(x)
+			}
+			return v
+		},
 		"mulf": func(a ...any) float64 {
 			p := 1.0
 			for _, x := range a {
@@ -323,7 +332,20 @@ func templateFuncs(ctx *templateCtx) template.FuncMap {
 			}
 			return p
 		},
-		"divf": func(a, b any) float64 { return toFloat(a) / toFloat(b) },
+		"divf": func(a any, rest ...any) float64 {
+			v := toFloat(a)
+			for _, x := range rest {
+				v /= toFloat(x)
+			}
+			return v
+		},
+		"fromJson": func(s string) any {
+			var v any
+			if err := json.Unmarshal([]byte(s), &v); err != nil {
+				return ""
+			}
+			return v
+		},
 		"max": func(a any, rest ...any) int64 {
 			m := toInt(a)
 			for _, x := range rest {
@@ -354,13 +376,19 @@ func templateFuncs(ctx *templateCtx) template.FuncMap {
 		},
 		"ceil":  func(v any) float64 { return math.Ceil(toFloat(v)) },
 		"floor": func(v any) float64 { return math.Floor(toFloat(v)) },
-		"round": func(v any, prec ...int) float64 {
-			p := 0
-			if len(prec) > 0 {
-				p = prec[0]
+		"round": func(v any, p int, roundOn ...float64) float64 {
+			on := 0.5
+			if len(roundOn) > 0 {
+				on = roundOn[0]
 			}
 			m := math.Pow(10, float64(p))
-			return math.Round(toFloat(v)*m) / m
+			x := toFloat(v) * m
+			_, frac := math.Modf(math.Abs(x))
+			r := math.Trunc(x)
+			if frac >= on {
+				r += math.Copysign(1, x)
+			}
+			return r / m
 		},
 	}
 }
