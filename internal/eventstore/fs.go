@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,10 @@ func (osFS) SyncDir(p string) error {
 	return d.Sync()
 }
 
+// errDirSync marks a failure to fsync a directory after a successful rename:
+// the new file is visible, its durability unknown.
+var errDirSync = errors.New("sync directory after rename")
+
 // writeFileAtomic writes data to path via a temporary file: write, fsync,
 // rename, fsync the directory.
 func writeFileAtomic(fsys fileSystem, path string, data []byte) error {
@@ -63,7 +68,7 @@ func writeFileAtomic(fsys fileSystem, path string, data []byte) error {
 		return fmt.Errorf("rename %s: %w", filepath.Base(tmp), err)
 	}
 	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("sync dir of %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("%w of %s: %w", errDirSync, filepath.Base(path), err)
 	}
 	return nil
 }

@@ -212,8 +212,9 @@ type Store struct {
 	closed   bool
 
 	// pubMu serializes flushes, merges and retention (the writers of man).
-	pubMu sync.Mutex
-	man   manifest
+	pubMu  sync.Mutex
+	man    manifest
+	nextID uint64
 
 	streamsMu sync.RWMutex
 	streams   map[string]*stream
@@ -227,12 +228,12 @@ type Store struct {
 // by a crash and replays the WAL. A damaged WAL other than a torn tail
 // returns a *wal.CorruptionError; a damaged published part returns an error
 // naming it.
-func Open(dir string, opts Options) (s *Store, err error) {
+func Open(dir string, opts Options) (_ *Store, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts.applyDefaults()
-	s = &Store{dir: dir, opts: opts, fs: opts.fs, log: opts.Logger, streams: map[string]*stream{},
+	s := &Store{dir: dir, opts: opts, fs: opts.fs, log: opts.Logger, streams: map[string]*stream{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.m = newMetrics(opts.Registerer, s)
 	s.head = newHead(opts.Now())
@@ -610,8 +611,11 @@ func sliceSource(groups []streamRows) groupSource {
 
 // writeNewPart writes a part under tmp/ and renames it into its partition.
 func (s *Store) writeNewPart(man *manifest, day string, src groupSource) (partInfo, error) {
-	id := fmt.Sprintf("%016x", man.NextPartID)
-	man.NextPartID++
+	// IDs are never reused, even when a failed attempt was not published.
+	s.nextID = max(s.nextID, man.NextPartID)
+	id := fmt.Sprintf("%016x", s.nextID)
+	s.nextID++
+	man.NextPartID = s.nextID
 	tmp := filepath.Join(s.dir, "tmp", id)
 	info, err := writePartFrom(s.fs, tmp, src)
 	if err != nil {
@@ -629,6 +633,7 @@ func (s *Store) writeNewPart(man *manifest, day string, src groupSource) (partIn
 		return info, fmt.Errorf("rename part %s: %w", id, err)
 	}
 	if err := s.fs.SyncDir(filepath.Dir(final)); err != nil {
+		s.fs.RemoveAll(final)
 		return info, fmt.Errorf("sync partition dir: %w", err)
 	}
 	return info, nil
@@ -642,7 +647,13 @@ func (s *Store) publish(man manifest) error {
 		return fmt.Errorf("encode %s: %w", manifestFile, err)
 	}
 	if err := writeFileAtomic(s.fs, filepath.Join(s.dir, manifestFile), b); err != nil {
-		return fmt.Errorf("publish parts: %w", err)
+		if !errors.Is(err, errDirSync) {
+			return fmt.Errorf("publish parts: %w", err)
+		}
+		// The new parts.json is in place; only its directory entry may not be
+		// durable yet. Carry on with it: undoing would leave memory and disk
+		// disagreeing, and the next publish syncs the directory again.
+		s.log.Warn("publish event parts: directory sync failed after rename", "err", err)
 	}
 	s.man = man
 	return nil

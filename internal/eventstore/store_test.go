@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"testing"
@@ -21,6 +22,7 @@ func testOpts() Options {
 	o.Now = func() time.Time { return baseTime.Add(time.Hour) }
 	o.FlushInterval = time.Hour // tests flush explicitly
 	o.Retention = 90 * 24 * time.Hour
+	o.Logger = slog.New(slog.DiscardHandler)
 	return o
 }
 
@@ -377,7 +379,6 @@ func TestHitsAndValues(t *testing.T) {
 		t.Fatalf("tenant isolation: %v", other)
 	}
 }
-
 
 func TestTimeBoundsAndOverload(t *testing.T) {
 	o := testOpts()

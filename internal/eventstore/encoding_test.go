@@ -1,0 +1,258 @@
+package eventstore
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+func TestIntCodec(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ts := make([]int64, 1000)
+	for i := range ts {
+		ts[i] = 1_700_000_000_000_000_000 + int64(i)*1_000_000 + r.Int64N(1000)
+	}
+	tests := []struct {
+		name    string
+		vals    []int64
+		maxSize int
+	}{
+		{"empty", nil, 3},
+		{"single", []int64{42}, 12},
+		{"const", slices.Repeat([]int64{7}, 100), 12},
+		{"small", []int64{1, 5, 3, 0, 15}, 20},
+		{"timestamps delta", ts, 1000*21/8 + 30}, // ~1ms steps with jitter: ≤ 21 bits
+		{"negative", []int64{-5, 3, -1000, 99}, 30},
+		{"extremes", []int64{math.MinInt64, math.MaxInt64, 0, -1}, 50},
+		{"descending", []int64{100, 90, 80, 70}, 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, _ := encodeInts(nil, tc.vals, nil)
+			if len(enc) > tc.maxSize {
+				t.Errorf("encoded %d values in %d bytes, want ≤ %d", len(tc.vals), len(enc), tc.maxSize)
+			}
+			dec, rest, err := decodeInts(nil, enc, len(tc.vals))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rest) != 0 || !slices.Equal(dec, tc.vals) && len(tc.vals) > 0 {
+				t.Fatalf("round trip: got %v (rest %d), want %v", dec, len(rest), tc.vals)
+			}
+		})
+	}
+}
+
+func TestPackWidths(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for w := uint(0); w <= 64; w++ {
+		vals := make([]uint64, 77)
+		for i := range vals {
+			if w > 0 {
+				vals[i] = r.Uint64() >> (64 - w)
+			}
+		}
+		enc := packUints(nil, vals, w)
+		if len(enc) != packedLen(len(vals), w) {
+			t.Fatalf("width %d: %d bytes, want %d", w, len(enc), packedLen(len(vals), w))
+		}
+		dec, err := unpackUints(nil, enc, len(vals), w)
+		if err != nil || !slices.Equal(dec, vals) {
+			t.Fatalf("width %d: round trip failed: %v", w, err)
+		}
+	}
+}
+
+func TestStringAndHexCodecs(t *testing.T) {
+	vals := []string{"", "a", "hello world", "ünïcode", string(make([]byte, 300))}
+	enc, _, _ := encodeStrings(nil, vals, nil, nil)
+	dec, rest, err := decodeStrings(nil, enc, len(vals))
+	if err != nil || len(rest) != 0 || !slices.Equal(dec, vals) {
+		t.Fatalf("strings round trip: %q %v", dec, err)
+	}
+	hexVals := []string{"0af7651916cd43dd8448eb211c80319c", "00000000000000000000000000000001"}
+	w, ok := hexWidth(hexVals)
+	if !ok || w != 16 {
+		t.Fatalf("hexWidth = %d %v", w, ok)
+	}
+	for _, bad := range [][]string{{"ABCD"}, {"abc"}, {"ab", "abcd"}, {"zz"}} {
+		if _, ok := hexWidth(bad); ok {
+			t.Errorf("hexWidth accepted %q", bad)
+		}
+	}
+	henc := encodeHex(nil, hexVals)
+	if len(henc) != 32 {
+		t.Fatalf("hex encoded to %d bytes", len(henc))
+	}
+	hdec, _, err := decodeHex(nil, henc, 2, 16)
+	if err != nil || !slices.Equal(hdec, hexVals) {
+		t.Fatalf("hex round trip %q %v", hdec, err)
+	}
+}
+
+// blockRows builds rows exercising every column encoding.
+func blockRows(n int) []*model.Event {
+	out := make([]*model.Event, n)
+	for i := range out {
+		e := &model.Event{Tenant: "t", Signal: model.SignalSpan, Stream: labels.FromStrings("service", "a"),
+			Time: int64(1e18) + int64(i)*1000, Name: "GET /x", Kind: model.SpanKindServer,
+			Body: fmt.Sprintf("unique body %d with words", i), Duration: int64(i * 37),
+			TraceID: model.TraceID{byte(i), 1}, SpanID: model.SpanID{byte(i), 2},
+			Attrs: []model.Attr{
+				{Key: "const", Value: model.StringValue("same")},
+				{Key: "dict", Value: model.StringValue([]string{"a", "b", "c"}[i%3])},
+				{Key: "hexid", Value: model.StringValue(fmt.Sprintf("%032x", i*7919))},
+				{Key: "f", Value: model.FloatValue(float64(i) / 3)},
+				{Key: "b", Value: model.BoolValue(i%2 == 0)},
+				{Key: "mixed", Value: model.IntValue(int64(i))},
+			}}
+		if i%5 == 0 {
+			e.Attrs[5].Value = model.StringValue("text")
+			e.ParentSpanID = model.SpanID{9}
+		}
+		if i%2 == 0 {
+			e.Severity = "warn" // sparse column
+		}
+		out[i] = e
+	}
+	return out
+}
+
+type memSink struct{ data, bloom []byte }
+
+func (m *memSink) writeData(p []byte) (uint64, error) {
+	off := uint64(len(m.data))
+	m.data = append(m.data, p...)
+	return off, nil
+}
+func (m *memSink) writeBloom(p []byte) (uint64, error) {
+	off := uint64(len(m.bloom))
+	m.bloom = append(m.bloom, p...)
+	return off, nil
+}
+
+func TestBlockRoundTripEncodings(t *testing.T) {
+	rows := blockRows(1000)
+	sink := &memSink{}
+	bb := blockBuilderPool.Get().(*blockBuilder)
+	bh, err := bb.build(rows, 0, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Header round trip.
+	enc := bh.marshal(nil)
+	var bh2 blockHeader
+	d := &decBuf{b: enc}
+	bh2.unmarshal(d)
+	if d.err != nil || len(d.b) != 0 {
+		t.Fatalf("header round trip: %v", d.err)
+	}
+	wantEnc := map[string]colEnc{
+		model.FieldTime: encPacked, model.FieldBody: encPlain, model.FieldName: encConst, "const": encConst,
+		"dict": encDict, "hexid": encHex, "f": encPlain, "b": encPacked, model.FieldTraceID: encPlain,
+		model.FieldSeverity: encConst, model.FieldKind: encConst,
+	}
+	for name, want := range wantEnc {
+		c := bh2.col(name)
+		if c == nil || c.enc != want {
+			t.Errorf("column %s: %+v, want encoding %d", name, c, want)
+		}
+	}
+	if c := bh2.col(model.FieldBody); c.bloomLen == 0 {
+		t.Error("body has no bloom filter")
+	}
+	if c := bh2.col(model.FieldSpanID); c.bloomLen == 0 {
+		t.Error("span_id has no exact filter")
+	}
+	lb := &loadedBlock{st: newStream("t", model.SignalSpan, rows[0].Stream), bh: &bh2, buf: sink.data, cols: make([]*colData, len(bh2.cols))}
+	for i := range bh2.cols {
+		if bh2.cols[i].name == model.FieldTime {
+			c, err := lb.col(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb.times = c.nums
+		}
+	}
+	for r := range rows {
+		e, err := lb.event(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := rows[r]
+		if e.Time != w.Time || e.Body != w.Body || e.Severity != w.Severity || e.TraceID != w.TraceID ||
+			e.SpanID != w.SpanID || e.ParentSpanID != w.ParentSpanID || e.Duration != w.Duration || e.Kind != w.Kind || e.Name != w.Name {
+			t.Fatalf("row %d intrinsics differ:\n got %+v\nwant %+v", r, e, *w)
+		}
+		for _, a := range w.Attrs {
+			v, ok := e.Field(a.Key)
+			if !ok || v != a.Value {
+				t.Fatalf("row %d attr %s = %v, want %v", r, a.Key, v, a.Value)
+			}
+		}
+	}
+}
+
+func TestBloomFalsePositiveRate(t *testing.T) {
+	var hashes []uint64
+	for i := range 10000 {
+		hashes = append(hashes, tokenHash(fmt.Sprintf("present%d", i)))
+	}
+	b := bloomBuild(nil, dedupHashes(hashes))
+	if err := bloomCheck(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hashes {
+		if !bloomHas(b, h) {
+			t.Fatal("false negative")
+		}
+	}
+	fp := 0
+	const probes = 100000
+	for i := range probes {
+		if bloomHas(b, tokenHash(fmt.Sprintf("absent%d", i))) {
+			fp++
+		}
+	}
+	rate := float64(fp) / probes
+	t.Logf("false-positive rate %.4f at %d bits per token", rate, bloomBitsPerItem)
+	if rate > 0.02 {
+		t.Fatalf("false-positive rate %.4f exceeds 2%%", rate)
+	}
+}
+
+func TestTokenizer(t *testing.T) {
+	var got []string
+	forEachToken(`GET /api/v1/items?id=42 "naïve" user_id:7`, func(s string) { got = append(got, s) })
+	want := []string{"GET", "api", "v1", "items", "id", "42", "naïve", "user_id", "7"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("tokens %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		s, p string
+		want bool
+	}{
+		{"connection refused!", "connection refused", true},
+		{"connection refusedX", "connection refused", false},
+		{"xconnection refused", "connection refused", false},
+		{"a=zymurgy", "zymurgy", true},
+		{"zymurgyx zymurgy", "zymurgy", true},
+		{"path /api/x", "/api/", true},
+	} {
+		if got := containsPhrase(tc.s, tc.p); got != tc.want {
+			t.Errorf("containsPhrase(%q, %q) = %v", tc.s, tc.p, got)
+		}
+	}
+	if n := len(innerTokenHashes("zymurgy")); n != 0 {
+		t.Errorf("edge token used for substring: %d", n)
+	}
+	if n := len(innerTokenHashes("a connection refused b")); n != 2 {
+		t.Errorf("inner tokens %d, want 2", n)
+	}
+}
