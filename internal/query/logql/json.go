@@ -38,16 +38,22 @@ func (c *nameCache) intern(b []byte) string {
 
 // appendSanitized appends key to dst replacing characters that are invalid
 // in label names with '_'.
+var labelCharTable = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isIdentChar(byte(c))
+	}
+	return t
+}()
+
 func appendSanitized(dst []byte, key string, first bool) []byte {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if first && i == 0 && isDigit(c) {
-			dst = append(dst, '_')
-		}
-		if isIdentChar(c) {
-			dst = append(dst, c)
-		} else {
-			dst = append(dst, '_')
+	if first && key != "" && isDigit(key[0]) {
+		dst = append(dst, '_')
+	}
+	n := len(dst)
+	dst = append(dst, key...)
+	for i := n; i < len(dst); i++ {
+		if !labelCharTable[dst[i]] {
+			dst[i] = '_'
 		}
 	}
 	return dst
@@ -80,6 +86,10 @@ func scanString(s string, i int) (start, end int, esc bool, next int, err error)
 	}
 	i++
 	start = i
+	// Fast path: no escape before the closing quote.
+	if q := strings.IndexByte(s[i:], '"'); q >= 0 && strings.IndexByte(s[i:i+q], '\\') < 0 {
+		return start, i + q, false, i + q + 1, nil
+	}
 	for i < len(s) {
 		c := s[i]
 		switch {
@@ -236,6 +246,10 @@ func scanScalar(s string, i int) (int, error) {
 type jsonFlattener struct {
 	keyBuf []byte
 	names  nameCache
+	// seq caches the names of the previous line by position: lines of one
+	// stream usually repeat their keys in the same order.
+	seq []string
+	k   int
 }
 
 func (j *jsonFlattener) parse(line string, b *labelsBuilder) error {
@@ -244,6 +258,7 @@ func (j *jsonFlattener) parse(line string, b *labelsBuilder) error {
 		return errors.New("expected a JSON object")
 	}
 	j.keyBuf = j.keyBuf[:0]
+	j.k = 0
 	i, err := j.object(line, i, b, 0)
 	if err != nil {
 		return err
@@ -339,7 +354,18 @@ func (j *jsonFlattener) object(s string, i int, b *labelsBuilder, depth int) (in
 const extractedSuffix = "_extracted"
 
 func (j *jsonFlattener) set(b *labelsBuilder, v string) {
-	name := j.names.intern(j.keyBuf)
+	var name string
+	if j.k < len(j.seq) && j.seq[j.k] == string(j.keyBuf) {
+		name = j.seq[j.k]
+	} else {
+		name = j.names.intern(j.keyBuf)
+		if j.k < len(j.seq) {
+			j.seq[j.k] = name
+		} else if j.k < 256 {
+			j.seq = append(j.seq, name)
+		}
+	}
+	j.k++
 	if b.baseHas(name) {
 		n := len(j.keyBuf)
 		j.keyBuf = append(j.keyBuf, extractedSuffix...)

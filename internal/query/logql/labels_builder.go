@@ -40,14 +40,26 @@ type labelsBuilder struct {
 	errDetails string
 	sorted     bool
 	scratch    []labels.Label
+	// mask has bit nameBit(n) set for every name ever added since reset, so
+	// most lookups of absent names skip the linear scan.
+	mask uint64
+}
+
+func nameBit(n string) uint64 {
+	if n == "" {
+		return 1
+	}
+	return 1 << ((uint(len(n))*7 + uint(n[0]) + uint(n[len(n)-1])*3) & 63)
 }
 
 func (b *labelsBuilder) reset(stream, meta labels.Labels) {
 	b.ls = b.ls[:0]
 	b.stream = stream
 	b.err, b.errDetails = "", ""
+	b.mask = 0
 	stream.Range(func(l labels.Label) {
 		b.ls = append(b.ls, lbl{name: l.Name, value: l.Value, src: srcStream})
+		b.mask |= nameBit(l.Name)
 	})
 	meta.Range(func(l labels.Label) {
 		b.set(l.Name, l.Value, srcMeta)
@@ -58,6 +70,9 @@ func (b *labelsBuilder) reset(stream, meta labels.Labels) {
 // baseHas reports whether the stream labels contain name (parsed labels
 // colliding with them get the _extracted suffix).
 func (b *labelsBuilder) baseHas(name string) bool {
+	if b.mask&nameBit(name) == 0 {
+		return false
+	}
 	for i := range b.ls {
 		if b.ls[i].src == srcStream && b.ls[i].name == name {
 			return true
@@ -72,6 +87,9 @@ func (b *labelsBuilder) get(name string) (string, bool) {
 		return b.err, b.err != ""
 	case ErrorDetailsLabel:
 		return b.errDetails, b.errDetails != ""
+	}
+	if b.mask&nameBit(name) == 0 {
+		return "", false
 	}
 	for i := range b.ls {
 		if b.ls[i].name == name {
@@ -90,13 +108,17 @@ func (b *labelsBuilder) set(name, value string, src uint8) {
 		b.errDetails = value
 		return
 	}
-	for i := range b.ls {
-		if b.ls[i].name == name {
-			b.ls[i].value = value
-			b.ls[i].src = src
-			return
+	bit := nameBit(name)
+	if b.mask&bit != 0 {
+		for i := range b.ls {
+			if b.ls[i].name == name {
+				b.ls[i].value = value
+				b.ls[i].src = src
+				return
+			}
 		}
 	}
+	b.mask |= bit
 	b.ls = append(b.ls, lbl{name: name, value: value, src: src})
 	b.sorted = false
 }
@@ -105,19 +127,23 @@ func (b *labelsBuilder) set(name, value string, src uint8) {
 // the _extracted suffix if needed). When a parser already extracted the same
 // name for this line, the first value is kept, as the Loki docs specify.
 func (b *labelsBuilder) addParsed(name, value string) {
-	for i := range b.ls {
-		if b.ls[i].name == name {
-			if b.ls[i].src == srcParsed {
+	bit := nameBit(name)
+	if b.mask&bit != 0 {
+		for i := range b.ls {
+			if b.ls[i].name == name {
+				if b.ls[i].src == srcParsed {
+					return
+				}
+				b.ls[i].value = value
+				b.ls[i].src = srcParsed
 				return
 			}
-			b.ls[i].value = value
-			b.ls[i].src = srcParsed
-			return
 		}
 	}
 	if name == ErrorLabel || name == ErrorDetailsLabel {
 		return
 	}
+	b.mask |= bit
 	b.ls = append(b.ls, lbl{name: name, value: value, src: srcParsed})
 	b.sorted = false
 }
