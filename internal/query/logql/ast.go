@@ -107,6 +107,7 @@ func (o LineFilterOp) Negated() bool {
 type LineFilter struct {
 	Op     LineFilterOp
 	Values []string
+	IP     bool // Values[0] is an ip("...") pattern (|= and != only)
 }
 
 func (*LineFilter) isStage() {}
@@ -114,6 +115,12 @@ func (*LineFilter) isStage() {}
 func (f *LineFilter) String() string {
 	var b strings.Builder
 	b.WriteString(f.Op.String())
+	if f.IP {
+		b.WriteString(" ip(")
+		b.WriteString(strconv.Quote(f.Values[0]))
+		b.WriteByte(')')
+		return b.String()
+	}
 	for i, v := range f.Values {
 		if i > 0 {
 			b.WriteString(" or")
@@ -232,6 +239,23 @@ func (p *LabelMatch) String() string {
 	var b strings.Builder
 	writeMatcher(&b, p.Matcher)
 	return b.String()
+}
+
+// LabelIP matches a label holding an IP address against ip("pattern").
+type LabelIP struct {
+	Name    string
+	Neg     bool
+	Pattern string
+}
+
+func (*LabelIP) isPred() {}
+
+func (p *LabelIP) String() string {
+	op := " = "
+	if p.Neg {
+		op = " != "
+	}
+	return p.Name + op + "ip(" + strconv.Quote(p.Pattern) + ")"
 }
 
 // CmpOp is a numeric comparison operator.
@@ -602,4 +626,28 @@ func formatDuration(d time.Duration) string {
 		return model.Duration(d).String()
 	}
 	return d.String()
+}
+
+// Selectors returns the stream matchers of every log selector in e, in the
+// order they appear (useful for series lookups, limits and tenant checks).
+func Selectors(e Expr) [][]*labels.Matcher {
+	var out [][]*labels.Matcher
+	var walk func(Expr)
+	walk = func(e Expr) {
+		switch x := e.(type) {
+		case *LogExpr:
+			out = append(out, x.Matchers)
+		case *RangeAgg:
+			out = append(out, x.Range.Log.Matchers)
+		case *VectorAgg:
+			walk(x.Inner)
+		case *BinOp:
+			walk(x.LHS)
+			walk(x.RHS)
+		case *LabelReplace:
+			walk(x.Inner)
+		}
+	}
+	walk(e)
+	return out
 }

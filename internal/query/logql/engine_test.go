@@ -299,3 +299,14 @@ func TestTemplateFunctions(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectors(t *testing.T) {
+	e, err := logql.ParseExpr(`sum(rate({a="1"}[1m])) / on () label_replace(count_over_time({b=~"2|3"} | json [1m]), "x", "y", "z", "w")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := logql.Selectors(e)
+	if len(sel) != 2 || sel[0][0].String() != `a="1"` || sel[1][0].String() != `b=~"2|3"` {
+		t.Fatalf("got %v", sel)
+	}
+}

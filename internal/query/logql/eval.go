@@ -56,6 +56,9 @@ func (e *Engine) evalMetric(ctx context.Context, x SampleExpr, p Params) (*Resul
 			return res, nil
 		}
 		res.Type = TypeVector
+		if err := checkDuplicates(v.vecs[0]); err != nil {
+			return nil, err
+		}
 		for _, s := range v.vecs[0] {
 			res.Vector = append(res.Vector, Sample{Labels: s.lbls, T: steps[0], V: s.v})
 		}
@@ -78,6 +81,9 @@ func (e *Engine) evalMetric(ctx context.Context, x SampleExpr, p Params) (*Resul
 	}
 	idx := map[uint64]int{}
 	for si, vec := range v.vecs {
+		if err := checkDuplicates(vec); err != nil {
+			return nil, err
+		}
 		for _, s := range vec {
 			h := s.lbls.Hash()
 			i, ok := idx[h]
@@ -94,6 +100,23 @@ func (e *Engine) evalMetric(ctx context.Context, x SampleExpr, p Params) (*Resul
 	}
 	sort.Slice(res.Matrix, func(i, j int) bool { return labels.Compare(res.Matrix[i].Labels, res.Matrix[j].Labels) < 0 })
 	return res, nil
+}
+
+// checkDuplicates rejects a vector holding two samples with the same labels
+// (for instance after label_replace or ignoring), as Prometheus does.
+func checkDuplicates(vec []sample) error {
+	if len(vec) < 2 {
+		return nil
+	}
+	seen := make(map[uint64]struct{}, len(vec))
+	for _, s := range vec {
+		h := s.lbls.Hash()
+		if _, dup := seen[h]; dup {
+			return queryErrorf("vector cannot contain metrics with the same labelset %s", describeLabels(s.lbls))
+		}
+		seen[h] = struct{}{}
+	}
+	return nil
 }
 
 func (ev *evaluator) eval(x SampleExpr) (value, error) {

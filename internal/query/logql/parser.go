@@ -682,8 +682,37 @@ func (p *parser) parseStages(le *LogExpr, allowUnwrap bool) (*Unwrap, error) {
 	}
 }
 
+func (p *parser) parseIPArg() (string, error) {
+	p.next() // ip
+	p.next() // (
+	s, err := p.expect(tString, "as ip() pattern")
+	if err != nil {
+		return "", err
+	}
+	if _, err := compileIPPattern(s.text); err != nil {
+		return "", p.errAt(s, "%v", err)
+	}
+	if _, err := p.expect(tRParen, "to close ip()"); err != nil {
+		return "", err
+	}
+	return s.text, nil
+}
+
+func (p *parser) atIP() bool { return p.isIdent("ip") && p.peekAt(1).kind == tLParen }
+
 func (p *parser) parseLineFilter(op LineFilterOp) (*LineFilter, error) {
 	f := &LineFilter{Op: op}
+	if p.atIP() {
+		if op != LineContains && op != LineNotContains {
+			return nil, p.errAt(p.peek(), "ip() is only allowed with |= and !=")
+		}
+		v, err := p.parseIPArg()
+		if err != nil {
+			return nil, err
+		}
+		f.Values, f.IP = []string{v}, true
+		return f, nil
+	}
 	for {
 		t, err := p.expect(tString, "after line filter "+op.String())
 		if err != nil {
@@ -1010,6 +1039,16 @@ func (p *parser) parseLabelAtom() (LabelPred, error) {
 	opTok := p.next()
 	if !isLabelCmpOp(opTok.kind) {
 		return nil, p.errAt(opTok, "expected a comparison operator after label %q, got %s", name.text, opTok.describe())
+	}
+	if p.atIP() {
+		if opTok.kind != tEq && opTok.kind != tNeq {
+			return nil, p.errAt(opTok, "ip() label filters only allow = and !=")
+		}
+		v, err := p.parseIPArg()
+		if err != nil {
+			return nil, err
+		}
+		return &LabelIP{Name: name.text, Neg: opTok.kind == tNeq, Pattern: v}, nil
 	}
 	if p.peek().kind == tString {
 		v := p.next()

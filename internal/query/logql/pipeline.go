@@ -105,10 +105,19 @@ type lineFilterProc struct {
 	contains []string
 	res      []*regexp.Regexp
 	pats     []*patternMatcher
+	ip       *ipMatcher
 }
 
 func compileLineFilter(f *LineFilter) (*lineFilterProc, error) {
 	lf := &lineFilterProc{neg: f.Op.Negated()}
+	if f.IP {
+		m, err := compileIPPattern(f.Values[0])
+		if err != nil {
+			return nil, err
+		}
+		lf.ip = m
+		return lf, nil
+	}
 	for _, v := range f.Values {
 		switch f.Op {
 		case LineContains, LineNotContains:
@@ -136,6 +145,9 @@ func compileLineFilter(f *LineFilter) (*lineFilterProc, error) {
 }
 
 func (f *lineFilterProc) matches(line string) bool {
+	if f.ip != nil {
+		return f.ip.matchLine(line)
+	}
 	for _, c := range f.contains {
 		if strings.Contains(line, c) {
 			return true
@@ -378,6 +390,15 @@ func compilePred(p LabelPred) predFn {
 		}
 	case *LabelCmp:
 		return func(b *labelsBuilder) bool { return evalCmp(x, b) }
+	case *LabelIP:
+		m, err := compileIPPattern(x.Pattern)
+		if err != nil {
+			return func(*labelsBuilder) bool { return false }
+		}
+		return func(b *labelsBuilder) bool {
+			v, _ := b.get(x.Name)
+			return m.matchValue(v) != x.Neg
+		}
 	}
 	return func(*labelsBuilder) bool { return false }
 }

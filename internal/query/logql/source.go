@@ -177,6 +177,10 @@ func pushdownHints(stages []Stage) ([]LineFilterHint, bool) {
 	for _, s := range stages {
 		switch st := s.(type) {
 		case *LineFilter:
+			if st.IP {
+				all = false
+				continue
+			}
 			switch st.Op {
 			case LineContains, LineNotContains, LineRegex, LineNotRegex:
 				hints = append(hints, LineFilterHint{Op: st.Op, Values: st.Values})
