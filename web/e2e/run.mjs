@@ -261,3 +261,42 @@ describe('dashboards', () => {
     });
   }
 });
+
+describe('metrics explorer controls', () => {
+  test('the metric browser inserts the picked name', async () => {
+    const names = (await apiJSON('/api/v1/label/__name__/values')).data;
+    const target = names[Math.floor(names.length / 2)];
+    const { context, page, errors } = await openPage('light');
+    try {
+      await page.goto(url('/graph'), { waitUntil: 'networkidle' });
+      await page.getByRole('button', { name: 'Browse metrics for query 1' }).click();
+      const search = page.getByRole('textbox', { name: 'Search metrics' });
+      await search.fill(target);
+      await page.getByRole('dialog', { name: 'Metric names' }).getByRole('option').first().waitFor();
+      await shot(page, 'metrics-browser-light');
+      await search.press('Enter');
+      const editor = page.getByRole('combobox', { name: 'PromQL query 1' });
+      assert.equal(await editor.inputValue(), target);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the range picker changes the URL and the graph follows', async () => {
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/graph', { q: QUERY }), { waitUntil: 'networkidle' });
+      await page.getByTestId('chart').locator('canvas').waitFor();
+      await page.getByRole('button', { name: 'Last 1 hour' }).click();
+      await shot(page, 'range-picker-dark');
+      await page.getByRole('button', { name: 'Last 5 minutes' }).click();
+      assert.equal(new URL(page.url()).searchParams.get('from'), 'now-5m');
+      await page.getByText(/step 2s/).waitFor();
+      await page.getByRole('button', { name: 'Last 5 minutes' }).waitFor();
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

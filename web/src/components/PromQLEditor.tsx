@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useImperativeHandle, useRef, useState, type Ref } from 'react';
 import { errorMessage } from '../api';
 import { completionContext, type CompletionContext } from '../promql/context';
 import { escapeValue, suggest, type Suggestion } from '../promql/completion';
@@ -11,6 +11,12 @@ interface Props {
   placeholder?: string;
   autoFocus?: boolean;
   label: string;
+  /** Lets a parent insert text (such as a metric picked from a list) at the cursor. */
+  handle?: Ref<EditorHandle>;
+}
+
+export interface EditorHandle {
+  insert: (text: string) => void;
 }
 
 interface Popup {
@@ -24,8 +30,23 @@ interface Popup {
  * label values. Enter runs the query, Shift+Enter adds a line, Ctrl+Space
  * opens completion, Tab or Enter accepts a suggestion.
  */
-export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, autoFocus, label }: Props) {
+export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, autoFocus, label, handle }: Props) {
   const ref = useRef<HTMLTextAreaElement>(null);
+  const lastSel = useRef<[number, number] | null>(null);
+
+  useImperativeHandle(
+    handle,
+    () => ({
+      insert: (text: string) => {
+        const [a, b] = lastSel.current ?? [value.length, value.length];
+        const next = value.slice(0, a) + text + value.slice(b);
+        pendingCaret.current = a + text.length;
+        onChange(next);
+        ref.current?.focus();
+      },
+    }),
+    [value, onChange],
+  );
   const [popup, setPopup] = useState<Popup | null>(null);
   const [complErr, setComplErr] = useState('');
   const seq = useRef(0);
@@ -161,7 +182,10 @@ export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, auto
           refresh(e.target.value, e.target.selectionStart, false);
         }}
         onKeyDown={onKeyDown}
-        onBlur={() => window.setTimeout(() => setPopup(null), 120)}
+        onBlur={(e) => {
+          lastSel.current = [e.currentTarget.selectionStart, e.currentTarget.selectionEnd];
+          window.setTimeout(() => setPopup(null), 120);
+        }}
       />
       {popup && (
         <ul className="completion" id={listId} role="listbox">

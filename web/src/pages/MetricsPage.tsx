@@ -10,7 +10,8 @@ import {
 import { buildChart } from '../chartdata';
 import type { PageProps } from '../App';
 import { ErrorBox, WarningBox } from '../components/ErrorBox';
-import { PromQLEditor } from '../components/PromQLEditor';
+import { MetricBrowser } from '../components/MetricBrowser';
+import { PromQLEditor, type EditorHandle } from '../components/PromQLEditor';
 import { TimeSeriesChart, type ChartData } from '../components/TimeSeriesChart';
 import { PALETTE, seriesName } from '../format';
 import { setParams } from '../router';
@@ -58,6 +59,8 @@ export function MetricsPage({ range, params, refreshKey }: PageProps) {
   const [results, setResults] = useState<Results | null>(null);
   const [loading, setLoading] = useState(false);
   const [fatal, setFatal] = useState<unknown>(null);
+  const [browserFor, setBrowserFor] = useState<number | null>(null);
+  const editors = useRef<(EditorHandle | null)[]>([]);
 
   // Back/forward or a pasted link changes the URL: show its queries.
   useEffect(() => {
@@ -164,9 +167,30 @@ export function MetricsPage({ range, params, refreshKey }: PageProps) {
                 placeholder="PromQL, e.g. sum by (job) (rate(http_requests_total[5m]))   — Enter runs, Shift+Enter new line, Ctrl+Space completes"
                 onChange={(v) => setDrafts((all) => all.map((x, j) => (j === i ? v : x)))}
                 onRun={run}
+                handle={(h) => {
+                  editors.current[i] = h;
+                }}
               />
+              {browserFor === i && (
+                <MetricBrowser
+                  onClose={() => setBrowserFor(null)}
+                  onPick={(name) => {
+                    setBrowserFor(null);
+                    editors.current[i]?.insert(name);
+                  }}
+                />
+              )}
               {errors(i) !== undefined && <ErrorBox error={errors(i)} title={`Query ${i + 1} failed`} />}
             </div>
+            <button
+              type="button"
+              className="btn metrics-btn"
+              title="Browse metric names"
+              aria-label={`Browse metrics for query ${i + 1}`}
+              onClick={() => setBrowserFor(browserFor === i ? null : i)}
+            >
+              Metrics
+            </button>
             {drafts.length > 1 && (
               <button
                 type="button"
