@@ -185,7 +185,9 @@ func (b *labelsBuilder) sortLocked() {
 	b.sorted = true
 }
 
-// visit calls fn for every non-empty label in name order, error labels included.
+// visit calls fn for every label in name order, error labels included when
+// set. Labels with empty values are kept: parsers only create them on
+// purpose (a JSON "" value, logfmt --keep-empty), as Loki does.
 func (b *labelsBuilder) visit(fn func(name, value string)) {
 	b.sortLocked()
 	errDone := false
@@ -202,16 +204,14 @@ func (b *labelsBuilder) visit(fn func(name, value string)) {
 		if !errDone && b.ls[i].name > ErrorDetailsLabel {
 			emitErr()
 		}
-		if b.ls[i].value != "" {
-			fn(b.ls[i].name, b.ls[i].value)
-		}
+		fn(b.ls[i].name, b.ls[i].value)
 	}
 	if !errDone {
 		emitErr()
 	}
 }
 
-// hash returns a hash of the non-empty labels.
+// hash returns a hash of the labels.
 func (b *labelsBuilder) hash(d *xxhash.Digest) uint64 {
 	d.Reset()
 	sep := []byte{0xff}
@@ -224,7 +224,7 @@ func (b *labelsBuilder) hash(d *xxhash.Digest) uint64 {
 	return d.Sum64()
 }
 
-// equal reports whether the builder holds exactly ls (ignoring empty values).
+// equal reports whether the builder holds exactly ls.
 func (b *labelsBuilder) equal(ls labels.Labels) bool {
 	i, n, ok := 0, ls.Len(), true
 	cur := b.scratch[:0]

@@ -53,7 +53,7 @@ func (p *Pipeline) Process(ts int64, line string, stream, meta labels.Labels) (s
 }
 
 // Labels returns the labels produced by the last Process call, sorted, with
-// empty values left out and the __error__ labels included when set.
+// the __error__ labels included when set.
 func (p *Pipeline) Labels() labels.Labels { return p.b.labels() }
 
 // Label returns one label produced by the last Process call.
