@@ -180,10 +180,10 @@ func (e *Engine) evalLogs(ctx context.Context, x *LogExpr, p Params) (*Result, e
 	if err != nil {
 		return nil, queryErrorf("%v", err)
 	}
-	hints, pure := pushdownHints(x.Stages)
+	hints, lhints, pure := pushdownHints(x.Stages)
 	sp := SelectParams{
 		Tenant: p.Tenant, Start: p.Start.UnixNano(), End: p.End.UnixNano(),
-		Direction: p.Direction, Matchers: x.Matchers, LineFilters: hints,
+		Direction: p.Direction, Matchers: x.Matchers, LineFilters: hints, LabelFilters: lhints,
 	}
 	if pure {
 		sp.Limit = limit

@@ -3,6 +3,7 @@ package logql_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -39,9 +40,27 @@ func TestPushdownHintsAndLimit(t *testing.T) {
 	cases := []struct {
 		name      string
 		query     string
-		wantHints []logql.LineFilterHint
-		wantLimit int
+		wantHints  []logql.LineFilterHint
+		wantLimit  int
+		wantLabels string
 	}{
+		{
+			name:       "label filters on stored labels are hints too",
+			query:      `{app="api"} | pod=~"a|b" |= "GET" | pod!="b"`,
+			wantHints:  []logql.LineFilterHint{{Op: logql.LineContains, Values: []string{"GET"}}},
+			wantLabels: `[pod=~"a|b" pod!="b"]`,
+			wantLimit:  3,
+		},
+		{
+			name:      "label filters after a parser are not hints",
+			query:     `{app="api"} | logfmt | pod="a" |= "GET"`,
+			wantHints: []logql.LineFilterHint{{Op: logql.LineContains, Values: []string{"GET"}}},
+		},
+		{
+			name:       "or predicates are not hints",
+			query:      `{app="api"} | pod="a" or pod="b" | pod="a" and pod!="c"`,
+			wantLabels: `[pod="a" pod!="c"]`,
+		},
 		{
 			name:      "pure filters push the limit down",
 			query:     `{app="api"} |= "GET" !~ "q|z"`,
@@ -85,6 +104,9 @@ func TestPushdownHintsAndLimit(t *testing.T) {
 			}
 			if !reflect.DeepEqual(sel[0].LineFilters, tc.wantHints) {
 				t.Fatalf("hints = %+v, want %+v", sel[0].LineFilters, tc.wantHints)
+			}
+			if got := fmt.Sprint(sel[0].LabelFilters); (tc.wantLabels != "" || len(sel[0].LabelFilters) > 0) && got != tc.wantLabels {
+				t.Fatalf("label hints = %s, want %s", got, tc.wantLabels)
 			}
 			if sel[0].Limit != tc.wantLimit {
 				t.Fatalf("limit = %d, want %d", sel[0].Limit, tc.wantLimit)

@@ -184,10 +184,10 @@ func (ev *evaluator) evalRange(r *RangeAgg) (value, error) {
 			post = append(post, compilePred(f.Pred))
 		}
 	}
-	hints, _ := pushdownHints(lr.Log.Stages)
+	hints, lhints, _ := pushdownHints(lr.Log.Stages)
 	sp := SelectParams{
 		Tenant: ev.p.Tenant, Start: first - offset - interval + 1, End: last - offset + 1,
-		Direction: Forward, Matchers: lr.Log.Matchers, LineFilters: hints,
+		Direction: Forward, Matchers: lr.Log.Matchers, LineFilters: hints, LabelFilters: lhints,
 	}
 	it, err := ev.e.src.Select(ev.ctx, sp)
 	if err != nil {

@@ -162,6 +162,27 @@ type SelectParams struct {
 	// them again, so a Source may ignore any of them, unless it honours Limit,
 	// in which case it must apply all (NewLineMatcher does it).
 	LineFilters []LineFilterHint
+	// LabelFilters are pushdown hints from label filters that precede every
+	// parser and formatter, such as `| trace_id="abc"`; all must hold. Each
+	// matcher tests the entry's structured metadata value of that name when
+	// present, else its stream label, else "". Like LineFilters they are
+	// re-applied by the engine and may be ignored unless Limit is honoured.
+	LabelFilters []*labels.Matcher
+}
+
+// MatchEntryLabels reports whether an entry passes the LabelFilters hints,
+// with the semantics documented on SelectParams.
+func MatchEntryLabels(ms []*labels.Matcher, stream, meta labels.Labels) bool {
+	for _, m := range ms {
+		v := meta.Get(m.Name)
+		if v == "" && !meta.Has(m.Name) {
+			v = stream.Get(m.Name)
+		}
+		if !m.Matches(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // Source provides stored log entries to the engine.
@@ -169,12 +190,56 @@ type Source interface {
 	Select(ctx context.Context, p SelectParams) (Iterator, error)
 }
 
+// conjunctionMatchers flattens an and-only predicate into matchers; ok is
+// false when the predicate holds anything else (or, numeric comparisons, ip).
+func conjunctionMatchers(p LabelPred, out []*labels.Matcher) ([]*labels.Matcher, bool) {
+	switch x := p.(type) {
+	case *LabelBinary:
+		if !x.And {
+			return out, false
+		}
+		out, okL := conjunctionMatchers(x.L, out)
+		out, okR := conjunctionMatchers(x.R, out)
+		return out, okL && okR
+	case *LabelMatch:
+		if x.Matcher.Name == ErrorLabel || x.Matcher.Name == ErrorDetailsLabel {
+			return out, false
+		}
+		return append(out, x.Matcher), true
+	}
+	return out, false
+}
+
 // pushdownHints returns the line filters that act on the stored line (those
-// before any stage that rewrites it) and whether they make up the whole pipeline.
-func pushdownHints(stages []Stage) ([]LineFilterHint, bool) {
-	var hints []LineFilterHint
-	all := true
+// before any stage that rewrites it), the label matchers that act on stored
+// labels (those before any stage that creates or changes labels), and
+// whether the hints make up the whole pipeline.
+func pushdownHints(stages []Stage) ([]LineFilterHint, []*labels.Matcher, bool) {
+	var (
+		hints    []LineFilterHint
+		lbls     []*labels.Matcher
+		labelsOK = true // no stage so far changed labels
+		all      = true
+	)
 	for _, s := range stages {
+		if lf, ok := s.(*LabelFilterStage); ok {
+			if !labelsOK {
+				all = false
+				continue
+			}
+			var full bool
+			var got []*labels.Matcher
+			got, full = conjunctionMatchers(lf.Pred, nil)
+			if full {
+				lbls = append(lbls, got...)
+			} else {
+				all = false
+			}
+			continue
+		}
+		if _, ok := s.(*LineFilter); !ok {
+			labelsOK = false
+		}
 		switch st := s.(type) {
 		case *LineFilter:
 			if st.IP {
@@ -189,13 +254,13 @@ func pushdownHints(stages []Stage) ([]LineFilterHint, bool) {
 			all = false
 			continue
 		case *LineFormatStage, *DecolorizeStage:
-			return hints, false
+			return hints, lbls, false
 		case *ParserStage:
 			if st.Kind == ParserUnpack {
-				return hints, false
+				return hints, lbls, false
 			}
 		}
 		all = false
 	}
-	return hints, all
+	return hints, lbls, all
 }

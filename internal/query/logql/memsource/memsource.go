@@ -61,7 +61,7 @@ func (s *Source) Select(ctx context.Context, p logql.SelectParams) (logql.Iterat
 		if r.tenant != p.Tenant || r.e.Timestamp < p.Start || r.e.Timestamp >= p.End {
 			continue
 		}
-		if !matches(p.Matchers, r.e.Labels) || !lm.Match(r.e.Line) {
+		if !matches(p.Matchers, r.e.Labels) || !lm.Match(r.e.Line) || !logql.MatchEntryLabels(p.LabelFilters, r.e.Labels, r.e.Metadata) {
 			continue
 		}
 		out = append(out, r)
