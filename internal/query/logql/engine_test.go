@@ -38,8 +38,8 @@ func newTestEngine(t *testing.T, opts logql.Options) (*logql.Engine, *memsource.
 
 func TestPushdownHintsAndLimit(t *testing.T) {
 	cases := []struct {
-		name      string
-		query     string
+		name       string
+		query      string
 		wantHints  []logql.LineFilterHint
 		wantLimit  int
 		wantLabels string
