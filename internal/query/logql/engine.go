@@ -295,6 +295,7 @@ func (s *seriesIndex) lookup(b *labelsBuilder) int {
 
 // errorSeriesMessage explains how to handle pipeline errors in metric queries.
 func pipelineError(b *labelsBuilder) error {
+	b.filter = nil
 	return queryErrorf("pipeline error: %q for series %s; metric queries fail on lines the pipeline could not process; drop them with a label filter such as | __error__=\"\" (or | __error__!=%q to skip only this error)",
 		b.err, b.labels().String(), b.err)
 }

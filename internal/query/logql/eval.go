@@ -170,7 +170,21 @@ func convertUnwrap(conv, v string) (float64, error) {
 	return convertValue(KindNumber, v)
 }
 
+// sumDecomposable lists range aggregations whose sum over a group equals the
+// aggregation of the group's merged samples, so "sum by (g) (f(x[r]))" can
+// group samples while reading and never build one series per label set.
+var sumDecomposable = map[string]bool{
+	"count_over_time": true, "rate": true, "bytes_over_time": true,
+	"bytes_rate": true, "sum_over_time": true,
+}
+
 func (ev *evaluator) evalRange(r *RangeAgg) (value, error) {
+	return ev.evalRangeGrouped(r, nil)
+}
+
+// evalRangeGrouped evaluates r; with push set, samples are grouped by it
+// while reading (only valid when the caller sums the result by push).
+func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error) {
 	lr := r.Range
 	interval, offset := int64(lr.Interval), int64(lr.Offset)
 	first, last := ev.steps[0], ev.steps[len(ev.steps)-1]
@@ -199,6 +213,7 @@ func (ev *evaluator) evalRange(r *RangeAgg) (value, error) {
 		series []*rangeSeries
 	)
 	b := &pl.b
+	b.filter = newLabelFilter(push)
 	for it.Next() {
 		ent := it.At()
 		ev.stats.EntriesScanned++
@@ -468,7 +483,20 @@ type aggGroup struct {
 }
 
 func (ev *evaluator) evalVectorAgg(a *VectorAgg) (value, error) {
-	in, err := ev.eval(a.Inner)
+	var (
+		in  value
+		err error
+	)
+	if ra, ok := a.Inner.(*RangeAgg); ok && a.Op == "sum" && ra.Grouping == nil && sumDecomposable[ra.Op] {
+		// Grouping by "by ()" when no grouping is given sums everything.
+		g := a.Grouping
+		if g == nil {
+			g = &Grouping{}
+		}
+		in, err = ev.evalRangeGrouped(ra, g)
+	} else {
+		in, err = ev.eval(a.Inner)
+	}
 	if err != nil {
 		return value{}, err
 	}

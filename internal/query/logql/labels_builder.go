@@ -1,6 +1,8 @@
 package logql
 
 import (
+	"sort"
+
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -40,9 +42,38 @@ type labelsBuilder struct {
 	errDetails string
 	sorted     bool
 	scratch    []labels.Label
+	// filter, when set, restricts hash, equal and labels to a grouping.
+	filter *labelFilter
 	// mask has bit nameBit(n) set for every name ever added since reset, so
 	// most lookups of absent names skip the linear scan.
 	mask uint64
+}
+
+// labelFilter selects the labels of a by/without grouping.
+type labelFilter struct {
+	without bool
+	names   map[string]struct{}
+	sorted  []string
+}
+
+func newLabelFilter(g *Grouping) *labelFilter {
+	if g == nil {
+		return nil
+	}
+	f := &labelFilter{without: g.Without, names: make(map[string]struct{}, len(g.Labels))}
+	for _, n := range g.Labels {
+		if _, dup := f.names[n]; !dup {
+			f.sorted = append(f.sorted, n)
+		}
+		f.names[n] = struct{}{}
+	}
+	sort.Strings(f.sorted)
+	return f
+}
+
+func (f *labelFilter) keeps(name string) bool {
+	_, ok := f.names[name]
+	return ok != f.without
 }
 
 func nameBit(n string) uint64 {
@@ -189,6 +220,23 @@ func (b *labelsBuilder) sortLocked() {
 // set. Labels with empty values are kept: parsers only create them on
 // purpose (a JSON "" value, logfmt --keep-empty), as Loki does.
 func (b *labelsBuilder) visit(fn func(name, value string)) {
+	if b.filter != nil && !b.filter.without {
+		// by (...): look the few grouping labels up in name order.
+		for _, n := range b.filter.sorted {
+			if v, ok := b.get(n); ok {
+				fn(n, v)
+			}
+		}
+		return
+	}
+	if b.filter != nil {
+		inner := fn
+		fn = func(n, v string) {
+			if b.filter.keeps(n) {
+				inner(n, v)
+			}
+		}
+	}
 	b.sortLocked()
 	errDone := false
 	emitErr := func() {
