@@ -110,7 +110,7 @@ func (c *columnHeader) unmarshal(d *decBuf) {
 	if d.err != nil {
 		return
 	}
-	if c.typ < ctString || c.typ > ctID || c.enc < encConst || c.enc > encPacked {
+	if c.typ < ctString || c.typ > ctID || c.enc < encConst || c.enc > encPacked || (c.typ == ctID && (c.width == 0 || c.width > 32)) {
 		d.err = fmt.Errorf("decode column header %q: bad type %d or encoding %d", c.name, c.typ, c.enc)
 		return
 	}
@@ -550,7 +550,7 @@ func decodeColumn(h *columnHeader, rows int, stored []byte) (*colData, error) {
 	raw := stored
 	if h.flags&flagZstd != 0 {
 		var err error
-		raw, err = zstdDec.DecodeAll(stored, make([]byte, 0, h.rawLen))
+		raw, err = zstdDec.DecodeAll(stored, make([]byte, 0, min(int(h.rawLen), 64*len(stored)+4096)))
 		if err != nil {
 			return nil, fmt.Errorf("decode column %q: %w", h.name, err)
 		}

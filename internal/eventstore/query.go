@@ -353,6 +353,11 @@ func (lb *loadedBlock) event(r int) (model.Event, error) {
 		if !c.present(r) {
 			continue
 		}
+		if !model.IsIntrinsic(h.name) || h.typ != intrinsicType(h.name) {
+			e.Attrs = append(e.Attrs, model.Attr{Key: h.name, Value: c.value(r)})
+			continue
+		}
+		w := int(h.width)
 		switch h.name {
 		case model.FieldBody:
 			e.Body = c.strs[r]
@@ -369,16 +374,25 @@ func (lb *loadedBlock) event(r int) (model.Event, error) {
 		case model.FieldDuration:
 			e.Duration = c.nums[r]
 		case model.FieldTraceID:
-			copy(e.TraceID[:], c.ids[r*16:])
+			copy(e.TraceID[:], c.ids[r*w:(r+1)*w])
 		case model.FieldSpanID:
-			copy(e.SpanID[:], c.ids[r*8:])
+			copy(e.SpanID[:], c.ids[r*w:(r+1)*w])
 		case model.FieldParentSpanID:
-			copy(e.ParentSpanID[:], c.ids[r*8:])
-		default:
-			e.Attrs = append(e.Attrs, model.Attr{Key: h.name, Value: c.value(r)})
+			copy(e.ParentSpanID[:], c.ids[r*w:(r+1)*w])
 		}
 	}
 	return e, nil
+}
+
+// intrinsicType is the column type an intrinsic field is stored as.
+func intrinsicType(name string) colType {
+	switch name {
+	case model.FieldBody, model.FieldSeverity, model.FieldName, model.FieldStatusMessage:
+		return ctString
+	case model.FieldTraceID, model.FieldSpanID, model.FieldParentSpanID:
+		return ctID
+	}
+	return ctInt
 }
 
 // ----------------------------------------------------------- ordered query
