@@ -214,6 +214,9 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 	)
 	b := &pl.b
 	b.filter = newLabelFilter(push)
+	if push != nil && !push.Without {
+		b.need = neededLabels(lr, push)
+	}
 	for it.Next() {
 		ent := it.At()
 		ev.stats.EntriesScanned++
@@ -327,6 +330,62 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 		}
 	}
 	return value{vecs: vecs}, nil
+}
+
+// neededLabels returns the labels a grouped range aggregation can observe:
+// the grouping and every label a stage names. It returns nil (extract all)
+// when a template could read any label.
+func neededLabels(lr *LogRange, g *Grouping) map[string]struct{} {
+	need := map[string]struct{}{}
+	add := func(n string) { need[n] = struct{}{} }
+	for _, n := range g.Labels {
+		add(n)
+	}
+	var walk func(LabelPred)
+	walk = func(p LabelPred) {
+		switch x := p.(type) {
+		case *LabelBinary:
+			walk(x.L)
+			walk(x.R)
+		case *LabelMatch:
+			add(x.Matcher.Name)
+		case *LabelCmp:
+			add(x.Name)
+		case *LabelIP:
+			add(x.Name)
+		}
+	}
+	for _, s := range lr.Log.Stages {
+		switch x := s.(type) {
+		case *LabelFilterStage:
+			walk(x.Pred)
+		case *LineFormatStage:
+			return nil
+		case *LabelFormatStage:
+			for _, f := range x.Fmts {
+				if f.IsTemplate {
+					return nil
+				}
+				add(f.Src)
+				add(f.Dst)
+			}
+		case *DropStage:
+			for _, it := range x.Items {
+				add(it.Name)
+			}
+		case *KeepStage:
+			for _, it := range x.Items {
+				add(it.Name)
+			}
+		}
+	}
+	if u := lr.Unwrap; u != nil {
+		add(u.Label)
+		for _, p := range u.Post {
+			walk(p.Pred)
+		}
+	}
+	return need
 }
 
 func regroup(series []*rangeSeries, g *Grouping) []*rangeSeries {

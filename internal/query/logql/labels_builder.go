@@ -44,6 +44,8 @@ type labelsBuilder struct {
 	scratch    []labels.Label
 	// filter, when set, restricts hash, equal and labels to a grouping.
 	filter *labelFilter
+	// need, when set, lists the only labels parsers have to extract.
+	need map[string]struct{}
 	// mask has bit nameBit(n) set for every name ever added since reset, so
 	// most lookups of absent names skip the linear scan.
 	mask uint64
@@ -158,6 +160,11 @@ func (b *labelsBuilder) set(name, value string, src uint8) {
 // the _extracted suffix if needed). When a parser already extracted the same
 // name for this line, the first value is kept, as the Loki docs specify.
 func (b *labelsBuilder) addParsed(name, value string) {
+	if b.need != nil {
+		if _, ok := b.need[name]; !ok {
+			return
+		}
+	}
 	bit := nameBit(name)
 	if b.mask&bit != 0 {
 		for i := range b.ls {
