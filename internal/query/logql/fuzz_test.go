@@ -77,7 +77,7 @@ func FuzzJSONParser(f *testing.F) {
 		}
 		if err == nil {
 			for _, l := range b.ls {
-				if !model_IsValidLabelName(l.name) {
+				if !isValidLabelName(l.name) {
 					t.Fatalf("invalid label name %q from %q", l.name, line)
 				}
 			}

@@ -12,12 +12,12 @@ const (
 	ErrorLabel        = "__error__"
 	ErrorDetailsLabel = "__error_details__"
 
-	errJSON       = "JSONParserErr"
-	errLogfmt     = "LogfmtParserErr"
-	errLabelFiler = "LabelFilterErr"
-	errSample     = "SampleExtractionErr"
-	errTemplate   = "TemplateFormatErr"
-	errUnpack     = "JSONParserErr"
+	errJSON        = "JSONParserErr"
+	errLogfmt      = "LogfmtParserErr"
+	errLabelFilter = "LabelFilterErr"
+	errSample      = "SampleExtractionErr"
+	errTemplate    = "TemplateFormatErr"
+	errUnpack      = "JSONParserErr"
 )
 
 // Where a label came from.
@@ -210,7 +210,7 @@ func (b *labelsBuilder) setErr(kind, details string) {
 	b.errDetails = details
 }
 
-func (b *labelsBuilder) sortLocked() {
+func (b *labelsBuilder) sortLabels() {
 	if b.sorted {
 		return
 	}
@@ -244,7 +244,7 @@ func (b *labelsBuilder) visit(fn func(name, value string)) {
 			}
 		}
 	}
-	b.sortLocked()
+	b.sortLabels()
 	errDone := false
 	emitErr := func() {
 		if b.err != "" {

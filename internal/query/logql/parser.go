@@ -390,13 +390,13 @@ func (p *parser) parseLabelReplace() (SampleExpr, error) {
 	if _, err := regexp.Compile("^(?s:" + args[3] + ")$"); err != nil {
 		return nil, p.errAt(rp, "invalid regex in label_replace: %v", err)
 	}
-	if !model_IsValidLabelName(args[0]) {
+	if !isValidLabelName(args[0]) {
 		return nil, p.errAt(rp, "invalid destination label name in label_replace: %q", args[0])
 	}
 	return &LabelReplace{Inner: inner, Dst: args[0], Replacement: args[1], Src: args[2], Regex: args[3]}, nil
 }
 
-func model_IsValidLabelName(s string) bool {
+func isValidLabelName(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -805,7 +805,7 @@ func (p *parser) parseParser() (Stage, error) {
 			named := false
 			for _, n := range re.SubexpNames() {
 				if n != "" {
-					if !model_IsValidLabelName(n) {
+					if !isValidLabelName(n) {
 						return nil, p.errAt(s, "invalid capture group name %q", n)
 					}
 					named = true
@@ -868,7 +868,7 @@ func isStageStart(k tokKind) bool {
 }
 
 func (p *parser) parseLabelFormat() (Stage, error) {
-	kw := p.next()
+	p.next() // label_format
 	st := &LabelFormatStage{}
 	seen := map[string]bool{}
 	for {
@@ -902,7 +902,6 @@ func (p *parser) parseLabelFormat() (Stage, error) {
 		}
 		p.next()
 	}
-	_ = kw
 	return st, nil
 }
 

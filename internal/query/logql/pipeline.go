@@ -433,7 +433,7 @@ func evalCmp(c *LabelCmp, b *labelsBuilder) bool {
 	}
 	f, err := convertValue(c.Kind, v)
 	if err != nil {
-		b.setErr(errLabelFiler, err.Error())
+		b.setErr(errLabelFilter, err.Error())
 		return true
 	}
 	switch c.Op {
