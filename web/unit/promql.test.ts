@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { completionContext } from '../src/promql/context';
 import { escapeValue } from '../src/promql/completion';
+import { highlight } from '../src/promql/highlight';
 
 // `|` marks the cursor in each case.
 function at(src: string) {
@@ -49,5 +50,34 @@ describe('escapeValue', () => {
   });
   test('backticks cannot be escaped inside raw strings', () => {
     assert.equal(escapeValue('a`b\\c', '`'), 'ab\\c');
+  });
+});
+
+describe('highlight', () => {
+  test('classes tokens', () => {
+    const toks = highlight('sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) > 0.5 # hot');
+    const classed = toks.filter((t) => t.cls !== 'text' && t.cls !== 'op').map((t) => `${t.cls}:${t.text}`);
+    assert.deepEqual(classed, [
+      'fn:sum',
+      'kw:by',
+      'label:job',
+      'fn:rate',
+      'metric:http_requests_total',
+      'label:code',
+      'str:"5.."',
+      'num:5m',
+      'num:0.5',
+      'comment:# hot',
+    ]);
+  });
+  test('round trips any input', () => {
+    for (const s of ['', 'up{a="b\\"c', "x{y='", 'a\u0000b €', '`raw`{{}}}', '1e3 0x1F .5 1h30m']) {
+      assert.equal(
+        highlight(s)
+          .map((t) => t.text)
+          .join(''),
+        s,
+      );
+    }
   });
 });

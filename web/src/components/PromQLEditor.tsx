@@ -1,7 +1,8 @@
-import { useEffect, useId, useImperativeHandle, useRef, useState, type Ref } from 'react';
+import { useEffect, useId, useImperativeHandle, useMemo, useRef, useState, type Ref } from 'react';
 import { errorMessage } from '../api';
 import { completionContext, type CompletionContext } from '../promql/context';
 import { escapeValue, suggest, type Suggestion } from '../promql/completion';
+import { highlight } from '../promql/highlight';
 
 interface Props {
   value: string;
@@ -158,8 +159,23 @@ export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, auto
   const rows = Math.min(10, Math.max(1, value.split('\n').length));
   const active = popup ? `${listId}-${popup.selected}` : undefined;
 
+  const tokens = useMemo(() => highlight(value), [value]);
+  const layer = useRef<HTMLPreElement>(null);
+
   return (
     <div className="promql-editor">
+      <div className="promql-field">
+      <pre className="promql-highlight code" ref={layer} aria-hidden="true">
+        {tokens.map((t, i) =>
+          t.cls === 'text' ? t.text : (
+            <span key={i} className={`tok-${t.cls}`}>
+              {t.text}
+            </span>
+          ),
+        )}
+        {/* A trailing newline needs a character after it to take up a line. */}
+        {value.endsWith('\n') ? ' ' : null}
+      </pre>
       <textarea
         ref={ref}
         className="input code promql-input"
@@ -182,11 +198,15 @@ export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, auto
           refresh(e.target.value, e.target.selectionStart, false);
         }}
         onKeyDown={onKeyDown}
+        onScroll={(e) => {
+          if (layer.current) layer.current.scrollTop = e.currentTarget.scrollTop;
+        }}
         onBlur={(e) => {
           lastSel.current = [e.currentTarget.selectionStart, e.currentTarget.selectionEnd];
           window.setTimeout(() => setPopup(null), 120);
         }}
       />
+      </div>
       {popup && (
         <ul className="completion" id={listId} role="listbox">
           {popup.items.map((s, i) => (
