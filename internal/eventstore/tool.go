@@ -1,0 +1,78 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/sightline/sightline/internal/eventstore/wal"
+	"github.com/sightline/sightline/internal/model"
+)
+
+// Offline helpers for `sightline tool`; run them only on a data directory no
+// Store has open.
+
+// WALDir returns the WAL directory of a store's data directory.
+func WALDir(dataDir string) string { return filepath.Join(dataDir, "wal") }
+
+// DumpWAL writes a listing of the WAL of dataDir to w: one line per segment
+// and, with rows, each record's rows as JSON lines. Scanning stops at the
+// first corruption, which the report and the listing describe.
+func DumpWAL(dataDir string, w io.Writer, rows bool) (*wal.Report, error) {
+	res := mapResolver{}
+	var fn wal.RecordFunc
+	if rows {
+		enc := json.NewEncoder(w)
+		fn = func(seg int, seq uint64, p []byte) error {
+			evs, _, err := decodeBatch(p, res, nil)
+			if err != nil {
+				fmt.Fprintf(w, "segment %d record %d: undecodable rows: %v\n", seg, seq, err)
+				return nil
+			}
+			for i := range evs {
+				if err := enc.Encode(dumpRow{Seq: seq, Event: rowJSON(&evs[i])}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	rep, err := wal.Inspect(WALDir(dataDir), fn)
+	if rep != nil {
+		for _, s := range rep.Segments {
+			state := "ok"
+			if s.Corruption != "" {
+				state = "CORRUPT at offset " + fmt.Sprint(s.GoodBytes) + ": " + s.Corruption
+				if s.TornTail {
+					state = "torn tail at offset " + fmt.Sprint(s.GoodBytes) + " (truncated automatically on open): " + s.Corruption
+				}
+			}
+			fmt.Fprintf(w, "segment %08d  %10d bytes  %7d records  seq %d..%d  %s\n", s.Index, s.Bytes, s.Records, s.FirstSeq, s.LastSeq, state)
+		}
+	}
+	return rep, err
+}
+
+// RepairWAL truncates the WAL of dataDir at its first corruption (dropping
+// every later record) so the store can open.
+func RepairWAL(dataDir string) (*wal.Report, error) { return wal.Repair(WALDir(dataDir)) }
+
+type dumpRow struct {
+	Seq   uint64         `json:"seq"`
+	Event map[string]any `json:"event"`
+}
+
+func rowJSON(e *model.Event) map[string]any {
+	m := map[string]any{"tenant": e.Tenant, "signal": e.Signal.String(), "stream": e.Stream.String(), model.FieldTime: e.Time}
+	for _, f := range []string{model.FieldBody, model.FieldSeverity, model.FieldTraceID, model.FieldSpanID, model.FieldParentSpanID,
+		model.FieldName, model.FieldKind, model.FieldStatusCode, model.FieldStatusMessage, model.FieldDuration} {
+		if v, ok := e.Field(f); ok {
+			m[f] = v.Text()
+		}
+	}
+	for _, a := range e.Attrs {
+		m[a.Key] = a.Value.Text()
+	}
+	return m
+}
