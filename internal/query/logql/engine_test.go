@@ -211,6 +211,11 @@ func TestLimitsAndErrors(t *testing.T) {
 		t.Fatalf("too many points: got %v", err)
 	}
 	p = base
+	p.Step = time.Nanosecond
+	if _, err := eng.Query(ctx, `sum(count_over_time({app="api"}[1m]))`, p); !errors.As(err, &qe) || !strings.Contains(err.Error(), "resolution") {
+		t.Fatalf("tiny step: got %v", err)
+	}
+	p = base
 	p.End = time.Unix(-1, 0)
 	if _, err := eng.Query(ctx, `{app="api"}`, p); !errors.As(err, &qe) {
 		t.Fatalf("end before start: got %v", err)

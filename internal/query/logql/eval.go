@@ -32,10 +32,15 @@ type evaluator struct {
 }
 
 func (e *Engine) evalMetric(ctx context.Context, x SampleExpr, p Params) (*Result, error) {
-	steps := stepTimes(p)
-	if len(steps) > e.opts.MaxPoints {
-		return nil, queryErrorf("exceeded maximum resolution of %d points per time series; increase the step (got %d points)", e.opts.MaxPoints, len(steps))
+	if p.Step < 0 {
+		return nil, queryErrorf("step %s must not be negative", p.Step)
 	}
+	if p.Step > 0 {
+		if n := (p.End.UnixNano()-p.Start.UnixNano())/int64(p.Step) + 1; n > int64(e.opts.MaxPoints) {
+			return nil, queryErrorf("exceeded maximum resolution of %d points per time series; increase the step (got %d points)", e.opts.MaxPoints, n)
+		}
+	}
+	steps := stepTimes(p)
 	res := &Result{}
 	ev := &evaluator{e: e, ctx: ctx, p: p, steps: steps, stats: &res.Stats}
 	v, err := ev.eval(x)
