@@ -182,7 +182,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 5)
-	chunks := make(chan tail.Chunk, 16)
+	chunks := make(chan tail.Chunk, 2) // small: a full buffer must stop reading soon
 	produced := make(chan struct{})
 
 	if a.cfg.HTTPAddr != "" {

@@ -172,6 +172,7 @@ type reader struct {
 	inGlob     bool
 	lastGrowth time.Time
 	readAfter  time.Time // a reset reader is not read before this
+	mtime      time.Time // modification time when opened
 }
 
 // New returns a Tailer that resumes files from the given positions.
@@ -310,27 +311,48 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 			return err
 		}
 	}
-	// 3. New files.
+	// 3. New files. Copies of truncated files (copytruncate) are read
+	// first: they hold the lines written before the truncation. Then
+	// truncated files from their new start, then unrelated new files.
 	t.pruneRotated(now)
+	var copies, fresh []*reader
+	foundPaths := make(map[checkpoint.Key]string, len(found))
+	for _, m := range found {
+		foundPaths[m.key] = m.path
+	}
 	for _, m := range found {
 		if t.readers[m.key] != nil || m.size == 0 {
 			continue
 		}
-		r, err := t.open(m.path, m.key, m.size, first)
+		r, isCopy, err := t.open(m.path, m.key, first, foundPaths)
 		if err != nil {
 			t.log.Warn("open file", "path", m.path, "err", err)
 			continue
 		}
+		if isCopy {
+			copies = append(copies, r)
+		} else {
+			fresh = append(fresh, r)
+		}
+	}
+	for _, r := range copies {
 		if err := t.drain(ctx, r, now, out); err != nil {
 			return err
 		}
 	}
-	// 4. Reset readers whose delay passed (after any copy was read).
+	// 4. Reset readers whose delay passed.
 	for _, r := range t.sortedReaders() {
 		if r.readAfter.IsZero() || now.Before(r.readAfter) {
 			continue
 		}
 		r.readAfter = time.Time{}
+		if err := t.drain(ctx, r, now, out); err != nil {
+			return err
+		}
+	}
+	// Several new files at once (rotations while paused): oldest first.
+	sort.SliceStable(fresh, func(i, j int) bool { return fresh[i].mtime.Before(fresh[j].mtime) })
+	for _, r := range fresh {
 		if err := t.drain(ctx, r, now, out); err != nil {
 			return err
 		}
@@ -399,39 +421,77 @@ func fileKey(fi os.FileInfo) checkpoint.Key {
 }
 
 // open opens a new file and decides where to start reading.
-func (t *Tailer) open(path string, key checkpoint.Key, size int64, first bool) (*reader, error) {
+func (t *Tailer) open(path string, key checkpoint.Key, first bool, found map[checkpoint.Key]string) (r *reader, isCopy bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, false, fmt.Errorf("open %s: %w", path, err)
 	}
 	fi, err := f.Stat()
 	if err != nil || fileKey(fi) != key {
 		f.Close()
-		return nil, fmt.Errorf("open %s: file replaced while opening", path)
+		return nil, false, fmt.Errorf("open %s: file replaced while opening", path)
 	}
 	head, err := readHead(f, t.opts.FingerprintSize)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, false, err
 	}
 	start, srcPath := int64(0), path
 	how := "new file"
 	if p, ok := t.resume[key]; ok && matches(p.FP, head) && p.Offset <= fi.Size() {
 		start, how = p.Offset, "checkpoint"
 		delete(t.resume, key)
+	} else if p, ok := t.orphanResume(key, head, found); ok {
+		// A copy made while the agent was down (copytruncate): it holds
+		// what was checkpointed for the original.
+		start, srcPath, how, isCopy = min(p.Offset, fi.Size()), p.Path, "checkpoint of the original", true
+		delete(t.resume, p.Key())
 	} else if i := t.matchRotated(head); i >= 0 {
 		h := t.rotated[i]
 		t.rotated = append(t.rotated[:i], t.rotated[i+1:]...)
-		start, srcPath, how = min(h.offset, fi.Size()), h.path, "copy of truncated file"
+		start, srcPath, how, isCopy = min(h.offset, fi.Size()), h.path, "copy of truncated file", true
 	} else if r := t.copyOf(head, key); r != nil {
 		// A copy of a file still open (copytruncate caught between the
 		// copy and the truncate): it holds what was read already.
-		start, srcPath, how = min(r.lineStart, fi.Size()), r.src.Path, "copy of open file"
+		start, srcPath, how, isCopy = min(r.lineStart, fi.Size()), r.src.Path, "copy of open file", true
 	} else if first && t.opts.StartAtEnd {
 		start, how = lastLineEnd(f, fi.Size()), "end"
 	}
 	t.log.Debug("tailing file", "path", path, "offset", start, "from", how)
-	return t.newReader(f, srcPath, key, start, fingerprint(head)), nil
+	r = t.newReader(f, srcPath, key, start, fingerprint(head))
+	r.mtime = fi.ModTime()
+	return r, isCopy, nil
+}
+
+// orphanResume finds a saved position, for another inode, whose fingerprint
+// matches head while its own inode no longer holds that content (deleted
+// or truncated): the file at hand is a copy of it.
+func (t *Tailer) orphanResume(key checkpoint.Key, head []byte, found map[checkpoint.Key]string) (checkpoint.Position, bool) {
+	var keys []checkpoint.Key
+	for k, p := range t.resume {
+		if k != key && matches(p.FP, head) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Ino < keys[j].Ino })
+	for _, k := range keys {
+		p := t.resume[k]
+		if path, ok := found[k]; ok && headMatches(path, p.FP) {
+			continue // the original is still there
+		}
+		return p, true
+	}
+	return checkpoint.Position{}, false
+}
+
+func headMatches(path string, fp checkpoint.Fingerprint) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head, err := readHead(f, fp.Len)
+	return err == nil && matches(fp, head)
 }
 
 // copyOf returns an open reader (another inode) whose full-size fingerprint

@@ -1,0 +1,280 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestEndToEndRotationAndOutage appends lines at a steady rate while the
+// file is rotated by rename and by copytruncate and the receiver answers
+// 503 for a while; every line must arrive exactly once, in order.
+func TestEndToEndRotationAndOutage(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	rc, srv := newServer(t)
+	defer srv.Close()
+	cfg := testConfig(dir, srv.URL)
+	cfg.HTTPAddr = "127.0.0.1:0"
+	a, reg, stop := startAgent(t, cfg, false)
+
+	const total = 3000
+	logPath := filepath.Join(dir, "logs", "app.log")
+	w := newLogWriter(t, logPath)
+	defer w.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		w.writeSteadily(ctx, total, 250, 3*time.Millisecond)
+	}()
+	waitFor(t, "first records", 10*time.Second, func() bool { return rc.count() > 100 })
+	rc.setDown(true)
+	time.Sleep(time.Second)
+	rc.setDown(false)
+	<-wrote
+	waitAll(t, rc, total, "")
+	time.Sleep(200 * time.Millisecond) // let stray retries arrive
+
+	// The agent's own /metrics answers.
+	resp, err := http.Get("http://" + a.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "sightline_agent_lines_sent_total") {
+		t.Fatal("/metrics lacks sightline_agent_lines_sent_total")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnceInOrder(t, rc.snapshot(), total, "")
+	if got := metricValue(t, reg, "sightline_agent_retries_total"); got == 0 {
+		t.Fatal("the outage caused no retries")
+	}
+	t.Logf("requests=%d dropped-as-retries=%d retries=%v buffer-blocked=%vs", rc.requests, rc.dupes,
+		metricValue(t, reg, "sightline_agent_retries_total"), metricValue(t, reg, "sightline_agent_buffer_blocked_seconds_total"))
+}
+
+// TestCrashRestartNoLossSameBatchIDs stops the agent abruptly several times
+// (no final batch, no final checkpoint) while lines are written and files
+// rotate; after a last clean run every line is stored exactly once, and
+// every duplicate delivery carried the batch id of the first.
+func TestCrashRestartNoLossSameBatchIDs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	rc, srv := newServer(t)
+	defer srv.Close()
+	cfg := testConfig(dir, srv.URL)
+	cfg.CheckpointInterval = 400 * time.Millisecond
+
+	const total = 4000
+	logPath := filepath.Join(dir, "logs", "app.log")
+	w := newLogWriter(t, logPath)
+	defer w.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		w.writeSteadily(ctx, total, 300, 5*time.Millisecond)
+	}()
+	for i := range 5 {
+		before := rc.count()
+		_, _, stop := startAgent(t, cfg, true)
+		waitFor(t, "progress", 20*time.Second, func() bool { return rc.count() > before })
+		time.Sleep(time.Duration(50+i*70) * time.Millisecond)
+		if i == 2 {
+			rc.setDown(true) // crash while the server is down, with a full-ish buffer
+			time.Sleep(300 * time.Millisecond)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("crash run %d: %v", i, err)
+		}
+		rc.setDown(false)
+	}
+	<-wrote
+	_, _, stop := startAgent(t, cfg, false)
+	waitAll(t, rc, total, "")
+	time.Sleep(200 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnceInOrder(t, rc.snapshot(), total, "")
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	resent := 0
+	for body, ids := range rc.arrivals {
+		for _, id := range ids[1:] {
+			if id != ids[0] {
+				t.Fatalf("line %q arrived in batches %v: a re-send used a new batch id", body, ids)
+			}
+			resent++
+		}
+	}
+	t.Logf("requests=%d batches dropped as exact retries=%d, lines re-sent=%d", rc.requests, rc.dupes, resent)
+}
+
+// TestOnceKubernetesFormats runs --once over CRI and Docker pod logs with a
+// Java stack trace and split lines, then again to show nothing is re-sent.
+func TestOnceKubernetesFormats(t *testing.T) {
+	dir := t.TempDir()
+	rc, srv := newServer(t)
+	defer srv.Close()
+	criDir := filepath.Join(dir, "var/log/pods/shop_cart-5d8_1234/cart")
+	os.MkdirAll(criDir, 0o755)
+	cri := strings.Join([]string{
+		"2024-01-02T03:04:05.000000001Z stdout F 2024-01-02 03:04:05 ERROR request failed",
+		"2024-01-02T03:04:05.000000002Z stdout F java.lang.IllegalStateException: boom",
+		"2024-01-02T03:04:05.000000003Z stdout F \tat shop.Cart.add(Cart.java:42)",
+		"2024-01-02T03:04:05.000000004Z stdout P {\"level\":\"warn\",\"msg\":\"long ",
+		"2024-01-02T03:04:05.000000005Z stdout F line\"}",
+		"",
+	}, "\n")
+	os.WriteFile(filepath.Join(criDir, "0.log"), []byte(cri), 0o644)
+	dockDir := filepath.Join(dir, "var/log/containers")
+	os.MkdirAll(dockDir, 0o755)
+	big := strings.Repeat("y", 16384)
+	dock := `{"log":"` + big + `","stream":"stderr","time":"2024-01-02T03:04:05Z"}` + "\n" +
+		`{"log":"end\n","stream":"stderr","time":"2024-01-02T03:04:05Z"}` + "\n"
+	os.WriteFile(filepath.Join(dockDir, "web-1_shop_nginx-abcdef.log"), []byte(dock), 0o644)
+
+	cfg := testConfig(dir, srv.URL)
+	cfg.Paths = []string{filepath.Join(dir, "var/log/pods/*/*/*.log"), filepath.Join(dockDir, "*.log")}
+	cfg.Labels = map[string]string{"cluster": "test"}
+	cfg.Once = true
+	run := func() {
+		a, err := New(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := a.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	recs := rc.snapshot()
+	bodies := map[string]storedRecord{}
+	for _, r := range recs {
+		bodies[r.body] = r
+	}
+	want := []string{
+		"2024-01-02 03:04:05 ERROR request failed",
+		"java.lang.IllegalStateException: boom\n\tat shop.Cart.add(Cart.java:42)",
+		`{"level":"warn","msg":"long line"}`,
+		big + "end",
+	}
+	if len(recs) != len(want) {
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.body[:min(len(r.body), 60)])
+		}
+		t.Fatalf("got %d records %q", len(recs), got)
+	}
+	for _, b := range want {
+		if _, ok := bodies[b]; !ok {
+			t.Fatalf("missing record %q", b[:min(len(b), 60)])
+		}
+	}
+	r := bodies[`{"level":"warn","msg":"long line"}`]
+	if r.res["k8s.namespace.name"] != "shop" || r.res["k8s.pod.name"] != "cart-5d8" || r.res["k8s.container.name"] != "cart" || r.res["cluster"] != "test" || r.attrs["msg"] != "long line" {
+		t.Fatalf("record metadata res=%v attrs=%v", r.res, r.attrs)
+	}
+	if d := bodies[big+"end"]; d.res["k8s.pod.name"] != "web-1" || d.attrs["log.iostream"] != "stderr" {
+		t.Fatalf("docker record res=%v attrs=%v", d.res, d.attrs)
+	}
+	run() // resumes from the positions file: nothing new
+	if n := len(rc.snapshot()); n != len(want) {
+		t.Fatalf("second --once run stored %d records, want %d", n, len(want))
+	}
+}
+
+// TestBackPressureFullBufferPausesTailing fills the disk buffer while the
+// server is down: tailing must pause (lag visible), nothing is dropped, and
+// everything arrives once the server returns.
+func TestBackPressureFullBufferPausesTailing(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	rc, srv := newServer(t)
+	defer srv.Close()
+	rc.setDown(true)
+	const total = 10000 // ~1 MB, far more than the 64 KiB buffer and in-flight chunks
+	logPath := filepath.Join(dir, "logs", "app.log")
+	w := newLogWriter(t, logPath)
+	for range total {
+		w.line()
+	}
+	w.close()
+	cfg := testConfig(dir, srv.URL)
+	_, reg, stop := startAgent(t, cfg, false)
+	waitFor(t, "buffer full", 10*time.Second, func() bool { return metricValue(t, reg, "sightline_agent_buffer_full") == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if read := metricValue(t, reg, "sightline_agent_lines_read_total"); read >= total {
+		t.Fatalf("tailer read all %v lines while the buffer was full", read)
+	}
+	rc.setDown(false)
+	waitAll(t, rc, total, logPath)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnceInOrder(t, rc.snapshot(), total, logPath)
+	if metricValue(t, reg, "sightline_agent_buffer_full") != 0 {
+		t.Fatal("buffer still reported full")
+	}
+}
+
+func TestConfigLoadAndValidate(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(p, []byte(`
+server: http://127.0.0.1:9800
+paths: [/var/log/app/*.log]
+labels: {service: cart}
+data_dir: /tmp/x
+tail: {poll_interval: 500ms}
+parse:
+  multiline: {start_pattern: '^\d{4}-', max_lines: 50, max_bytes: 10000, flush_timeout: 2s}
+  filters: [{action: drop, regex: healthz}]
+batch: {max_records: 10}
+buffer: {max_bytes: 1000000}
+ship: {path: /custom, headers: {X-Tenant: a}}
+`), 0o644)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tail.PollInterval != 500*time.Millisecond || cfg.Parse.Multiline.FlushTimeout != 2*time.Second || cfg.Batch.MaxRecords != 10 ||
+		cfg.Batch.MaxWait != time.Second || cfg.Ship.Path != "/custom" || cfg.Ship.Headers["X-Tenant"] != "a" || cfg.Labels["service"] != "cart" {
+		t.Fatalf("loaded %+v", cfg)
+	}
+	os.WriteFile(p, []byte("unknown_key: 1\n"), 0o644)
+	if _, err := LoadConfig(p); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	bad := cfg
+	bad.DataDir = ""
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("err = %v", err)
+	}
+	bad = cfg
+	bad.Server = "nope"
+	if err := bad.Validate(); err == nil {
+		t.Fatal("bad server accepted")
+	}
+}
