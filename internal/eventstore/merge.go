@@ -151,3 +151,15 @@ func mergeSource(refs []*partRef) groupSource {
 		return g, true, nil
 	}
 }
+
+// MergeAll merges each day partition's parts until one remains per
+// partition (within the merge size limits). Background merging does this
+// gradually; MergeAll is for offline compaction and benchmarks.
+func (s *Store) MergeAll() error {
+	for {
+		merged, err := s.merge(2)
+		if err != nil || !merged {
+			return err
+		}
+	}
+}
