@@ -1,5 +1,6 @@
 import { useCallback, useState } from 'react';
 import { setTenant } from './api';
+import { ErrorBoundary } from './components/ErrorBoundary';
 import { Nav } from './components/Nav';
 import { TopBar } from './components/TopBar';
 import { useRefreshTick } from './hooks';
@@ -65,7 +66,9 @@ export function App() {
         />
         <main className="content">
           {page ? (
-            <page.component path={path} range={range} params={params} refreshKey={tick * 100000 + manual} />
+            <ErrorBoundary key={key}>
+              <page.component path={path} range={range} params={params} refreshKey={tick * 100000 + manual} />
+            </ErrorBoundary>
           ) : (
             <div className="empty-state">
               <h2>Page not found</h2>
