@@ -49,6 +49,10 @@ func BenchmarkPipelineRegexFilter(b *testing.B) {
 	benchPipeline(b, `{app="checkout"} |~ "trace_id\":\"4bf9[0-9a-f]+"`, benchJSONLine)
 }
 
+func BenchmarkPipelineCaseInsensitiveFilter(b *testing.B) {
+	benchPipeline(b, `{app="checkout"} |~ "(?i)AUTHORIZATION failed"`, benchJSONLine)
+}
+
 func BenchmarkParse(b *testing.B) {
 	q := `sum by (level) (count_over_time({app="checkout", env=~"prod|staging"} |= "payment" | json | status >= 500 and duration > 100ms [5m]))`
 	b.ReportAllocs()

@@ -3,6 +3,7 @@ package logql
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/grafana/regexp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +132,26 @@ func FuzzPattern(f *testing.F) {
 				t.Fatalf("capture %s=%q not in %q", name, v, line)
 			}
 		})
+	})
+}
+
+// FuzzFoldedLiteral checks the case-insensitive literal fast path against
+// the regex engine.
+func FuzzFoldedLiteral(f *testing.F) {
+	f.Add("error", "An ERROR occurred")
+	f.Add("(?i)timeout", "read TimeOut")
+	f.Add("(?i)ſ", "S")
+	f.Fuzz(func(t *testing.T, pat, line string) {
+		lit, ok := foldedLiteral("(?i)" + pat)
+		if !ok {
+			return
+		}
+		re, err := regexp.Compile("(?s)(?i)" + pat)
+		if err != nil {
+			return
+		}
+		if got, want := containsFoldASCII(line, lit), re.MatchString(line); got != want {
+			t.Fatalf("pattern %q line %q: fast path %v, regex %v", pat, line, got, want)
+		}
 	})
 }

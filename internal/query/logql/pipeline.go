@@ -3,9 +3,12 @@ package logql
 import (
 	"bytes"
 	"fmt"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/grafana/regexp"
 	"github.com/prometheus/prometheus/model/labels"
@@ -103,6 +106,7 @@ func compileStage(s Stage) (stageProc, error) {
 type lineFilterProc struct {
 	neg      bool
 	contains []string
+	folded   []string // lower-case ASCII literals matched case-insensitively
 	res      []*regexp.Regexp
 	pats     []*patternMatcher
 	ip       *ipMatcher
@@ -132,6 +136,10 @@ func compileLineFilter(f *LineFilter) (*lineFilterProc, error) {
 				lf.contains = append(lf.contains, prefix)
 				continue
 			}
+			if lit, ok := foldedLiteral(v); ok {
+				lf.folded = append(lf.folded, lit)
+				continue
+			}
 			lf.res = append(lf.res, re)
 		case LinePattern, LineNotPattern:
 			m, err := compilePattern(v, false)
@@ -153,6 +161,11 @@ func (f *lineFilterProc) matches(line string) bool {
 			return true
 		}
 	}
+	for _, c := range f.folded {
+		if containsFoldASCII(line, c) {
+			return true
+		}
+	}
 	for _, re := range f.res {
 		if re.MatchString(line) {
 			return true
@@ -168,6 +181,64 @@ func (f *lineFilterProc) matches(line string) bool {
 
 func (f *lineFilterProc) process(_ int64, line string, _ *labelsBuilder) (string, bool) {
 	return line, f.matches(line) != f.neg
+}
+
+// foldedLiteral reports whether re is a case-insensitive ASCII literal such
+// as (?i)error, returning it in lower case.
+func foldedLiteral(re string) (string, bool) {
+	r, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return "", false
+	}
+	r = r.Simplify()
+	if r.Op != syntax.OpLiteral || r.Flags&syntax.FoldCase == 0 || len(r.Rune) == 0 {
+		return "", false
+	}
+	b := make([]byte, 0, len(r.Rune))
+	for _, c := range r.Rune {
+		if c >= utf8.RuneSelf || c == 'k' || c == 'K' || c == 's' || c == 'S' {
+			// Non-ASCII, or letters with Unicode fold partners (K: Kelvin sign,
+			// S: long s); leave those to the regex engine.
+			return "", false
+		}
+		b = append(b, byte(unicode.ToLower(c)))
+	}
+	return string(b), true
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// containsFoldASCII reports whether s contains the lower-case ASCII lit,
+// ignoring ASCII case.
+func containsFoldASCII(s, lit string) bool {
+	n := len(lit)
+	if n == 0 {
+		return true
+	}
+	first := lit[0]
+	upper := first
+	if first >= 'a' && first <= 'z' {
+		upper = first - 'a' + 'A'
+	}
+	for i := 0; i+n <= len(s); i++ {
+		c := s[i]
+		if c != first && c != upper {
+			continue
+		}
+		j := 1
+		for j < n && lowerASCII(s[i+j]) == lit[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- parsers ----
