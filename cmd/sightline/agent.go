@@ -27,8 +27,8 @@ func runAgent(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sightline agent", flag.ContinueOnError)
 	var (
 		server, dataDir, configFile, httpAddr, logLevel, logFormat string
-		paths, excludes, labels                                   multiFlag
-		once                                                      bool
+		paths, excludes, labels                                    multiFlag
+		once                                                       bool
 	)
 	fs.StringVar(&server, "server", "", "sightline server base URL, e.g. http://host:9800 (server)")
 	fs.Var(&paths, "path", "glob of files to tail; repeatable (paths)")
