@@ -111,20 +111,6 @@ func FuzzPartIndex(f *testing.F) {
 	})
 }
 
-type mapResolver map[string]*stream
-
-func (m mapResolver) resolve(key []byte) (*stream, error) {
-	if st := m[string(key)]; st != nil {
-		return st, nil
-	}
-	st, err := parseStreamKey(key)
-	if err != nil {
-		return nil, err
-	}
-	m[st.key] = st
-	return st, nil
-}
-
 func FuzzDecodeBatch(f *testing.F) {
 	rows := genRows(3, 0)
 	rows[0].Attrs = append(rows[0].Attrs, model.Attr{Key: "ok", Value: model.BoolValue(true)})

@@ -76,3 +76,18 @@ func rowJSON(e *model.Event) map[string]any {
 	}
 	return m
 }
+
+// mapResolver resolves stream keys without a Store (for offline tools).
+type mapResolver map[string]*stream
+
+func (m mapResolver) resolve(key []byte) (*stream, error) {
+	if st := m[string(key)]; st != nil {
+		return st, nil
+	}
+	st, err := parseStreamKey(key)
+	if err != nil {
+		return nil, err
+	}
+	m[st.key] = st
+	return st, nil
+}
