@@ -189,6 +189,9 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 
 func readDecoded(r io.Reader, max int64, enc string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		return nil, fmt.Errorf("%s body needs more than the %d-byte limit to decode (limits.max_request_bytes): %w", enc, max, failure.ErrTooLarge)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s body: %v: %w", enc, err, failure.ErrInvalid)
 	}
