@@ -283,6 +283,20 @@ describe('metrics explorer controls', () => {
     }
   });
 
+  test('auto refresh runs the query again', async () => {
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/graph', { q: QUERY, refresh: '5s' }), { waitUntil: 'networkidle' });
+      await page.getByTestId('chart').locator('canvas').waitFor();
+      const again = await page.waitForRequest((r) => r.url().endsWith('/api/v1/query_range'), { timeout: 8000 });
+      assert.match(again.postData() ?? '', new RegExp(`query=${encodeURIComponent(QUERY).replace(/%20/g, '\\+')}`));
+      assert.equal(await page.getByRole('combobox', { name: 'Auto refresh' }).inputValue(), '5s');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('the range picker changes the URL and the graph follows', async () => {
     const { context, page, errors } = await openPage('dark');
     try {
