@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/grafana/regexp"
 	"github.com/prometheus/prometheus/model/labels"
@@ -219,6 +220,12 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 	)
 	b := &pl.b
 	b.filter = newLabelFilter(push)
+	// Grouped sums whose windows span few steps add each sample straight
+	// into per-step sums: memory is O(groups x steps), not O(samples).
+	var acc *stepAccumulator
+	if push != nil && (len(ev.steps) == 1 || interval/int64(ev.p.Step) <= maxStepsPerSample) {
+		acc = newStepAccumulator(ev.steps, ev.p.Step, interval, offset)
+	}
 	if push != nil && !push.Without {
 		b.need = neededLabels(lr, push)
 	}
@@ -269,13 +276,20 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 			return value{}, pipelineError(b)
 		}
 		ev.stats.EntriesMatched++
-		ev.samples++
-		if ev.samples > ev.e.opts.MaxSamples {
-			return value{}, queryErrorf("query would hold more than %d samples; shorten the time range or narrow the selector", ev.e.opts.MaxSamples)
-		}
 		i := idx.lookup(b)
 		if i == len(series) {
 			series = append(series, &rangeSeries{lbls: idx.labels[i]})
+			if acc != nil {
+				acc.add()
+			}
+		}
+		if acc != nil {
+			acc.addSample(i, ent.Timestamp, v)
+			continue
+		}
+		ev.samples++
+		if ev.samples > ev.e.opts.MaxSamples {
+			return value{}, queryErrorf("query would hold more than %d samples; shorten the time range or narrow the selector", ev.e.opts.MaxSamples)
 		}
 		s := series[i]
 		s.ts = append(s.ts, ent.Timestamp)
@@ -283,6 +297,9 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 	}
 	if err := it.Err(); err != nil {
 		return value{}, fmt.Errorf("iterate entries: %w", err)
+	}
+	if acc != nil {
+		return acc.result(r, series), nil
 	}
 	if r.Grouping != nil {
 		series = regroup(series, r.Grouping)
@@ -391,6 +408,75 @@ func neededLabels(lr *LogRange, g *Grouping) map[string]struct{} {
 		}
 	}
 	return need
+}
+
+// maxStepsPerSample bounds the steps one sample may be added to by the
+// stepAccumulator (range / step); beyond it samples are kept and windowed.
+const maxStepsPerSample = 64
+
+// stepAccumulator sums samples per group and step as they are read.
+type stepAccumulator struct {
+	steps            []int64
+	step             int64
+	interval, offset int64
+	sums             [][]float64
+	has              [][]bool
+}
+
+func newStepAccumulator(steps []int64, step time.Duration, interval, offset int64) *stepAccumulator {
+	return &stepAccumulator{steps: steps, step: int64(step), interval: interval, offset: offset}
+}
+
+func (a *stepAccumulator) add() {
+	a.sums = append(a.sums, make([]float64, len(a.steps)))
+	a.has = append(a.has, make([]bool, len(a.steps)))
+}
+
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a > 0) == (b > 0) {
+		q++
+	}
+	return q
+}
+
+// addSample adds v to every step whose window (t-offset-interval, t-offset]
+// holds ts, i.e. every t in [ts+offset, ts+offset+interval).
+func (a *stepAccumulator) addSample(g int, ts int64, v float64) {
+	lo, hi := ts+a.offset, ts+a.offset+a.interval
+	if len(a.steps) == 1 || a.step <= 0 {
+		if t := a.steps[0]; t >= lo && t < hi {
+			a.sums[g][0] += v
+			a.has[g][0] = true
+		}
+		return
+	}
+	start := a.steps[0]
+	kmin := max(ceilDiv(lo-start, a.step), 0)
+	kmax := min(ceilDiv(hi-start, a.step)-1, int64(len(a.steps)-1))
+	for k := kmin; k <= kmax; k++ {
+		a.sums[g][k] += v
+		a.has[g][k] = true
+	}
+}
+
+func (a *stepAccumulator) result(r *RangeAgg, series []*rangeSeries) value {
+	secs := float64(a.interval) / 1e9
+	perSecond := r.Op == "rate" || r.Op == "bytes_rate"
+	vecs := make([][]sample, len(a.steps))
+	for g, s := range series {
+		for k := range a.steps {
+			if !a.has[g][k] {
+				continue
+			}
+			v := a.sums[g][k]
+			if perSecond {
+				v /= secs
+			}
+			vecs[k] = append(vecs[k], sample{lbls: s.lbls, v: v})
+		}
+	}
+	return value{vecs: vecs}
 }
 
 func regroup(series []*rangeSeries, g *Grouping) []*rangeSeries {
