@@ -271,6 +271,11 @@ func epoch(f float64) (time.Time, bool) {
 
 // ParseTime parses a timestamp in one of the common text layouts.
 func ParseTime(s string) (time.Time, bool) {
+	if len(s) >= 20 && s[4] == '-' && s[10] == 'T' {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t, true
+		}
+	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t, true
@@ -282,21 +287,33 @@ func ParseTime(s string) (time.Time, bool) {
 // TextTimeLevel finds a leading timestamp and a level word in plain text.
 func TextTimeLevel(line []byte) (t time.Time, level string) {
 	if startsWithTimestamp(line) {
-		s := string(line[:min(len(line), 40)])
-		s = strings.TrimPrefix(s, "[")
-		// Try the longest prefix that parses, cutting at spaces/brackets.
-		for end := len(s); end >= 8; end-- {
-			if end < len(s) && s[end] != ' ' && s[end] != ']' && s[end] != ',' {
-				continue
-			}
-			if tt, ok := ParseTime(s[:end]); ok {
-				t = tt
-				break
-			}
+		t = leadingTime(line)
+	}
+	return t, textLevel(line)
+}
+
+// leadingTime parses the timestamp at the start of line: the first
+// space-separated token, or the first two (date and time).
+func leadingTime(line []byte) time.Time {
+	s := string(line[:min(len(line), 48)])
+	s = strings.TrimPrefix(s, "[")
+	first := strings.IndexAny(s, " ]")
+	if first < 0 {
+		first = len(s)
+	}
+	if tt, ok := ParseTime(strings.TrimRight(s[:first], ",")); ok {
+		return tt
+	}
+	if first < len(s) && s[first] == ' ' {
+		second := strings.IndexAny(s[first+1:], " ]")
+		if second < 0 {
+			second = len(s) - first - 1
+		}
+		if tt, ok := ParseTime(strings.TrimRight(s[:first+1+second], ",")); ok {
+			return tt
 		}
 	}
-	level = textLevel(line)
-	return t, level
+	return time.Time{}
 }
 
 // textLevel finds a level word such as "ERROR", "[warn]" or "level=info"
