@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -25,8 +24,7 @@ import (
 
 const (
 	indexMagic       = "SLIDX001"
-	traceChunkLen    = 512
-	traceEntryLen    = 20
+	traceChunkLen    = 1024
 	fileIndex        = "index.bin"
 	fileData         = "data.bin"
 	fileBloom        = "bloom.bin"
@@ -64,17 +62,24 @@ type streamRows struct {
 	rows []*model.Event
 }
 
+// The trace directory maps the first 4 bytes of a trace id to the blocks
+// holding it; a lookup reads one chunk and then only those blocks, where the
+// full id is compared (a prefix collision costs a block read, never a wrong
+// row).
 type traceEntry struct {
-	id    model.TraceID
-	block uint32
+	prefix uint32
+	block  uint32
 }
 
 type traceChunk struct {
-	first model.TraceID
+	first uint32 // prefix of the chunk's first entry
 	off   uint64
-	n     uint32
+	n     uint32 // entries
+	size  uint32 // bytes
 	crc   uint32
 }
+
+func tracePrefix(id model.TraceID) uint32 { return binary.BigEndian.Uint32(id[:4]) }
 
 // partInfo is a part's summary, also stored in parts.json.
 type partInfo struct {
@@ -186,7 +191,7 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource) (info partInfo,
 			var last model.TraceID
 			for _, r := range rows[:n] {
 				if !r.TraceID.IsZero() && r.TraceID != last {
-					traces = append(traces, traceEntry{r.TraceID, bi})
+					traces = append(traces, traceEntry{tracePrefix(r.TraceID), bi})
 					last = r.TraceID
 				}
 			}
@@ -206,10 +211,10 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource) (info partInfo,
 
 	// Trace directory.
 	slices.SortFunc(traces, func(a, b traceEntry) int {
-		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
-			return c
+		if a.prefix != b.prefix {
+			return cmpInt(int64(a.prefix), int64(b.prefix))
 		}
-		return int(a.block) - int(b.block)
+		return cmpInt(int64(a.block), int64(b.block))
 	})
 	traces = slices.Compact(traces)
 	tw, err := newCountingWriter(fsys, filepath.Join(dir, fileTraces))
@@ -217,16 +222,19 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource) (info partInfo,
 		return info, err
 	}
 	var chunks []traceChunk
-	buf := make([]byte, 0, traceChunkLen*traceEntryLen)
+	var buf []byte
 	for i := 0; i < len(traces); i += traceChunkLen {
 		buf = buf[:0]
 		end := min(i+traceChunkLen, len(traces))
+		prev := traces[i].prefix
 		for _, e := range traces[i:end] {
-			buf = append(buf, e.id[:]...)
-			buf = binary.LittleEndian.AppendUint32(buf, e.block)
+			buf = binary.AppendUvarint(buf, uint64(e.prefix-prev))
+			buf = binary.AppendUvarint(buf, uint64(e.block))
+			prev = e.prefix
 		}
 		off, _ := tw.write(buf)
-		chunks = append(chunks, traceChunk{first: traces[i].id, off: off, n: uint32(end - i), crc: crc32.Checksum(buf, castagnoli)})
+		chunks = append(chunks, traceChunk{first: traces[i].prefix, off: off, n: uint32(end - i), size: uint32(len(buf)),
+			crc: crc32.Checksum(buf, castagnoli)})
 	}
 	if err := tw.finish(); err != nil {
 		return info, fmt.Errorf("write %s: %w", fileTraces, err)
@@ -275,9 +283,10 @@ func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) 
 	}
 	body = binary.AppendUvarint(body, uint64(len(chunks)))
 	for _, c := range chunks {
-		body = append(body, c.first[:]...)
+		body = binary.LittleEndian.AppendUint32(body, c.first)
 		body = binary.AppendUvarint(body, c.off)
 		body = binary.AppendUvarint(body, uint64(c.n))
+		body = binary.AppendUvarint(body, uint64(c.size))
 		body = binary.LittleEndian.AppendUint32(body, c.crc)
 	}
 	out := []byte(indexMagic)
@@ -363,16 +372,20 @@ func parseIndexBody(body []byte) (*partIndex, error) {
 		}
 		pi.streamBlocks[s][1] = uint32(i + 1)
 	}
-	nc := d.count(22, "trace chunks")
+	nc := d.count(11, "trace chunks")
 	pi.chunks = make([]traceChunk, nc)
 	for i := range pi.chunks {
 		c := &pi.chunks[i]
-		copy(c.first[:], d.bytes(16, "trace chunk id"))
+		c.first = d.u32("trace chunk prefix")
 		c.off = d.uvarint("trace chunk offset")
 		c.n = uint32(d.uvarint("trace chunk entries"))
+		c.size = uint32(d.uvarint("trace chunk size"))
 		c.crc = d.u32("trace chunk crc")
-		if d.err == nil && (c.n == 0 || c.n > traceChunkLen) {
-			return nil, fmt.Errorf("decode part index: trace chunk of %d entries", c.n)
+		if d.err == nil && (c.n == 0 || c.n > traceChunkLen || c.size < 2*c.n || c.size > 20*c.n) {
+			return nil, fmt.Errorf("decode part index: trace chunk of %d entries in %d bytes", c.n, c.size)
+		}
+		if d.err == nil && i > 0 && c.first < pi.chunks[i-1].first {
+			return nil, fmt.Errorf("decode part index: trace chunks out of order")
 		}
 	}
 	if d.err != nil {
@@ -476,42 +489,39 @@ func (p *part) readBloom(c *columnHeader) ([]byte, error) {
 	return b, nil
 }
 
-// traceBlocks returns the blocks holding rows of trace id.
+// traceBlocks returns the blocks that may hold rows of trace id (those
+// holding a trace with the same 4-byte prefix).
 func (p *part) traceBlocks(id model.TraceID) ([]uint32, error) {
 	ch := p.idx.chunks
-	// First chunk whose first id is > id; the id can only be in the one before
-	// (or, for runs spanning chunks, also the following ones).
-	i := sort.Search(len(ch), func(i int) bool { return bytes.Compare(ch[i].first[:], id[:]) > 0 })
-	if i == 0 {
-		return nil, nil
-	}
+	pre := tracePrefix(id)
+	// Chunks are sorted by first prefix; entries with pre may start in the
+	// last chunk whose first prefix is < pre, or in chunks starting at pre.
+	i := sort.Search(len(ch), func(i int) bool { return ch[i].first >= pre })
 	var out []uint32
-	for j := i - 1; j < len(ch); j++ {
+	for j := max(i-1, 0); j < len(ch) && ch[j].first <= pre; j++ {
 		c := ch[j]
-		if j > i-1 && c.first != id {
-			break
-		}
-		buf := make([]byte, int(c.n)*traceEntryLen)
+		buf := make([]byte, c.size)
 		if _, err := p.trace.ReadAt(buf, int64(c.off)); err != nil {
 			return nil, fmt.Errorf("read trace directory of part %s: %w", p.info.ID, err)
 		}
 		if crc32.Checksum(buf, castagnoli) != c.crc {
 			return nil, fmt.Errorf("read trace directory of part %s: checksum mismatch", p.info.ID)
 		}
-		k := sort.Search(int(c.n), func(k int) bool {
-			return bytes.Compare(buf[k*traceEntryLen:k*traceEntryLen+16], id[:]) >= 0
-		})
-		for ; k < int(c.n); k++ {
-			e := buf[k*traceEntryLen:]
-			if !bytes.Equal(e[:16], id[:]) {
-				return out, nil
+		d := &decBuf{b: buf}
+		cur := c.first
+		for range c.n {
+			cur += uint32(d.uvarint("trace entry prefix"))
+			b := d.uvarint("trace entry block")
+			if d.err != nil {
+				return nil, fmt.Errorf("read trace directory of part %s: %w", p.info.ID, d.err)
 			}
-			b := binary.LittleEndian.Uint32(e[16:])
-			if int(b) >= len(p.idx.blocks) {
-				return nil, fmt.Errorf("read trace directory of part %s: block %d out of range", p.info.ID, b)
+			if cur == pre {
+				if b >= uint64(len(p.idx.blocks)) {
+					return nil, fmt.Errorf("read trace directory of part %s: block %d out of range", p.info.ID, b)
+				}
+				out = append(out, uint32(b))
 			}
-			out = append(out, b)
 		}
 	}
-	return out, nil
+	return slices.Compact(out), nil
 }

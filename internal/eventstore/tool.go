@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 
 	"github.com/sightline/sightline/internal/eventstore/wal"
 	"github.com/sightline/sightline/internal/model"
@@ -90,4 +91,56 @@ func (m mapResolver) resolve(key []byte) (*stream, error) {
 	}
 	m[st.key] = st
 	return st, nil
+}
+
+// ColumnStat sums one column's storage over all parts.
+type ColumnStat struct {
+	Name       string
+	Blocks     int   // blocks holding the column
+	Rows       int64 // rows with a value
+	DataBytes  int64 // stored (compressed) data bytes
+	RawBytes   int64 // encoded bytes before zstd
+	BloomBytes int64
+	HeaderOnly int // blocks where the column lives in the header (const / all-present)
+	Dict       int // blocks using a dictionary
+}
+
+// ColumnStats reports where the parts' bytes go, per column, largest first.
+func (s *Store) ColumnStats() []ColumnStat {
+	sn, err := s.snapshot()
+	if err != nil {
+		return nil
+	}
+	defer sn.release()
+	m := map[string]*ColumnStat{}
+	for _, r := range sn.parts {
+		for bi := range r.p.idx.blocks {
+			bh := &r.p.idx.blocks[bi]
+			for ci := range bh.cols {
+				c := &bh.cols[ci]
+				cs := m[c.name]
+				if cs == nil {
+					cs = &ColumnStat{Name: c.name}
+					m[c.name] = cs
+				}
+				cs.Blocks++
+				cs.Rows += int64(c.present)
+				cs.DataBytes += int64(c.dataLen)
+				cs.RawBytes += int64(c.rawLen)
+				cs.BloomBytes += int64(c.bloomLen)
+				if c.dataLen == 0 {
+					cs.HeaderOnly++
+				}
+				if c.enc == encDict {
+					cs.Dict++
+				}
+			}
+		}
+	}
+	out := make([]ColumnStat, 0, len(m))
+	for _, cs := range m {
+		out = append(out, *cs)
+	}
+	slices.SortFunc(out, func(a, b ColumnStat) int { return cmpInt(b.DataBytes+b.BloomBytes, a.DataBytes+a.BloomBytes) })
+	return out
 }

@@ -30,6 +30,7 @@ func main() {
 	streams := flag.Int("streams", 200_000, "distinct streams for the RAM-per-stream figure")
 	workers := flag.Int("workers", runtime.GOMAXPROCS(0), "concurrent appenders")
 	batch := flag.Int("batch", 1000, "rows per Append")
+	colStats := flag.Bool("columns", false, "print where the log part's bytes go, per column")
 	dir := flag.String("dir", "", "work directory (default a temporary one, removed at exit)")
 	flag.Parse()
 	if *dir == "" {
@@ -59,6 +60,12 @@ func main() {
 	add("T3", "disk per log line (data+blooms+indexes, after merge)", fmt.Sprintf("%.1f B/line (%d parts, %.1f MB for %.1f MB raw, ratio %.1fx)",
 		float64(r.Stats.DiskBytes)/float64(r.Rows), r.Stats.Parts, mb(r.Stats.DiskBytes), mb(r.RawBytes), float64(r.RawBytes)/float64(r.Stats.DiskBytes)))
 	add("T5", "index share (index+bloom+trace dir / part bytes), logs", fmt.Sprintf("%.1f%%", 100*float64(r.Stats.IndexBytes)/float64(r.Stats.DiskBytes)))
+	if *colStats {
+		for _, c := range s.ColumnStats() {
+			fmt.Printf("     column %-24s data %6.2f B/row (raw %6.2f) bloom %5.2f B/row  blocks %d dict %d header-only %d\n", c.Name,
+				float64(c.DataBytes)/float64(r.Rows), float64(c.RawBytes)/float64(r.Rows), float64(c.BloomBytes)/float64(r.Rows), c.Blocks, c.Dict, c.HeaderOnly)
+		}
+	}
 
 	g := gen.New(1, scenario.Start, scenario.Step)
 	perWorker := *logs / *workers
@@ -188,7 +195,7 @@ func main() {
 		for j := range b {
 			b[j] = model.Event{Tenant: "bench", Signal: model.SignalLog, Time: now,
 				Stream: labels.FromStrings("namespace", "ns"+strconv.Itoa((i+j)%100), "service", "svc-"+strconv.Itoa(i+j), "env", "prod"),
-				Body: "x"}
+				Body:   "x"}
 		}
 		check(ms.Append(ctx, b))
 	}
