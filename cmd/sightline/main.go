@@ -30,6 +30,7 @@ const usage = `sightline — logs, metrics, alerts, traces and the service map i
 
 Usage:
   sightline server [flags]      run the all-in-one server (ingest, storage, query, UI)
+  sightline agent [flags]       collect logs on this node and ship them to a server
   sightline tool <command>      offline helpers (check-config)
   sightline version             print the version
 
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "server":
 		err = runServer(ctx, rest, stderr)
+	case "agent":
+		err = runAgent(ctx, rest)
 	case "tool":
 		err = runTool(rest, stdout, stderr)
 	case "version", "--version", "-version":
