@@ -248,8 +248,9 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 		v := 1.0
 		switch {
 		case lr.Unwrap != nil:
-			raw, ok := b.get(lr.Unwrap.Label)
-			if !ok {
+			raw, _ := b.get(lr.Unwrap.Label)
+			if raw == "" {
+				// A line without the label (or with an empty value) has no sample.
 				continue
 			}
 			f, err := convertUnwrap(lr.Unwrap.Conv, raw)
@@ -258,7 +259,6 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 				f = 0
 			}
 			v = f
-			b.del(lr.Unwrap.Label)
 			keep := true
 			for _, pf := range post {
 				if !pf(b) {
@@ -269,6 +269,8 @@ func (ev *evaluator) evalRangeGrouped(r *RangeAgg, push *Grouping) (value, error
 			if !keep {
 				continue
 			}
+			// The unwrapped label is not part of the series.
+			b.del(lr.Unwrap.Label)
 		case r.Op == "bytes_over_time" || r.Op == "bytes_rate":
 			v = float64(len(line))
 		}
