@@ -58,11 +58,6 @@ func (m *ipMatcher) contains(a netip.Addr) bool {
 	return !a.Less(m.lo) && !m.hi.Less(a)
 }
 
-func (m *ipMatcher) matchValue(v string) bool {
-	a, err := netip.ParseAddr(strings.TrimSpace(v))
-	return err == nil && m.contains(a)
-}
-
 func isIPChar(c byte) bool {
 	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':'
 }

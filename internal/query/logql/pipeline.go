@@ -467,8 +467,14 @@ func compilePred(p LabelPred) predFn {
 			return func(*labelsBuilder) bool { return false }
 		}
 		return func(b *labelsBuilder) bool {
-			v, _ := b.get(x.Name)
-			return m.matchValue(v) != x.Neg
+			if b.hasErr() {
+				return true // as for numeric filters, lines in error pass
+			}
+			v, ok := b.get(x.Name)
+			if !ok {
+				return false // an absent label never matches, even with !=
+			}
+			return m.matchLine(v) != x.Neg
 		}
 	}
 	return func(*labelsBuilder) bool { return false }
