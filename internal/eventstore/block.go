@@ -225,6 +225,7 @@ func (a *colAcc) reset(name string, typ colType, rows int) {
 type blockBuilder struct {
 	accs   []*colAcc
 	spare  []*colAcc // accs' backing accumulators, reused across blocks
+	byPos  []*colAcc // column of the attribute at each position in the last row
 	byKey  map[attrKey]*colAcc
 	raw    []byte
 	comp   []byte
@@ -326,17 +327,32 @@ func (bb *blockBuilder) build(rows []*model.Event, stream uint32, sink blockSink
 	idCol(model.FieldParentSpanID, 8, func(e *model.Event) []byte { return e.ParentSpanID[:] })
 
 	attrStart := len(bb.accs)
+	// Rows of a stream usually carry the same attributes in the same order:
+	// remember the column used at each attribute position to skip the map.
+	bb.byPos = bb.byPos[:0]
 	for i, r := range rows {
 		for j := range r.Attrs {
 			at := &r.Attrs[j]
 			if at.Value.Type == model.TypeNone {
 				continue
 			}
-			k := attrKey{at.Key, at.Value.Type}
-			a := bb.byKey[k]
+			var a *colAcc
+			if j < len(bb.byPos) {
+				if c := bb.byPos[j]; c != nil && c.name == at.Key && c.typ == colType(at.Value.Type) {
+					a = c
+				}
+			}
 			if a == nil {
-				a = bb.acc(at.Key, colType(at.Value.Type), n)
-				bb.byKey[k] = a
+				k := attrKey{at.Key, at.Value.Type}
+				a = bb.byKey[k]
+				if a == nil {
+					a = bb.acc(at.Key, colType(at.Value.Type), n)
+					bb.byKey[k] = a
+				}
+				for len(bb.byPos) <= j {
+					bb.byPos = append(bb.byPos, nil)
+				}
+				bb.byPos[j] = a
 			}
 			if bitmapGet(a.present, i) {
 				continue // duplicate key in one row: first wins
@@ -393,7 +409,14 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 		}
 		clear(bb.uniq)
 		size := 0
+		prev := a.strs[0]
+		bb.uniq[prev] = 0
+		size += len(prev)
 		for _, s := range a.strs {
+			if s == prev {
+				continue
+			}
+			prev = s
 			if _, ok := bb.uniq[s]; !ok {
 				bb.uniq[s] = len(bb.uniq)
 				size += len(s)

@@ -175,6 +175,10 @@ func decodeBatch(payload []byte, res streamResolver, dst []model.Event) ([]model
 		e.StatusMessage = strv("status message")
 		e.Duration = d.varint("duration")
 		na := d.count(2, "attr count")
+		if attrs == nil && na > 0 {
+			// Rows of a batch tend to have similar attribute counts.
+			attrs = make([]model.Attr, 0, min(n*na+na, len(payload)/4))
+		}
 		start := len(attrs)
 		for range na {
 			var a model.Attr

@@ -411,7 +411,7 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 		s.m.rejected.WithLabelValues("overloaded").Add(float64(len(rows)))
 		return ErrOverloaded
 	}
-	buf := encodeBatch(make([]byte, 0, 64+len(rows)*256), rows)
+	buf := encodeBatch(make([]byte, 0, 64+len(rows)*512), rows)
 	if len(buf) > wal.MaxRecordSize {
 		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", len(buf), wal.MaxRecordSize)
 	}
