@@ -25,6 +25,7 @@ const (
 	srcStream uint8 = iota
 	srcMeta
 	srcParsed
+	srcPlaceholder // an empty value a parser sets before extracting; parsers may overwrite it
 )
 
 type lbl struct {

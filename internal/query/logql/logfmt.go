@@ -121,6 +121,7 @@ func skipLogfmtGarbage(line string, i int) int {
 type logfmtParser struct {
 	strict, keepEmpty bool
 	params            map[string]string // key -> label; nil extracts all
+	paramLabels       []string
 	keyBuf            []byte
 	names             nameCache
 	b                 *labelsBuilder
@@ -133,6 +134,7 @@ func newLogfmtParser(st *ParserStage) *logfmtParser {
 		lp.params = make(map[string]string, len(st.Params))
 		for _, prm := range st.Params {
 			lp.params[prm.Expr] = prm.Label
+			lp.paramLabels = append(lp.paramLabels, prm.Label)
 		}
 	}
 	lp.emit = lp.set
@@ -140,9 +142,9 @@ func newLogfmtParser(st *ParserStage) *logfmtParser {
 }
 
 func (lp *logfmtParser) set(kv logfmtPair) {
-	// Keys without a value (standalone "k" or "k=") are kept only with
-	// --keep-empty or when asked for by name.
-	if kv.value == "" && !lp.keepEmpty && lp.params == nil {
+	// Standalone keys (no '=') are kept only with --keep-empty or when
+	// asked for by name; "k=" is a key with an empty value.
+	if kv.bare && !lp.keepEmpty && lp.params == nil {
 		return
 	}
 	var name string
@@ -168,6 +170,14 @@ func (lp *logfmtParser) set(kv logfmtPair) {
 
 func (lp *logfmtParser) process(line string, b *labelsBuilder) {
 	lp.b = b
+	// Requested keys always yield a label, empty when absent from the line.
+	for _, label := range lp.paramLabels {
+		if !b.baseHas(label) {
+			if _, ok := b.get(label); !ok {
+				b.set(label, "", srcPlaceholder)
+			}
+		}
+	}
 	if err := scanLogfmt(line, lp.strict, lp.emit); err != nil {
 		b.setErr(errLogfmt, err.Error())
 	}

@@ -294,19 +294,17 @@ type jsonParamsProc struct {
 }
 
 func (j *jsonParamsProc) process(_ int64, line string, b *labelsBuilder) (string, bool) {
-	if i := skipWS(line, 0); i >= len(line) || (line[i] != '{' && line[i] != '[') {
+	if i := skipWS(line, 0); i >= len(line) || (line[i] != '{' && line[i] != '[' && line[i] != '"') {
 		b.setErr(errJSON, "expected a JSON object")
 		return line, true
 	}
 	for k, path := range j.paths {
-		v, ok, err := jsonExtract(line, path)
+		v, _, err := jsonExtract(line, path)
 		if err != nil {
 			b.setErr(errJSON, err.Error())
 			return line, true
 		}
-		if !ok {
-			continue
-		}
+		// A path that is absent still yields the label, with an empty value.
 		name := j.labels[k]
 		if b.baseHas(name) {
 			name += extractedSuffix
@@ -334,14 +332,19 @@ func (r *regexpProc) process(_ int64, line string, b *labelsBuilder) (string, bo
 		return line, true
 	}
 	for i, n := range r.names {
-		if n == "" || m[2*i] < 0 {
+		if n == "" {
 			continue
 		}
 		name := n
 		if b.baseHas(name) {
 			name += extractedSuffix
 		}
-		b.addParsed(name, line[m[2*i]:m[2*i+1]])
+		v := ""
+		if m[2*i] >= 0 {
+			v = line[m[2*i]:m[2*i+1]]
+		}
+		// A named group that took no part in the match yields an empty value.
+		b.addParsed(name, v)
 	}
 	return line, true
 }
@@ -351,11 +354,11 @@ type patternProc struct {
 	kvs []string
 }
 
+// process extracts captures in order; when a literal is not found matching
+// stops and the captures found so far are kept (as the Loki docs describe).
 func (p *patternProc) process(_ int64, line string, b *labelsBuilder) (string, bool) {
 	p.kvs = p.kvs[:0]
-	if !p.m.match(line, func(n, v string) { p.kvs = append(p.kvs, n, v) }) {
-		return line, true
-	}
+	p.m.match(line, func(n, v string) { p.kvs = append(p.kvs, n, v) })
 	for i := 0; i < len(p.kvs); i += 2 {
 		name := p.kvs[i]
 		if b.baseHas(name) {
@@ -366,11 +369,16 @@ func (p *patternProc) process(_ int64, line string, b *labelsBuilder) (string, b
 	return line, true
 }
 
-type unpackProc struct{}
+type unpackProc struct {
+	kvs []string
+}
 
 // process unpacks a flat JSON object of string values (as written by a
-// pack stage): each key becomes a label and _entry replaces the line.
-func (unpackProc) process(_ int64, line string, b *labelsBuilder) (string, bool) {
+// pack stage): when the object holds _entry, it replaces the line and the
+// other string values become labels; otherwise the line is left alone.
+func (u *unpackProc) process(_ int64, line string, b *labelsBuilder) (string, bool) {
+	u.kvs = u.kvs[:0]
+	packed := false
 	s := line
 	i := skipWS(s, 0)
 	if i >= len(s) || s[i] != '{' {
@@ -415,13 +423,9 @@ func (unpackProc) process(_ int64, line string, b *labelsBuilder) (string, bool)
 				}
 			}
 			if key == "_entry" {
-				out = v
+				out, packed = v, true
 			} else {
-				name := sanitizeLabelName(key)
-				if b.baseHas(name) {
-					name += extractedSuffix
-				}
-				b.addParsed(name, v)
+				u.kvs = append(u.kvs, key, v)
 			}
 			i = nx
 		} else if i, err = skipValue(s, i, 0); err != nil {
@@ -434,6 +438,16 @@ func (unpackProc) process(_ int64, line string, b *labelsBuilder) (string, bool)
 			continue
 		}
 		if i < len(s) && s[i] == '}' {
+			if !packed {
+				return line, true
+			}
+			for k := 0; k < len(u.kvs); k += 2 {
+				name := sanitizeLabelName(u.kvs[k])
+				if b.baseHas(name) {
+					name += extractedSuffix
+				}
+				b.addParsed(name, u.kvs[k+1])
+			}
 			return out, true
 		}
 		b.setErr(errUnpack, fmt.Sprintf("unexpected end of object at offset %d", i))
