@@ -2,7 +2,6 @@ package parse
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -14,69 +13,6 @@ import (
 type Field struct {
 	Key   string
 	Value any
-}
-
-// ParseJSON decodes a JSON object into fields; nested objects are flattened
-// with dotted keys, arrays kept as their JSON text.
-func ParseJSON(line []byte) ([]Field, error) {
-	line = bytes.TrimSpace(line)
-	if len(line) == 0 || line[0] != '{' {
-		return nil, errors.New("parse JSON: not an object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, errors.New("parse JSON: trailing data")
-	}
-	var out []Field
-	flatten(&out, "", m)
-	return out, nil
-}
-
-func flatten(out *[]Field, prefix string, m map[string]any) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sortStrings(keys)
-	for _, k := range keys {
-		v := m[k]
-		key := k
-		if prefix != "" {
-			key = prefix + "." + k
-		}
-		switch x := v.(type) {
-		case map[string]any:
-			flatten(out, key, x)
-		case json.Number:
-			if i, err := x.Int64(); err == nil {
-				*out = append(*out, Field{key, i})
-			} else if f, err := x.Float64(); err == nil {
-				*out = append(*out, Field{key, f})
-			} else {
-				*out = append(*out, Field{key, x.String()})
-			}
-		case string, bool:
-			*out = append(*out, Field{key, x})
-		case nil:
-			*out = append(*out, Field{key, ""})
-		default:
-			b, _ := json.Marshal(x)
-			*out = append(*out, Field{key, string(b)})
-		}
-	}
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 var errLogfmt = errors.New("parse logfmt: malformed")
