@@ -337,3 +337,23 @@ func TestSelectors(t *testing.T) {
 		t.Fatalf("got %v", sel)
 	}
 }
+
+func TestLogFilter(t *testing.T) {
+	f, err := logql.NewLogFilter(`{app="x"} | logfmt | level="error" | line_format "{{.msg}}"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, lbls, ok := f.Match(logql.Entry{Line: `level=error msg=boom`, Labels: labels.FromStrings("app", "x")})
+	if !ok || line != "boom" || lbls.String() != `{app="x", level="error", msg="boom"}` {
+		t.Fatalf("got %q %s %v", line, lbls, ok)
+	}
+	if _, _, ok := f.Match(logql.Entry{Line: `level=error msg=boom`, Labels: labels.FromStrings("app", "y")}); ok {
+		t.Fatal("entry of another stream matched")
+	}
+	if _, _, ok := f.Match(logql.Entry{Line: `level=info msg=ok`, Labels: labels.FromStrings("app", "x")}); ok {
+		t.Fatal("filtered entry matched")
+	}
+	if _, err := logql.NewLogFilter(`count_over_time({app="x"}[1m])`); err == nil {
+		t.Fatal("metric query accepted")
+	}
+}
