@@ -235,6 +235,7 @@ func (e *Engine) evalLogs(ctx context.Context, x *LogExpr, p Params) (*Result, e
 		if len(kept) >= 2*limit+1024 {
 			sort.Slice(kept, func(i, j int) bool { return less(kept[i], kept[j]) })
 			kept = kept[:limit]
+			series.compact(kept)
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -274,7 +275,32 @@ func matchesAll(ms []*labels.Matcher, ls labels.Labels) bool {
 type seriesIndex struct {
 	byHash map[uint64][]int
 	labels []labels.Labels
+	hashes []uint64
 	d      xxhash.Digest
+}
+
+// compact keeps only the series that kept entries refer to, renumbering
+// them, so a log query's memory stays bounded by its limit.
+func (s *seriesIndex) compact(kept []keptEntry) {
+	remap := make(map[int]int, len(kept))
+	var (
+		lbls   []labels.Labels
+		hashes []uint64
+	)
+	byHash := make(map[uint64][]int, len(kept))
+	for i := range kept {
+		old := kept[i].series
+		n, ok := remap[old]
+		if !ok {
+			n = len(lbls)
+			remap[old] = n
+			lbls = append(lbls, s.labels[old])
+			hashes = append(hashes, s.hashes[old])
+			byHash[s.hashes[old]] = append(byHash[s.hashes[old]], n)
+		}
+		kept[i].series = n
+	}
+	s.labels, s.hashes, s.byHash = lbls, hashes, byHash
 }
 
 func (s *seriesIndex) lookup(b *labelsBuilder) int {
@@ -288,6 +314,7 @@ func (s *seriesIndex) lookup(b *labelsBuilder) int {
 		}
 	}
 	s.labels = append(s.labels, b.labels())
+	s.hashes = append(s.hashes, h)
 	i := len(s.labels) - 1
 	s.byHash[h] = append(s.byHash[h], i)
 	return i

@@ -357,3 +357,32 @@ func TestLogFilter(t *testing.T) {
 		t.Fatal("metric query accepted")
 	}
 }
+
+// TestLogQueryLimitWithManySeries checks that the newest entries win even
+// when every line forms its own series and the kept set is compacted.
+func TestLogQueryLimitWithManySeries(t *testing.T) {
+	src := memsource.New()
+	for i := 0; i < 5000; i++ {
+		src.Add("", logql.Entry{
+			Timestamp: int64(i),
+			Line:      fmt.Sprintf(`{"id":"%d"}`, i),
+			Labels:    labels.FromStrings("app", "x"),
+		})
+	}
+	eng, err := logql.NewEngine(src, logql.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := eng.Query(context.Background(), `{app="x"} | json`, logql.Params{Start: time.Unix(0, 0), End: time.Unix(1, 0), Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range res.Streams {
+		got = append(got, s.Labels.Get("id")+"="+s.Entries[0].Line)
+	}
+	want := []string{`4997={"id":"4997"}`, `4998={"id":"4998"}`, `4999={"id":"4999"}`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
