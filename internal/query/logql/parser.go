@@ -998,7 +998,7 @@ func (p *parser) parseLabelOr() (LabelPred, error) {
 			and = false
 		case p.peek().kind == tComma:
 			p.next()
-		case (p.peek().kind == tIdent && p.peek().text != "offset" && isLabelCmpOp(p.peekAt(1).kind)) || p.peek().kind == tLParen:
+		case (p.peek().kind == tIdent && isLabelCmpOp(p.peekAt(1).kind)) || p.peek().kind == tLParen:
 			// juxtaposed predicates are joined with and
 		default:
 			return l, nil
@@ -1052,6 +1052,9 @@ func (p *parser) parseLabelAtom() (LabelPred, error) {
 	if p.peek().kind == tString {
 		v := p.next()
 		mt, ok := matchTypeOf(opTok.kind)
+		if opTok.kind == tCmpEq {
+			mt, ok = labels.MatchEqual, true // "==" on strings is equality
+		}
 		if !ok {
 			return nil, p.errAt(opTok, "operator %q needs a number, duration or bytes value", tokNames[opTok.kind])
 		}
