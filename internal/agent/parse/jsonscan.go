@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -12,8 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// ParseJSON decodes a JSON object into fields; nested objects are flattened
-// with dotted keys (keys sorted per object, the last of duplicate keys
+// ParseJSON decodes a JSON object into fields in the order of the keys;
+// nested objects are flattened with dotted keys (the last of duplicate keys
 // wins), arrays kept as their compacted JSON text, null as "". Numbers
 // become int64 when integral and in range, else float64, else their text.
 // It is a single-pass scanner: the general decoder's maps and reflection
@@ -24,7 +23,7 @@ func ParseJSON(line []byte) ([]Field, error) {
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, errors.New("parse JSON: not an object")
 	}
-	fields, err := d.object("", 0)
+	fields, err := d.object(make([]Field, 0, 16), "", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -64,21 +63,18 @@ func (d *jsonScanner) expect(c byte) bool {
 	return false
 }
 
-type jsonEntry struct {
-	key    string
-	fields []Field
-}
-
-// object parses {...} at d.i and returns its flattened fields.
-func (d *jsonScanner) object(prefix string, depth int) ([]Field, error) {
+// object parses {...} at d.i and appends its flattened fields to out, in
+// the order of the keys; of duplicate keys the last wins.
+func (d *jsonScanner) object(out []Field, prefix string, depth int) ([]Field, error) {
 	if depth > maxJSONDepth {
 		return nil, errJSON
 	}
 	d.i++ // '{'
 	if d.expect('}') {
-		return nil, nil
+		return out, nil
 	}
-	var entries []jsonEntry
+	start := len(out)
+	var topKeys []string // top-level key of each field appended, for duplicates
 	for {
 		d.space()
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
@@ -96,37 +92,38 @@ func (d *jsonScanner) object(prefix string, depth int) ([]Field, error) {
 		if prefix != "" {
 			key = prefix + "." + k
 		}
-		var fs []Field
+		// A repeated key replaces what the earlier one produced.
+		for i := 0; i < len(topKeys); i++ {
+			if topKeys[i] == k {
+				out = append(out[:start+i], out[start+i+1:]...)
+				topKeys = append(topKeys[:i], topKeys[i+1:]...)
+				i--
+			}
+		}
 		if d.i < len(d.b) && d.b[d.i] == '{' {
-			if fs, err = d.object(key, depth+1); err != nil {
+			n := len(out)
+			if out, err = d.object(out, key, depth+1); err != nil {
 				return nil, err
+			}
+			for range len(out) - n {
+				topKeys = append(topKeys, k)
 			}
 		} else {
 			v, err := d.value(depth + 1)
 			if err != nil {
 				return nil, err
 			}
-			fs = []Field{{Key: key, Value: v}}
+			out = append(out, Field{Key: key, Value: v})
+			topKeys = append(topKeys, k)
 		}
-		entries = append(entries, jsonEntry{key: k, fields: fs})
 		if d.expect(',') {
 			continue
 		}
 		if !d.expect('}') {
 			return nil, errJSON
 		}
-		break
+		return out, nil
 	}
-	// Sort by key; of duplicates the last wins (as with a map).
-	sort.SliceStable(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
-	var out []Field
-	for i, e := range entries {
-		if i+1 < len(entries) && entries[i+1].key == e.key {
-			continue
-		}
-		out = append(out, e.fields...)
-	}
-	return out, nil
 }
 
 // value parses a scalar or an array.

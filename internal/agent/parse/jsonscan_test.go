@@ -3,6 +3,7 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sort"
 	"testing"
@@ -59,8 +60,16 @@ func refFlatten(out *[]Field, prefix string, m map[string]any) {
 	}
 }
 
+// normalise sorts fields (the scanner keeps key order, the reference sorts)
+// and decodes arrays so both encodings compare equal.
 func normalise(fs []Field) []Field {
 	out := make([]Field, len(fs))
+	defer sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		return fmt.Sprint(out[i].Value) < fmt.Sprint(out[j].Value)
+	})
 	for i, f := range fs {
 		out[i] = f
 		if s, ok := f.Value.(string); ok && len(s) > 0 && (s[0] == '[' || len(s) > 6 && s[:6] == "array:") {

@@ -198,7 +198,7 @@ func TestParseJSONAndTimeLevel(t *testing.T) {
 	for _, x := range f {
 		got = append(got, fmt.Sprintf("%s=%v(%T)", x.Key, x.Value, x.Value))
 	}
-	want := "@timestamp=2024-01-02T03:04:05.25Z(string) http.ok=false(bool) http.status=503(int64) lat=1.5(float64) severity=ERROR(string) tags=[\"a\"](string)"
+	want := "@timestamp=2024-01-02T03:04:05.25Z(string) severity=ERROR(string) http.status=503(int64) http.ok=false(bool) tags=[\"a\"](string) lat=1.5(float64)"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("got %s", strings.Join(got, " "))
 	}
