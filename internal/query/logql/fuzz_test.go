@@ -155,3 +155,41 @@ func FuzzFoldedLiteral(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPipeline runs arbitrary log pipelines over arbitrary lines: nothing
+// may panic, and resulting labels must be sorted and unique.
+func FuzzPipeline(f *testing.F) {
+	lines := []string{
+		`{"level":"error","status":500,"msg":"boom","req":{"path":"/a"}}`,
+		`level=warn msg="slow request" duration=1.5s size=2KB`,
+		`10.0.0.1 - - [x] "GET /a HTTP/1.1" 200 512`,
+		"\x1b[31mred\x1b[0m plain",
+	}
+	for i, q := range seedQueries(f) {
+		f.Add(q, lines[i%len(lines)])
+	}
+	f.Fuzz(func(t *testing.T, q, line string) {
+		e, err := ParseLogExpr(q)
+		if err != nil {
+			return
+		}
+		p, err := NewPipeline(e.Stages)
+		if err != nil {
+			return
+		}
+		stream := labels.FromStrings("app", "x", "level", "stream")
+		meta := labels.FromStrings("trace_id", "t")
+		for i := 0; i < 2; i++ {
+			if _, ok := p.Process(int64(i), line, stream, meta); !ok {
+				continue
+			}
+			prev := ""
+			p.Labels().Range(func(l labels.Label) {
+				if l.Name <= prev && prev != "" {
+					t.Fatalf("labels not sorted/unique: %s", p.Labels())
+				}
+				prev = l.Name
+			})
+		}
+	})
+}
