@@ -895,6 +895,9 @@ func (p *parser) parseLabelFormat() (Stage, error) {
 		if seen[f.Dst] {
 			return nil, p.errAt(dst, "label %q appears more than once in label_format", f.Dst)
 		}
+		if f.Dst == ErrorLabel {
+			return nil, p.errAt(dst, "%s cannot be set by label_format", ErrorLabel)
+		}
 		seen[f.Dst] = true
 		st.Fmts = append(st.Fmts, f)
 		if p.peek().kind != tComma {

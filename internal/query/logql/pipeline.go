@@ -596,17 +596,23 @@ type labelFormatProc struct {
 }
 
 func (l *labelFormatProc) process(ts int64, line string, b *labelsBuilder) (string, bool) {
-	fillTemplateData(l.data, b)
 	l.ctx.line, l.ctx.ts = line, ts
+	filled := false
 	for _, it := range l.items {
 		if it.tmpl == nil {
-			v, ok := l.data[it.src]
+			v, ok := b.get(it.src)
 			if !ok {
 				continue
 			}
 			b.del(it.src)
 			b.set(it.dst, v, srcParsed)
 			continue
+		}
+		// Templates see the labels as they are after the renames before
+		// them in this stage, and not each other's results.
+		if !filled {
+			fillTemplateData(l.data, b)
+			filled = true
 		}
 		l.buf.Reset()
 		if err := it.tmpl.Execute(&l.buf, l.data); err != nil {

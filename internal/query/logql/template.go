@@ -155,13 +155,12 @@ func templateFuncs(ctx *templateCtx) template.FuncMap {
 			return len(r.FindAllStringIndex(s, -1)), nil
 		},
 		"trunc": func(n int, s string) string {
+			r := []rune(s)
 			switch {
-			case n >= 0 && len(s) > n:
-				return s[:n]
-			case n < 0 && len(s)+n > 0:
-				return s[len(s)+n:]
-			case n < 0:
-				return s
+			case n >= 0 && len(r) > n:
+				return string(r[:n])
+			case n < 0 && len(r)+n > 0:
+				return string(r[len(r)+n:])
 			}
 			return s
 		},
