@@ -545,24 +545,87 @@ func allSameInt(s []int64) bool {
 
 // --------------------------------------------------------------- reading
 
-// colData is one decoded column, expanded to one slot per row.
+// colData is one decoded column. Values stay in their compact decoded form
+// and are read per row (present rows are ranked through the presence
+// bitmap), so materializing a few rows of a block costs little beyond
+// decompression.
 type colData struct {
-	h    *columnHeader
-	has  []byte // presence bitmap; nil means every row
-	strs []string
-	nums []int64
-	ids  []byte // width bytes per row
+	h     *columnHeader
+	rows  int
+	has   []byte  // presence bitmap; nil means every row
+	rank  []int32 // value index per row when has != nil (-1: absent)
+	idx   []byte  // dict indexes
+	off   []uint32
+	bytes []byte // plain strings' bytes; hex, float and id fixed-width values
+	nums  []int64
+	// dictMatch caches a filter's result per dictionary entry.
+	dictMatch    []int8
+	dictMatchFor *cfilter
 }
 
 func (c *colData) present(r int) bool { return c.has == nil || bitmapGet(c.has, r) }
 
+// k returns row r's value index (r must be present).
+func (c *colData) k(r int) int {
+	if c.rank == nil {
+		return r
+	}
+	return int(c.rank[r])
+}
+
+// str returns a string column's value at a present row.
+func (c *colData) str(r int) string {
+	h := c.h
+	switch h.enc {
+	case encConst:
+		return h.constStr
+	case encDict:
+		return h.dict[c.idx[c.k(r)]]
+	case encHex:
+		k, w := c.k(r), int(h.width)
+		return bytesToString(hexAppend(make([]byte, 0, 2*w), c.bytes[k*w:(k+1)*w]))
+	default:
+		k := c.k(r)
+		return bytesToString(c.bytes[c.off[k]:c.off[k+1]])
+	}
+}
+
+// num returns an int/float/bool column's value bits at a present row.
+func (c *colData) num(r int) int64 {
+	h := c.h
+	switch {
+	case h.enc == encConst:
+		return h.minV
+	case h.typ == ctFloat:
+		return int64(binary.LittleEndian.Uint64(c.bytes[8*c.k(r):]))
+	default:
+		return c.nums[c.k(r)]
+	}
+}
+
+// id returns an id column's bytes at a present row.
+func (c *colData) id(r int) []byte {
+	w := int(c.h.width)
+	if c.h.enc == encConst {
+		return []byte(c.h.constStr)
+	}
+	k := c.k(r)
+	return c.bytes[k*w : (k+1)*w]
+}
+
+func hexAppend(dst, b []byte) []byte {
+	for _, x := range b {
+		dst = append(dst, hexDigits[x>>4], hexDigits[x&15])
+	}
+	return dst
+}
+
 // decodeColumn decodes a column from its stored blob (nil for a const column
 // present in every row).
 func decodeColumn(h *columnHeader, rows int, stored []byte) (*colData, error) {
-	c := &colData{h: h}
+	c := &colData{h: h, rows: rows}
 	if h.enc == encConst && int(h.present) == rows {
-		c.fill(rows, nil)
-		return c, nil
+		return c, c.checkConst()
 	}
 	if uint32(len(stored)) != h.dataLen {
 		return nil, fmt.Errorf("decode column %q: have %d bytes, header says %d", h.name, len(stored), h.dataLen)
@@ -584,8 +647,17 @@ func decodeColumn(h *columnHeader, rows int, stored []byte) (*colData, error) {
 	return c, c.decodeRaw(rows, raw)
 }
 
+func (c *colData) checkConst() error {
+	h := c.h
+	if h.typ == ctID && len(h.constStr) != int(h.width) {
+		return fmt.Errorf("decode column %q: const id of %d bytes, width %d", h.name, len(h.constStr), h.width)
+	}
+	return nil
+}
+
 func (c *colData) decodeRaw(rows int, raw []byte) error {
 	h := c.h
+	c.rows = rows
 	np := int(h.present)
 	if np < rows {
 		if len(raw) < bitmapLen(rows) {
@@ -593,50 +665,72 @@ func (c *colData) decodeRaw(rows int, raw []byte) error {
 		}
 		c.has = raw[:bitmapLen(rows)]
 		raw = raw[bitmapLen(rows):]
-		if bitmapCount(c.has, rows) != np {
+		c.rank = make([]int32, rows)
+		k := int32(0)
+		for r := range rows {
+			if bitmapGet(c.has, r) {
+				c.rank[r] = k
+				k++
+			} else {
+				c.rank[r] = -1
+			}
+		}
+		if int(k) != np {
 			return fmt.Errorf("decode column %q: presence bitmap disagrees with header", h.name)
 		}
 	}
 	var err error
-	var vals []string
-	var nums []int64
-	var ids []byte
 	switch {
 	case h.enc == encConst:
+		err = c.checkConst()
 	case h.typ == ctString && h.enc == encDict:
-		if len(raw) != np {
-			return fmt.Errorf("decode column %q: dictionary indexes %d, want %d", h.name, len(raw), np)
+		if len(raw) < np {
+			return fmt.Errorf("decode column %q: %w", h.name, errShort)
 		}
-		vals = make([]string, np)
-		for i, b := range raw {
+		c.idx, raw = raw[:np], raw[np:]
+		for _, b := range c.idx {
 			if int(b) >= len(h.dict) {
 				return fmt.Errorf("decode column %q: dictionary index %d out of range", h.name, b)
 			}
-			vals[i] = h.dict[b]
 		}
-		raw = raw[np:]
 	case h.typ == ctString && h.enc == encHex:
-		vals, raw, err = decodeHex(make([]string, 0, np), raw, np, int(h.width))
+		w := int(h.width)
+		if w == 0 || w > 32 || len(raw) < np*w {
+			return fmt.Errorf("decode column %q: bad hex data", h.name)
+		}
+		c.bytes, raw = raw[:np*w], raw[np*w:]
 	case h.typ == ctString && h.enc == encPlain:
-		vals, raw, err = decodeStrings(make([]string, 0, np), raw, np)
+		var lens []int64
+		lens, raw, err = decodeInts(make([]int64, 0, np), raw, np)
+		if err != nil {
+			break
+		}
+		c.off = make([]uint32, np+1)
+		total := uint64(0)
+		for i, l := range lens {
+			if l < 0 || l > int64(len(raw)) {
+				return fmt.Errorf("decode column %q: string length %d out of range", h.name, l)
+			}
+			total += uint64(l)
+			if total > uint64(len(raw)) {
+				return fmt.Errorf("decode column %q: %w", h.name, errShort)
+			}
+			c.off[i+1] = uint32(total)
+		}
+		c.bytes, raw = raw[:total], raw[total:]
 	case (h.typ == ctInt || h.typ == ctBool) && h.enc == encPacked:
-		nums, raw, err = decodeInts(make([]int64, 0, np), raw, np)
+		c.nums, raw, err = decodeInts(make([]int64, 0, np), raw, np)
 	case h.typ == ctFloat && h.enc == encPlain:
 		if len(raw) < 8*np {
 			return fmt.Errorf("decode column %q: %w", h.name, errShort)
 		}
-		nums = make([]int64, np)
-		for i := range nums {
-			nums[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
-		}
-		raw = raw[8*np:]
+		c.bytes, raw = raw[:8*np], raw[8*np:]
 	case h.typ == ctID && h.enc == encPlain:
 		w := int(h.width)
 		if w == 0 || w > 32 || len(raw) < w*np {
 			return fmt.Errorf("decode column %q: bad id data", h.name)
 		}
-		ids = raw[:w*np]
-		raw = raw[w*np:]
+		c.bytes, raw = raw[:w*np], raw[w*np:]
 	default:
 		return fmt.Errorf("decode column %q: encoding %d invalid for type %d", h.name, h.enc, h.typ)
 	}
@@ -646,62 +740,56 @@ func (c *colData) decodeRaw(rows int, raw []byte) error {
 	if len(raw) != 0 {
 		return fmt.Errorf("decode column %q: %d trailing bytes", h.name, len(raw))
 	}
-	c.fillFrom(rows, vals, nums, ids)
 	return nil
 }
 
-// fill expands a const column.
-func (c *colData) fill(rows int, _ []byte) { c.fillFrom(rows, nil, nil, nil) }
-
-func (c *colData) fillFrom(rows int, vals []string, nums []int64, ids []byte) {
-	h := c.h
-	w := int(h.width)
-	switch h.typ {
-	case ctString:
-		c.strs = make([]string, rows)
-	case ctID:
-		c.ids = make([]byte, rows*w)
-	default:
-		c.nums = make([]int64, rows)
+// timesPerRow returns the column's int values with one slot per row.
+func (c *colData) timesPerRow() []int64 {
+	if c.h.enc != encConst && c.rank == nil {
+		return c.nums
 	}
-	k := 0
-	for r := 0; r < rows; r++ {
-		if !c.present(r) {
-			continue
+	out := make([]int64, c.rows)
+	for r := range out {
+		if c.present(r) {
+			out[r] = c.num(r)
 		}
-		switch h.typ {
-		case ctString:
-			if h.enc == encConst {
-				c.strs[r] = h.constStr
-			} else {
-				c.strs[r] = vals[k]
-			}
-		case ctID:
-			if h.enc == encConst {
-				copy(c.ids[r*w:], h.constStr)
-			} else {
-				copy(c.ids[r*w:], ids[k*w:(k+1)*w])
-			}
-		default:
-			if h.enc == encConst {
-				c.nums[r] = h.minV
-			} else {
-				c.nums[r] = nums[k]
-			}
-		}
-		k++
 	}
+	return out
 }
 
 // value returns row r's value as a model.Value (for attribute columns).
 func (c *colData) value(r int) model.Value {
 	switch c.h.typ {
 	case ctString:
-		return model.StringValue(c.strs[r])
+		return model.StringValue(c.str(r))
 	case ctID:
-		w := int(c.h.width)
-		return model.StringValue(fmt.Sprintf("%x", c.ids[r*w:(r+1)*w]))
+		return model.StringValue(bytesToString(hexAppend(nil, c.id(r))))
 	default:
-		return model.Value{Type: model.ValueType(c.h.typ), Num: uint64(c.nums[r])}
+		return model.Value{Type: model.ValueType(c.h.typ), Num: uint64(c.num(r))}
 	}
+}
+
+// matchString evaluates f on a string column's present row, caching results
+// per dictionary entry.
+func (c *colData) matchString(f *cfilter, r int) bool {
+	if c.h.enc != encDict {
+		return f.matchString(c.str(r))
+	}
+	if c.dictMatchFor != f {
+		c.dictMatchFor = f
+		c.dictMatch = make([]int8, len(c.h.dict))
+	}
+	i := c.idx[c.k(r)]
+	switch c.dictMatch[i] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	m := f.matchString(c.h.dict[i])
+	c.dictMatch[i] = 2
+	if m {
+		c.dictMatch[i] = 1
+	}
+	return m
 }

@@ -255,7 +255,7 @@ func loadBlock(c *candidate) (*loadedBlock, error) {
 	if err != nil {
 		return nil, err
 	}
-	lb.times = cd.nums
+	lb.times = cd.timesPerRow()
 	return lb, nil
 }
 
@@ -308,12 +308,11 @@ func (lb *loadedBlock) filterRows(p *plan, sel []int32) ([]int32, error) {
 				found = true
 				switch c.h.typ {
 				case ctString:
-					m = f.matchString(c.strs[r])
+					m = c.matchString(f, int(r))
 				case ctID:
-					w := int(c.h.width)
-					m = f.matchID(c.ids[int(r)*w : int(r+1)*w])
+					m = f.matchID(c.id(int(r)))
 				default:
-					m = f.matchValue(model.Value{Type: model.ValueType(c.h.typ), Num: uint64(c.nums[r])})
+					m = f.matchValue(model.Value{Type: model.ValueType(c.h.typ), Num: uint64(c.num(int(r)))})
 				}
 				break
 			}
@@ -357,28 +356,27 @@ func (lb *loadedBlock) event(r int) (model.Event, error) {
 			e.Attrs = append(e.Attrs, model.Attr{Key: h.name, Value: c.value(r)})
 			continue
 		}
-		w := int(h.width)
 		switch h.name {
 		case model.FieldBody:
-			e.Body = c.strs[r]
+			e.Body = c.str(r)
 		case model.FieldSeverity:
-			e.Severity = c.strs[r]
+			e.Severity = c.str(r)
 		case model.FieldName:
-			e.Name = c.strs[r]
+			e.Name = c.str(r)
 		case model.FieldStatusMessage:
-			e.StatusMessage = c.strs[r]
+			e.StatusMessage = c.str(r)
 		case model.FieldKind:
-			e.Kind = model.SpanKind(c.nums[r])
+			e.Kind = model.SpanKind(c.num(r))
 		case model.FieldStatusCode:
-			e.StatusCode = model.StatusCode(c.nums[r])
+			e.StatusCode = model.StatusCode(c.num(r))
 		case model.FieldDuration:
-			e.Duration = c.nums[r]
+			e.Duration = c.num(r)
 		case model.FieldTraceID:
-			copy(e.TraceID[:], c.ids[r*w:(r+1)*w])
+			copy(e.TraceID[:], c.id(r))
 		case model.FieldSpanID:
-			copy(e.SpanID[:], c.ids[r*w:(r+1)*w])
+			copy(e.SpanID[:], c.id(r))
 		case model.FieldParentSpanID:
-			copy(e.ParentSpanID[:], c.ids[r*w:(r+1)*w])
+			copy(e.ParentSpanID[:], c.id(r))
 		}
 	}
 	return e, nil
