@@ -259,14 +259,9 @@ func (j *jsonFlattener) parse(line string, b *labelsBuilder) error {
 	}
 	j.keyBuf = j.keyBuf[:0]
 	j.k = 0
-	i, err := j.object(line, i, b, 0)
-	if err != nil {
-		return err
-	}
-	if i = skipWS(line, i); i != len(line) {
-		return fmt.Errorf("unexpected data after the object at offset %d", i)
-	}
-	return nil
+	// Data after the closing brace is ignored, as Loki's parser does.
+	_, err := j.object(line, i, b, 0)
+	return err
 }
 
 func (j *jsonFlattener) object(s string, i int, b *labelsBuilder, depth int) (int, error) {
@@ -354,6 +349,9 @@ func (j *jsonFlattener) object(s string, i int, b *labelsBuilder, depth int) (in
 const extractedSuffix = "_extracted"
 
 func (j *jsonFlattener) set(b *labelsBuilder, v string) {
+	if !utf8.ValidString(v) {
+		v = "" // label values must be valid UTF-8
+	}
 	var name string
 	if j.k < len(j.seq) && j.seq[j.k] == string(j.keyBuf) {
 		name = j.seq[j.k]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // logfmtPair is one decoded key/value of a logfmt line.
@@ -142,6 +143,9 @@ func newLogfmtParser(st *ParserStage) *logfmtParser {
 }
 
 func (lp *logfmtParser) set(kv logfmtPair) {
+	if !utf8.ValidString(kv.value) {
+		kv.value = "" // label values must be valid UTF-8
+	}
 	// Standalone keys (no '=') are kept only with --keep-empty or when
 	// asked for by name; "k=" is a key with an empty value.
 	if kv.bare && !lp.keepEmpty && lp.params == nil {
