@@ -212,6 +212,10 @@ func (e *Engine) evalLogs(ctx context.Context, x *LogExpr, p Params) (*Result, e
 		series seriesIndex
 		seq    int64
 	)
+	ordered := false
+	if oi, ok := it.(OrderedIterator); ok {
+		ordered = oi.Ordered()
+	}
 	for it.Next() {
 		ent := it.At()
 		res.Stats.EntriesScanned++
@@ -232,6 +236,9 @@ func (e *Engine) evalLogs(ctx context.Context, x *LogExpr, p Params) (*Result, e
 		idx := series.lookup(&pl.b)
 		seq++
 		kept = append(kept, keptEntry{ts: ent.Timestamp, seq: seq, line: line, series: idx})
+		if ordered && len(kept) >= limit {
+			break // the source delivers in order: nothing later can rank higher
+		}
 		if len(kept) >= 2*limit+1024 {
 			sort.Slice(kept, func(i, j int) bool { return less(kept[i], kept[j]) })
 			kept = kept[:limit]

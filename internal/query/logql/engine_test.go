@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -384,5 +385,29 @@ func TestLogQueryLimitWithManySeries(t *testing.T) {
 	want := []string{`4997={"id":"4997"}`, `4998={"id":"4998"}`, `4999={"id":"4999"}`}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestOrderedSourceStopsEarly(t *testing.T) {
+	eng, _ := newTestEngine(t, logql.DefaultOptions())
+	res, err := eng.Query(context.Background(), `{app="api"} | logfmt | status="500"`, logql.Params{
+		Tenant: "t", Start: time.Unix(0, 0), End: time.Unix(100, 0), Limit: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Newest first: entries 20 (500), 19 (200), 18 (500) give two hits.
+	if res.Stats.EntriesScanned != 3 {
+		t.Fatalf("scanned %d entries, want 3", res.Stats.EntriesScanned)
+	}
+	var ts []int64
+	for _, s := range res.Streams {
+		for _, e := range s.Entries {
+			ts = append(ts, e.Timestamp/int64(time.Second))
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	if fmt.Sprint(ts) != "[18 20]" {
+		t.Fatalf("got entries at %v", ts)
 	}
 }

@@ -52,6 +52,14 @@ type Iterator interface {
 	Close() error
 }
 
+// OrderedIterator is an optional capability of an Iterator: when Ordered
+// reports true, entries arrive in the requested Direction (by timestamp), so
+// a log query can stop reading as soon as it holds Limit entries.
+type OrderedIterator interface {
+	Iterator
+	Ordered() bool
+}
+
 // LineFilterHint is a line filter a store may evaluate itself (for instance
 // with token blooms or by scanning a body column) before handing entries to
 // the engine. A hint keeps a line when any of Values matches it (contains

@@ -101,3 +101,6 @@ func (it *iter) Next() bool      { it.i++; return it.i < len(it.rows) }
 func (it *iter) At() logql.Entry { return it.rows[it.i].e }
 func (it *iter) Err() error      { return nil }
 func (it *iter) Close() error    { return nil }
+
+// Ordered reports that entries come in the requested direction.
+func (it *iter) Ordered() bool { return true }
