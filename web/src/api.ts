@@ -296,3 +296,120 @@ export function rules(signal?: AbortSignal): Promise<Result<{ groups: RuleGroup[
 export function alerts(signal?: AbortSignal): Promise<Result<{ alerts: Alert[] }>> {
   return promGet<{ alerts: Alert[] }>('/api/v1/alerts', {}, signal);
 }
+
+// ---- Jaeger query API (served under /api/) ----
+
+export interface JaegerKV {
+  key: string;
+  type: string;
+  value: string | number | boolean;
+}
+
+export interface JaegerReference {
+  refType: 'CHILD_OF' | 'FOLLOWS_FROM';
+  traceID: string;
+  spanID: string;
+}
+
+export interface JaegerLog {
+  timestamp: number; // µs since epoch
+  fields: JaegerKV[];
+}
+
+export interface JaegerSpan {
+  traceID: string;
+  spanID: string;
+  operationName: string;
+  references?: JaegerReference[] | null;
+  startTime: number; // µs since epoch
+  duration: number; // µs
+  tags?: JaegerKV[] | null;
+  logs?: JaegerLog[] | null;
+  processID: string;
+  warnings?: string[] | null;
+}
+
+export interface JaegerProcess {
+  serviceName: string;
+  tags?: JaegerKV[] | null;
+}
+
+export interface JaegerTrace {
+  traceID: string;
+  spans: JaegerSpan[];
+  processes: Record<string, JaegerProcess>;
+  warnings?: string[] | null;
+}
+
+interface JaegerEnvelope<T> {
+  data?: T;
+  errors?: { code?: number; msg?: string }[] | null;
+}
+
+async function jaegerGet<T>(path: string, params: Params, signal?: AbortSignal): Promise<T> {
+  const qs = encodeParams(params).toString();
+  const res = await request(qs ? `${path}?${qs}` : path, { method: 'GET', signal });
+  const text = await res.text();
+  let env: JaegerEnvelope<T> | undefined;
+  try {
+    env = JSON.parse(text) as JaegerEnvelope<T>;
+  } catch {
+    env = undefined;
+  }
+  const first = env?.errors?.find((e) => e.msg);
+  if (first?.msg) throw new ApiError(first.msg, res.status, '', path);
+  if (!res.ok) throw new ApiError(text.trim().slice(0, 500) || res.statusText, res.status, '', path);
+  if (!env || env.data === undefined || env.data === null) {
+    throw new ApiError('the server sent a response this page cannot read', res.status, 'bad_response', path);
+  }
+  return env.data;
+}
+
+/** Lists the services that reported spans. */
+export async function traceServices(signal?: AbortSignal): Promise<string[]> {
+  return (await jaegerGet<string[]>('/api/services', {}, signal)).slice().sort();
+}
+
+/** Lists the operations (span names) of a service. */
+export async function traceOperations(service: string, signal?: AbortSignal): Promise<string[]> {
+  const ops = await jaegerGet<string[]>(`/api/services/${encodeURIComponent(service)}/operations`, {}, signal);
+  return ops.slice().sort();
+}
+
+export interface TraceSearch {
+  service: string;
+  operation?: string;
+  /** Tag filters, sent as Jaeger's JSON object. */
+  tags?: Record<string, string>;
+  minDuration?: string;
+  maxDuration?: string;
+  start: number; // unix seconds
+  end: number; // unix seconds
+  limit: number;
+}
+
+/** Searches traces; times are converted to the microseconds Jaeger expects. */
+export function findTraces(q: TraceSearch, signal?: AbortSignal): Promise<JaegerTrace[]> {
+  return jaegerGet<JaegerTrace[]>(
+    '/api/traces',
+    {
+      service: q.service,
+      operation: q.operation || undefined,
+      tags: q.tags && Object.keys(q.tags).length ? JSON.stringify(q.tags) : undefined,
+      minDuration: q.minDuration || undefined,
+      maxDuration: q.maxDuration || undefined,
+      start: String(Math.floor(q.start * 1e6)),
+      end: String(Math.ceil(q.end * 1e6)),
+      limit: String(q.limit),
+    },
+    signal,
+  );
+}
+
+/** Fetches one trace by id. */
+export async function getTrace(id: string, signal?: AbortSignal): Promise<JaegerTrace> {
+  const list = await jaegerGet<JaegerTrace[]>(`/api/traces/${encodeURIComponent(id)}`, {}, signal);
+  const t = list[0];
+  if (!t) throw new ApiError(`trace ${id} was not found`, 404, 'not_found', '/api/traces');
+  return t;
+}

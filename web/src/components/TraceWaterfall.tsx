@@ -1,0 +1,216 @@
+import { Fragment, useMemo, useState } from 'react';
+import { hrefFor, onLinkClick } from '../router';
+import { formatMicros, kvText, serviceColor, type SpanNode, type TraceModel } from '../traces/model';
+
+interface Props {
+  trace: TraceModel;
+}
+
+/** The spans of a trace on a time axis, collapsible by subtree, with span details on click. */
+export function TraceWaterfall({ trace }: Props) {
+  const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  const [open, setOpen] = useState<string | null>(null);
+  const [criticalOnly, setCriticalOnly] = useState(false);
+
+  const visible = useMemo(() => {
+    const out: SpanNode[] = [];
+    const hiddenUnder = new Set<string>();
+    for (const r of trace.rows) {
+      if (r.parentID && (hiddenUnder.has(r.parentID) || collapsed.has(r.parentID))) {
+        hiddenUnder.add(r.span.spanID);
+        continue;
+      }
+      if (criticalOnly && !r.critical) continue;
+      out.push(r);
+    }
+    return out;
+  }, [trace, collapsed, criticalOnly]);
+
+  const total = Math.max(1, trace.duration);
+  const ticks = [0, 0.25, 0.5, 0.75, 1];
+
+  const toggle = (id: string) =>
+    setCollapsed((c) => {
+      const n = new Set(c);
+      if (n.has(id)) n.delete(id);
+      else n.add(id);
+      return n;
+    });
+
+  return (
+    <div className="waterfall">
+      <div className="waterfall-tools">
+        <label className="check">
+          <input type="checkbox" checked={criticalOnly} onChange={(e) => setCriticalOnly(e.target.checked)} />
+          Critical path only
+        </label>
+        <button type="button" className="btn small-btn" onClick={() => setCollapsed(new Set())}>
+          Expand all
+        </button>
+        <button
+          type="button"
+          className="btn small-btn"
+          onClick={() => setCollapsed(new Set(trace.rows.filter((r) => r.depth >= 1 && r.children.length).map((r) => r.span.spanID)))}
+        >
+          Collapse to depth 1
+        </button>
+        <span className="spacer" />
+        <span className="legend-inline">
+          <span className="crit-mark" /> on the critical path <span className="crit-mark off" /> off it{' '}
+          <span className="err-mark" /> error
+        </span>
+      </div>
+      <div className="waterfall-head">
+        <div className="wf-name">Service · operation</div>
+        <div className="wf-timeline">
+          {ticks.map((f) => (
+            <span key={f} className="wf-tick" style={{ left: `${f * 100}%` }}>
+              {formatMicros(f * trace.duration)}
+            </span>
+          ))}
+        </div>
+      </div>
+      <div className="waterfall-body" role="tree" aria-label="Spans">
+        {visible.map((r) => {
+          const id = r.span.spanID;
+          const left = (r.offset / total) * 100;
+          const width = Math.max(0.2, (r.span.duration / total) * 100);
+          const isOpen = open === id;
+          return (
+            <Fragment key={id}>
+              <div
+                className={`wf-row${r.error ? ' error' : ''}${isOpen ? ' open' : ''}`}
+                role="treeitem"
+                aria-level={r.depth + 1}
+                aria-expanded={r.children.length ? !collapsed.has(id) : undefined}
+                aria-selected={isOpen}
+                data-span-id={id}
+              >
+                <div className="wf-name" style={{ paddingLeft: 8 + r.depth * 14 }}>
+                  {r.children.length > 0 ? (
+                    <button
+                      type="button"
+                      className="wf-toggle"
+                      aria-label={collapsed.has(id) ? 'Expand' : 'Collapse'}
+                      onClick={() => toggle(id)}
+                    >
+                      {collapsed.has(id) ? '▸' : '▾'}
+                    </button>
+                  ) : (
+                    <span className="wf-toggle-space" />
+                  )}
+                  <span className="svc-dot" style={{ background: serviceColor(r.service) }} />
+                  <button type="button" className="wf-label" onClick={() => setOpen(isOpen ? null : id)}>
+                    <span className="wf-service">{r.service}</span>
+                    <span className="wf-op">{r.span.operationName}</span>
+                    {r.error && <span className="badge badge-error wf-badge">error</span>}
+                  </button>
+                </div>
+                <div className="wf-timeline" onClick={() => setOpen(isOpen ? null : id)}>
+                  {ticks.slice(1, -1).map((f) => (
+                    <span key={f} className="wf-grid" style={{ left: `${f * 100}%` }} />
+                  ))}
+                  <span
+                    className={`wf-bar${r.critical ? ' critical' : ''}`}
+                    style={{ left: `${left}%`, width: `${width}%`, background: r.error ? 'var(--danger)' : serviceColor(r.service) }}
+                  />
+                  <span className="wf-dur" style={left + width > 80 ? { right: `${100 - left + 0.5}%` } : { left: `${left + width + 0.5}%` }}>
+                    {formatMicros(r.span.duration)}
+                  </span>
+                </div>
+              </div>
+              {isOpen && <SpanDetails node={r} trace={trace} />}
+            </Fragment>
+          );
+        })}
+      </div>
+    </div>
+  );
+}
+
+function SpanDetails({ node, trace }: { node: SpanNode; trace: TraceModel }) {
+  const s = node.span;
+  const startS = (trace.start + node.offset) / 1e6;
+  const logsHref = hrefFor('/logs', {
+    traceID: trace.traceID,
+    spanID: s.spanID,
+    from: String(Math.floor(startS * 1000) - 60_000),
+    to: String(Math.ceil((startS + s.duration / 1e6) * 1000) + 60_000),
+  });
+  return (
+    <div className="span-details">
+      <div className="span-details-head">
+        <strong>{s.operationName}</strong>
+        <span className="muted">
+          {node.service} · {formatMicros(s.duration)} · starts at +{formatMicros(node.offset)} · span{' '}
+          <span className="mono">{s.spanID}</span>
+        </span>
+        <span className="spacer" />
+        <a className="btn small-btn" href={logsHref} onClick={onLinkClick}>
+          Logs of this span
+        </a>
+      </div>
+      <div className="span-details-grid">
+        <KVTable title="Attributes" items={(s.tags ?? []).map((t) => [t.key, kvText(t)])} />
+        <KVTable title="Resource" items={node.resource.map((t) => [t.key, kvText(t)])} />
+      </div>
+      {(s.logs ?? []).length > 0 && (
+        <div className="span-section">
+          <div className="span-section-title">Events</div>
+          <ul className="span-events">
+            {(s.logs ?? []).map((l, i) => (
+              <li key={i}>
+                <span className="muted mono">+{formatMicros(l.timestamp - s.startTime)}</span>{' '}
+                {l.fields.map((f) => (
+                  <span className="chip" key={f.key}>
+                    {f.key}=<b>{kvText(f)}</b>
+                  </span>
+                ))}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {(s.references ?? []).filter((r) => r.refType !== 'CHILD_OF' || r.traceID !== s.traceID).length > 0 && (
+        <div className="span-section">
+          <div className="span-section-title">Links</div>
+          <ul className="span-events">
+            {(s.references ?? [])
+              .filter((r) => r.refType !== 'CHILD_OF' || r.traceID !== s.traceID)
+              .map((r, i) => (
+                <li key={i}>
+                  {r.refType.toLowerCase().replace('_', ' ')}{' '}
+                  <a href={hrefFor(`/traces/${r.traceID}`)} onClick={onLinkClick} className="mono">
+                    {r.traceID}/{r.spanID}
+                  </a>
+                </li>
+              ))}
+          </ul>
+        </div>
+      )}
+      {(s.warnings ?? []).length > 0 && <div className="warning-box flush">{(s.warnings ?? []).join('; ')}</div>}
+    </div>
+  );
+}
+
+function KVTable({ title, items }: { title: string; items: [string, string][] }) {
+  return (
+    <div className="span-section">
+      <div className="span-section-title">{title}</div>
+      {items.length === 0 ? (
+        <div className="muted small">none</div>
+      ) : (
+        <table className="kv-table">
+          <tbody>
+            {items.map(([k, v], i) => (
+              <tr key={i}>
+                <td className="kv-key">{k}</td>
+                <td className="kv-value">{v}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
