@@ -106,8 +106,8 @@ func FuzzPartIndex(f *testing.F) {
 	body, _ := zstdDec.DecodeAll(idx[len(indexMagic)+4:len(idx)-4], nil)
 	f.Add(body)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		unmarshalIndex(b)
-		parseIndexBody(b)
+		unmarshalIndex(b, mapResolver{})
+		parseIndexBody(b, mapResolver{})
 	})
 }
 

@@ -304,7 +304,7 @@ type partIndex struct {
 	chunks       []traceChunk
 }
 
-func unmarshalIndex(b []byte) (*partIndex, error) {
+func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 	if len(b) < len(indexMagic)+8 || string(b[:len(indexMagic)]) != indexMagic {
 		return nil, fmt.Errorf("decode part index: bad magic or size")
 	}
@@ -322,10 +322,12 @@ func unmarshalIndex(b []byte) (*partIndex, error) {
 	if uint32(len(body)) != rawLen {
 		return nil, fmt.Errorf("decode part index: size %d, header says %d", len(body), rawLen)
 	}
-	return parseIndexBody(body)
+	return parseIndexBody(body, res)
 }
 
-func parseIndexBody(body []byte) (*partIndex, error) {
+// parseIndexBody decodes an index body; streams are shared through res so
+// every part and the head use one *stream per key.
+func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 	d := &decBuf{b: body}
 	pi := &partIndex{}
 	ns := d.count(3, "stream count")
@@ -346,7 +348,11 @@ func parseIndexBody(body []byte) (*partIndex, error) {
 			return nil, fmt.Errorf("decode part index: invalid signal %d", sig)
 		}
 		sb.Sort()
-		st := newStream(tenant, sig, sb.Labels())
+		key := appendStreamKey(nil, tenant, sig, sb.Labels())
+		st, err := res.resolve(key)
+		if err != nil {
+			return nil, fmt.Errorf("decode part index: %w", err)
+		}
 		if len(pi.streams) > 0 && pi.streams[len(pi.streams)-1].key >= st.key {
 			return nil, fmt.Errorf("decode part index: streams out of order")
 		}
@@ -407,12 +413,12 @@ type part struct {
 	trace *os.File
 }
 
-func openPart(dir string, info partInfo) (p *part, err error) {
+func openPart(dir string, info partInfo, res streamResolver) (p *part, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, fileIndex))
 	if err != nil {
 		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
 	}
-	idx, err := unmarshalIndex(b)
+	idx, err := unmarshalIndex(b, res)
 	if err != nil {
 		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
 	}

@@ -99,7 +99,8 @@ func parseStreamKey(key []byte) (*stream, error) {
 	if i+2 > len(key) {
 		return nil, fmt.Errorf("decode stream key: no signal")
 	}
-	tenant := string(key[:i])
+	skey := string(key)
+	tenant := skey[:i] // shares the key's memory
 	sig := model.Signal(key[i+1])
 	if !sig.Valid() {
 		return nil, fmt.Errorf("decode stream key: invalid signal %d", sig)
@@ -122,7 +123,7 @@ func parseStreamKey(key []byte) (*stream, error) {
 		rest = rest[k+1:]
 	}
 	b.Sort()
-	return &stream{key: string(key), tenant: tenant, signal: sig, labels: b.Labels()}, nil
+	return &stream{key: skey, tenant: tenant, signal: sig, labels: b.Labels()}, nil
 }
 
 // decodeBatch decodes a payload into events whose strings alias payload
@@ -133,6 +134,9 @@ func decodeBatch(payload []byte, res streamResolver, dst []model.Event) ([]model
 	n := d.count(8, "row count")
 	if d.err != nil {
 		return nil, nil, d.err
+	}
+	if dst == nil {
+		dst = make([]model.Event, 0, n)
 	}
 	dst = dst[:0]
 	streams := make([]*stream, 0, n)

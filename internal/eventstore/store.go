@@ -257,7 +257,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, err
 	}
 	for _, pi := range s.man.Parts {
-		p, err := openPart(s.partDir(pi), pi)
+		p, err := openPart(s.partDir(pi), pi, s)
 		if err != nil {
 			return nil, fmt.Errorf("open event store: %w (the part is published in %s; move it away to start without it)", err, manifestFile)
 		}
@@ -265,15 +265,13 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		r.refs.Store(1)
 		s.parts = append(s.parts, r)
 	}
-	var batch []model.Event
 	s.wal, err = wal.Open(filepath.Join(dir, "wal"), opts.WAL, s.man.WALSeq, func(seq uint64, p []byte) error {
-		buf := slices.Clone(p)
-		events, streams, err := decodeBatch(buf, s, batch[:0])
+		// p stays valid (wal.ReplayFunc): the head's rows may alias it.
+		events, streams, err := decodeBatch(p, s, nil)
 		if err != nil {
 			return fmt.Errorf("decode wal record %d: %w", seq, err)
 		}
-		s.head.insert(slices.Clone(events), streams, len(buf))
-		batch = events
+		s.head.insert(events, streams, len(p))
 		return nil
 	})
 	if err != nil {
@@ -581,7 +579,7 @@ func (s *Store) flushHead(h *head) error {
 func (s *Store) openParts(infos []partInfo) ([]*partRef, error) {
 	var refs []*partRef
 	for _, pi := range infos {
-		p, err := openPart(s.partDir(pi), pi)
+		p, err := openPart(s.partDir(pi), pi, s)
 		if err != nil {
 			for _, r := range refs {
 				r.p.close()

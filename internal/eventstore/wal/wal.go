@@ -167,7 +167,8 @@ type WAL struct {
 func (w *WAL) Syncs() int64 { return w.syncs.Load() }
 
 // ReplayFunc receives each record with seq > the checkpoint passed to Open.
-// payload is only valid during the call.
+// payload stays valid after the call and is never modified (each segment is
+// read into its own buffer), so callers may keep references into it.
 type ReplayFunc func(seq uint64, payload []byte) error
 
 // Open opens (creating if needed) the WAL in dir, replays every record with a
