@@ -224,7 +224,8 @@ func (s *Store) streamsIn(ctx context.Context, tenant string, start, end int64, 
 		if pt.info.MaxTime < p.start || pt.info.MinTime >= p.end {
 			continue
 		}
-		for si, st := range pt.idx.streams {
+		for si := range pt.streamCandidates(ms) {
+			st := pt.idx.streams[si]
 			if seen[st.key] || !p.streamMatches(st) {
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -408,6 +409,10 @@ type part struct {
 	info  partInfo
 	dir   string
 	idx   *partIndex
+	// postings (label name → value → ascending stream indexes) are built on
+	// first use.
+	postingsOnce sync.Once
+	postings     map[string]map[string][]uint32
 	data  *os.File
 	bloom *os.File
 	trace *os.File
@@ -530,4 +535,79 @@ func (p *part) traceBlocks(id model.TraceID) ([]uint32, error) {
 		}
 	}
 	return slices.Compact(out), nil
+}
+
+func (p *part) labelPostings() map[string]map[string][]uint32 {
+	p.postingsOnce.Do(func() {
+		m := map[string]map[string][]uint32{}
+		for i, st := range p.idx.streams {
+			st.labels.Range(func(l labels.Label) {
+				vs := m[l.Name]
+				if vs == nil {
+					vs = map[string][]uint32{}
+					m[l.Name] = vs
+				}
+				vs[l.Value] = append(vs[l.Value], uint32(i))
+			})
+		}
+		p.postings = m
+	})
+	return p.postings
+}
+
+// matchingStreams returns the indexes of the part's streams whose labels
+// satisfy every matcher (nil means the matchers could not narrow the set
+// and every stream must be checked). Matchers that do not match the empty
+// string select through postings: = by lookup, =~ by the label's values;
+// the caller still checks every matcher on the result.
+func (p *part) matchingStreams(ms []*labels.Matcher) []uint32 {
+	var out []uint32
+	narrowed := false
+	for _, m := range ms {
+		if m.Matches("") {
+			continue // also matches streams without the label: no postings
+		}
+		vals := p.labelPostings()[m.Name]
+		var set []uint32
+		if m.Type == labels.MatchEqual {
+			set = vals[m.Value]
+		} else {
+			for v, ids := range vals {
+				if m.Matches(v) {
+					set = append(set, ids...)
+				}
+			}
+			slices.Sort(set)
+		}
+		if !narrowed {
+			out, narrowed = slices.Clone(set), true
+		} else {
+			out = intersectSorted(out, set)
+		}
+		if len(out) == 0 {
+			return []uint32{}
+		}
+	}
+	if !narrowed {
+		return nil
+	}
+	return out
+}
+
+func intersectSorted(a, b []uint32) []uint32 {
+	out := a[:0]
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }

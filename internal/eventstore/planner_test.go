@@ -331,3 +331,53 @@ func TestFaultInjectionFlushAndMerge(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamMatchers(t *testing.T) {
+	s := openTest(t, t.TempDir(), testOpts())
+	defer s.Close()
+	var rows []model.Event
+	for i := range 600 {
+		ls := labels.FromStrings("service", []string{"api", "cart", "checkout"}[i%3])
+		if i%4 != 0 {
+			ls = labels.FromStrings("service", ls.Get("service"), "env", []string{"prod", "dev", "prod"}[i%4-1])
+		}
+		rows = append(rows, model.Event{Tenant: "t1", Signal: model.SignalLog, Stream: ls, Time: baseTime.Add(time.Duration(i) * time.Millisecond).UnixNano(), Body: "x"})
+	}
+	if err := s.Append(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	m := func(typ labels.MatchType, n, v string) *labels.Matcher { return labels.MustNewMatcher(typ, n, v) }
+	sets := [][]*labels.Matcher{
+		{m(labels.MatchEqual, "service", "cart")},
+		{m(labels.MatchNotEqual, "service", "cart")},
+		{m(labels.MatchRegexp, "service", "c.*")},
+		{m(labels.MatchNotRegexp, "service", "c.*")},
+		{m(labels.MatchEqual, "env", "")},
+		{m(labels.MatchEqual, "env", "prod"), m(labels.MatchRegexp, "service", "api|cart")},
+		{m(labels.MatchRegexp, "env", "prod|"), m(labels.MatchNotEqual, "service", "api")},
+		{m(labels.MatchEqual, "nosuch", "x")},
+	}
+	for phase := range 2 {
+		if phase == 1 {
+			if err := s.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, ms := range sets {
+			want := 0
+			for _, r := range rows {
+				ok := true
+				for _, mm := range ms {
+					ok = ok && mm.Matches(r.Stream.Get(mm.Name))
+				}
+				if ok {
+					want++
+				}
+			}
+			got := len(queryAll(t, s, Query{Tenant: "t1", Matchers: ms}))
+			if got != want {
+				t.Errorf("phase %d set %d %v: %d rows, want %d", phase, i, ms, got, want)
+			}
+		}
+	}
+}

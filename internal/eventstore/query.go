@@ -142,7 +142,8 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 		}
 		st.PartsSearched++
 		days[pt.info.Day] = true
-		for si, strm := range pt.idx.streams {
+		for si := range pt.streamCandidates(p.q.Matchers) {
+			strm := pt.idx.streams[si]
 			if !p.streamMatches(strm) {
 				continue
 			}
@@ -182,10 +183,44 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 			if hs.maxT < p.start || hs.minT >= p.end {
 				continue
 			}
-			out = append(out, candidate{st: hs.st, minT: hs.minT, maxT: hs.maxT, rows: hs.rows})
+			// Rows arrive roughly in time order: chunks with their own time
+			// bounds let an ordered query with a limit stop early.
+			for i := 0; i < len(hs.rows); i += headChunkRows {
+				rows := hs.rows[i:min(i+headChunkRows, len(hs.rows))]
+				lo, hi := rows[0].Time, rows[0].Time
+				for _, e := range rows {
+					lo, hi = min(lo, e.Time), max(hi, e.Time)
+				}
+				if hi < p.start || lo >= p.end {
+					continue
+				}
+				out = append(out, candidate{st: hs.st, minT: lo, maxT: hi, rows: rows})
+			}
 		}
 	}
 	return out, nil
+}
+
+const headChunkRows = 4096
+
+// streamCandidates yields the indexes of streams that may match ms, using
+// label postings where the matchers allow.
+func (pt *part) streamCandidates(ms []*labels.Matcher) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		if ids := pt.matchingStreams(ms); ids != nil {
+			for _, i := range ids {
+				if !yield(int(i)) {
+					return
+				}
+			}
+			return
+		}
+		for i := range pt.idx.streams {
+			if !yield(i) {
+				return
+			}
+		}
+	}
 }
 
 // blockMayMatch applies every filter to the block's column headers and
