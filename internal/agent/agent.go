@@ -161,6 +161,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	pruneVanished(state, time.Now().Add(-a.cfg.PositionsRetention))
 	a.log.Info("agent starting", "id", agentID, "files_in_checkpoint", len(state.Files), "acked_seq", state.AckedSeq, "buffered_batches", pending, "server", a.cfg.Server)
 	a.state = state
 
@@ -286,9 +287,10 @@ func (a *Agent) pipeline(ctx context.Context, chunks <-chan tail.Chunk, proc *pa
 	}
 	var flushErr error
 	emit := func(r *parse.Record) {
-		if r.Drop {
+		switch {
+		case r.Drop:
 			a.m.dropped.Inc()
-		} else if !r.Closed {
+		case !r.Closed && !r.Mark:
 			a.m.records.Inc()
 		}
 		enc.Add(r, time.Now())
@@ -420,6 +422,20 @@ func (a *Agent) metricsServer() (*http.Server, net.Listener, error) {
 	a.listener = ln
 	a.mu.Unlock()
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
+}
+
+// pruneVanished drops positions of files that no longer exist at their
+// path and were last updated before cutoff (an idle file that still exists
+// keeps its position however old).
+func pruneVanished(st *checkpoint.State, cutoff time.Time) {
+	for k, p := range st.Files {
+		if !p.Updated.Before(cutoff) {
+			continue
+		}
+		if _, err := os.Stat(p.Path); errors.Is(err, os.ErrNotExist) {
+			delete(st.Files, k)
+		}
+	}
 }
 
 // loadOrCreateID returns the agent's persistent id, creating it once.

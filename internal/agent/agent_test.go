@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sightline/sightline/internal/agent/checkpoint"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -276,5 +278,22 @@ ship: {path: /custom, headers: {X-Tenant: a}}
 	bad.Server = "nope"
 	if err := bad.Validate(); err == nil {
 		t.Fatal("bad server accepted")
+	}
+}
+
+func TestPruneVanished(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.log")
+	os.WriteFile(live, []byte("x\n"), 0o644)
+	old := time.Now().Add(-48 * time.Hour)
+	st := checkpoint.NewState()
+	st.Apply(1, []checkpoint.Position{
+		{Path: live, Ino: 1, Updated: old},                           // idle but present: kept
+		{Path: filepath.Join(dir, "gone.log"), Ino: 2, Updated: old}, // vanished long ago: dropped
+		{Path: filepath.Join(dir, "new.log"), Ino: 3, Updated: time.Now()},
+	})
+	pruneVanished(st, time.Now().Add(-24*time.Hour))
+	if len(st.Files) != 2 || st.Files[checkpoint.Key{Ino: 2}].Path != "" {
+		t.Fatalf("left %v", st.Files)
 	}
 }

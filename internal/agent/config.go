@@ -37,6 +37,9 @@ type Config struct {
 	Once bool `yaml:"-"`
 	// CheckpointInterval is how often acknowledged positions are written.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// PositionsRetention is how long the position of a file that has
+	// vanished is kept (it may come back, e.g. a remounted volume).
+	PositionsRetention time.Duration `yaml:"positions_retention"`
 
 	Tail   tail.Options   `yaml:"tail"`
 	Parse  parse.Options  `yaml:"parse"`
@@ -56,6 +59,7 @@ type BatchOptions struct {
 func DefaultConfig() Config {
 	return Config{
 		CheckpointInterval: time.Second,
+		PositionsRetention: 24 * time.Hour,
 		Tail:               tail.DefaultOptions(),
 		Parse:              parse.DefaultOptions(),
 		Batch:              BatchOptions{MaxRecords: 5000, MaxBytes: 1 << 20, MaxWait: time.Second},
@@ -103,8 +107,8 @@ func (c Config) Validate() error {
 	if r.DataDir == "" {
 		return errors.New("validate agent config: no data directory (set --data-dir)")
 	}
-	if r.CheckpointInterval <= 0 {
-		return errors.New("validate agent config: checkpoint_interval must be positive")
+	if r.CheckpointInterval <= 0 || r.PositionsRetention <= 0 {
+		return errors.New("validate agent config: checkpoint_interval and positions_retention must be positive")
 	}
 	if r.Batch.MaxRecords < 1 || r.Batch.MaxBytes < 1 || r.Batch.MaxWait <= 0 {
 		return errors.New("validate agent config: batch max_records, max_bytes and max_wait must be positive")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -294,7 +295,8 @@ func testConfig(dir, server string) Config {
 func startAgent(t *testing.T, cfg Config, crash bool) (a *Agent, reg *prometheus.Registry, stop func() error) {
 	t.Helper()
 	reg = prometheus.NewRegistry()
-	a, err := New(cfg, nil, reg)
+	logger := slog.New(slog.NewTextHandler(&testLogSink{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, logger, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,4 +380,29 @@ func runs(recs []storedRecord) string {
 		i = j + 1
 	}
 	return sb.String()
+}
+
+// testLogSink keeps the agent's debug log and prints it when the test fails.
+type testLogSink struct {
+	t          *testing.T
+	mu         sync.Mutex
+	b          []byte
+	registered bool
+}
+
+func (s *testLogSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.registered {
+		s.registered = true
+		s.t.Cleanup(func() {
+			if s.t.Failed() && os.Getenv("AGENT_TEST_LOG") != "" {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				os.WriteFile(os.Getenv("AGENT_TEST_LOG"), s.b, 0o644)
+			}
+		})
+	}
+	s.b = append(s.b, p...)
+	return len(p), nil
 }

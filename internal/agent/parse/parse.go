@@ -91,6 +91,8 @@ type Record struct {
 	Drop bool
 	// Closed marks the end of Source (position only).
 	Closed bool
+	// Mark is a position-only record: where reading of Source starts.
+	Mark bool
 
 	Body     string
 	Time     time.Time // zero when not found in the line
@@ -221,6 +223,10 @@ func (p *Processor) Process(c tail.Chunk, emit func(*Record)) {
 	}
 	st.fp = c.FP
 	now := p.now()
+	if len(c.Lines) == 0 && !c.Closed {
+		emit(&Record{Source: c.Source, Meta: st.meta, FP: c.FP, Offset: st.commit, Mark: true})
+		return
+	}
 	for _, l := range c.Lines {
 		start := st.lastEnd
 		st.lastEnd = l.Offset

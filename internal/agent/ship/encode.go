@@ -72,7 +72,7 @@ func (e *Encoder) Add(r *parse.Record, now time.Time) {
 		e.posIndex[p.Key()] = len(e.positions)
 		e.positions = append(e.positions, p)
 	}
-	if r.Drop || r.Closed {
+	if r.Drop || r.Closed || r.Mark {
 		return
 	}
 	recs, ok := e.bySource[r.Source.ID]

@@ -172,7 +172,8 @@ type reader struct {
 	inGlob     bool
 	lastGrowth time.Time
 	readAfter  time.Time // a reset reader is not read before this
-	mtime      time.Time // modification time when opened
+	mtime      time.Time // modification time at the last stat
+	missing    int       // consecutive polls the file was not matched
 }
 
 // New returns a Tailer that resumes files from the given positions.
@@ -270,10 +271,13 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 			continue
 		}
 		r.inGlob = false
+		r.missing++
 		if err := t.drain(ctx, r, now, out); err != nil {
 			return err
 		}
-		if now.Sub(r.lastGrowth) >= t.opts.CloseInactive {
+		// Several polls in a row, so that a glob racing a rename does
+		// not close a file that is still there.
+		if r.missing >= 3 && now.Sub(r.lastGrowth) >= t.opts.CloseInactive {
 			if err := t.close(ctx, r, out); err != nil {
 				return err
 			}
@@ -285,11 +289,11 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 		if r == nil {
 			continue
 		}
-		r.inGlob = true
+		r.inGlob, r.missing = true, 0
 		if !r.readAfter.IsZero() {
 			continue // a reset reader, read in step 4
 		}
-		truncated, err := r.truncated(m.size, t.opts.FingerprintSize)
+		truncated, err := r.truncated()
 		if err != nil {
 			t.log.Warn("check file for truncation", "path", r.src.Path, "err", err)
 			continue
@@ -328,6 +332,15 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 		if err != nil {
 			t.log.Warn("open file", "path", m.path, "err", err)
 			continue
+		}
+		if r.lineStart > 0 {
+			// Record where reading starts, so a checkpoint holds it
+			// even if no line follows (a copy read to its end).
+			select {
+			case out <- Chunk{Source: r.src, FP: r.fp, Start: r.lineStart, Offset: r.lineStart}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if isCopy {
 			copies = append(copies, r)
@@ -533,12 +546,18 @@ func (r *reader) key() checkpoint.Key { return checkpoint.Key{Dev: r.src.Dev, In
 
 // truncated reports whether the file shrank below what was read or its head
 // no longer matches the fingerprint.
-func (r *reader) truncated(size int64, fpSize int) (bool, error) {
+func (r *reader) truncated() (bool, error) {
+	// Stat the descriptor now: a stat from the start of the poll may be
+	// stale after a long wait for the pipeline.
+	fi, err := r.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", r.f.Name(), err)
+	}
 	readOff := r.lineStart + int64(len(r.pending))
-	if size < readOff {
+	if fi.Size() < readOff {
 		return true, nil
 	}
-	if size == r.size || r.fp.Len == 0 {
+	if r.fp.Len == 0 || (fi.Size() == r.size && fi.ModTime().Equal(r.mtime)) {
 		return false, nil
 	}
 	head, err := readHead(r.f, r.fp.Len)
@@ -561,7 +580,7 @@ func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<-
 		n, err := r.f.ReadAt(buf[len(buf):cap(buf)], readOff)
 		if n == 0 {
 			if fi, serr := r.f.Stat(); serr == nil {
-				r.size = fi.Size()
+				r.size, r.mtime = fi.Size(), fi.ModTime()
 				t.setLag(r, fi.Size()-readOff)
 			}
 			if err != nil && !errors.Is(err, io.EOF) {
@@ -588,6 +607,11 @@ func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<-
 			case out <- c:
 			case <-ctx.Done():
 				return ctx.Err()
+			}
+			// The send may have waited long; if the file was truncated
+			// meanwhile, stop and let the next poll handle it.
+			if tr, err := r.truncated(); err != nil || tr {
+				return nil
 			}
 		}
 	}
