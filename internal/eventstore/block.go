@@ -42,7 +42,7 @@ const (
 	maxDictValues = 255
 	maxDictBytes  = 4096
 	maxBlockRows  = 8192
-	maxBlockBytes = 4 << 20
+	maxBlockBytes = 1 << 20
 	maxColumnRaw  = 256 << 20
 	flagZstd      = 1
 )
