@@ -28,6 +28,7 @@ import (
 
 	"github.com/sightline/sightline/internal/api/prom"
 	"github.com/sightline/sightline/internal/config"
+	"github.com/sightline/sightline/internal/eventstore"
 	"github.com/sightline/sightline/internal/httpserver"
 	"github.com/sightline/sightline/internal/ingest"
 	"github.com/sightline/sightline/internal/ingest/otlp"
@@ -54,6 +55,7 @@ type App struct {
 	promCfg *promconfig.Config // guarded by mu
 
 	metrics    *metricstore.Store
+	events     *eventstore.Store
 	otlpWriter *metricstore.OTLPWriter
 	scrape     *scrape.Manager
 	limiter    *ingest.Limiter
@@ -110,6 +112,12 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	}
 	cleanups = append(cleanups, a.metrics.Close)
 
+	a.events, err = openEvents(cfg, logger, a.reg)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, a.events.Close)
+
 	a.otlpWriter, err = metricstore.NewOTLPWriter(a.metrics, a.prometheusConfig, metricstore.OTLPWriterOptions{
 		LookbackDelta: time.Duration(cfg.Query.LookbackDelta),
 	}, logger.With("component", "otlp-metrics"), a.reg)
@@ -143,6 +151,12 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	}, a.reg)
 
 	mux := http.NewServeMux()
+	if err := a.setupLogs(mux, receiver); err != nil {
+		return nil, err
+	}
+	if err := a.setupTraces(mux, receiver); err != nil {
+		return nil, err
+	}
 	a.httpSrv, err = httpserver.Listen("http", cfg.Server.HTTPAddr, nil, logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w (server.http_addr / --http-addr)", err)
@@ -280,6 +294,7 @@ func (a *App) Stop(ctx context.Context) error {
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
 		a.scrape.Stop()
 		errs = append(errs, a.otlpWriter.Shutdown(ctx))
+		errs = append(errs, a.events.Close())
 		errs = append(errs, a.metrics.Close())
 		a.logger.Info("sightline stopped")
 	})
@@ -287,7 +302,7 @@ func (a *App) Stop(ctx context.Context) error {
 }
 
 // Ready reports whether every store is open and the server is serving.
-func (a *App) Ready() bool { return a.ready.Load() && a.metrics.Ready() }
+func (a *App) Ready() bool { return a.ready.Load() && a.metrics.Ready() && a.events.Ready() }
 
 // HTTPAddr is the bound address of the main HTTP listener.
 func (a *App) HTTPAddr() string { return a.httpSrv.Addr() }

@@ -38,6 +38,7 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	Query   QueryConfig   `yaml:"query"`
 	Limits  LimitsConfig  `yaml:"limits"`
+	Events  EventsConfig  `yaml:"events"`
 
 	// File is the path the configuration was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -164,7 +165,8 @@ func Default() *Config {
 			MaxRequestBytes:  64 << 20,
 			MaxInflightBytes: 512 << 20,
 		},
-		lines: map[string]int{},
+		Events: defaultEvents(),
+		lines:  map[string]int{},
 	}
 	pc, err := promconfig.Load("", slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -176,7 +178,7 @@ func Default() *Config {
 
 // sightlineKeys are the top-level keys that belong to sightline; every other
 // top-level key is handed to Prometheus' config parser.
-var sightlineKeys = map[string]bool{"server": true, "metrics": true, "query": true, "limits": true}
+var sightlineKeys = map[string]bool{"server": true, "metrics": true, "query": true, "limits": true, "events": true}
 
 // LoadFile reads and validates a configuration file.
 func LoadFile(path string, logger *slog.Logger) (*Config, error) {
@@ -349,6 +351,7 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxInflightBytes < c.Limits.MaxRequestBytes {
 		bad("limits.max_inflight_bytes", "must be at least limits.max_request_bytes (%s)", c.Limits.MaxRequestBytes)
 	}
+	c.Events.validate(bad)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
@@ -375,7 +378,8 @@ func (c *Config) Dump() (string, error) {
 		Metrics MetricsConfig `yaml:"metrics"`
 		Query   QueryConfig   `yaml:"query"`
 		Limits  LimitsConfig  `yaml:"limits"`
-	}{c.Server, c.Metrics, c.Query, c.Limits})
+		Events  EventsConfig  `yaml:"events"`
+	}{c.Server, c.Metrics, c.Query, c.Limits, c.Events})
 	if err != nil {
 		return "", fmt.Errorf("render config: %w", err)
 	}
