@@ -6,6 +6,8 @@
 //
 // Optional environment:
 //   SIGHTLINE_E2E_QUERY   PromQL the metrics test runs (default: "up"); it must return data
+//   SIGHTLINE_E2E_LOGQL   LogQL the logs test runs (default: any value of the first stream label)
+//   SIGHTLINE_E2E_LOG_LINE text of a line that LogQL query must find (checked when set)
 //   SIGHTLINE_TENANT      tenant put in the URL of every page
 //   SIGHTLINE_SCREENSHOTS where screenshots go (default: <repo>/e2e/screenshots)
 //   CHROMIUM_PATH         browser binary (default: /usr/bin/chromium)
@@ -51,7 +53,7 @@ function url(p, params = {}) {
  * tests allow exactly those messages, and only after checking the server
  * really answers 404 there.
  */
-const PENDING_PROBES = ['/api/services'];
+const PENDING_PROBES = ['/api/services', '/loki/api/v1/labels'];
 const missingApis = new Set();
 
 async function probeMissingApis() {
@@ -361,6 +363,60 @@ describe('traces', () => {
       assert.equal(await page.getByRole('treeitem').count(), trace.spans.length);
       await shot(page, 'traces-trace-dark');
       assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('logs', () => {
+  test('a log search shows its lines, volume and line details', async () => {
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/logs'), { waitUntil: 'networkidle' });
+      if (missingApis.has('/loki/api/v1/labels')) {
+        await page.getByText('Waiting for the server API').waitFor();
+        assert.deepEqual(errors, []);
+        return;
+      }
+      let query = process.env.SIGHTLINE_E2E_LOGQL;
+      if (!query) {
+        const labels = (await apiJSON('/loki/api/v1/labels')).data ?? [];
+        assert.ok(labels.length > 0, 'the server knows no stream labels');
+        query = `{${labels[0]}=~".+"}`;
+      }
+      const editor = page.getByRole('combobox', { name: 'LogQL query' });
+      await editor.fill(query);
+      await page.getByTestId('run-logs').click();
+      await page.getByTestId('log-count').waitFor();
+      const rows = page.getByRole('option').filter({ has: page.locator('.log-line') });
+      await rows.first().waitFor();
+      assert.equal(new URL(page.url()).searchParams.get('q'), query);
+      await page.locator('.volume svg rect').first().waitFor();
+      const want = process.env.SIGHTLINE_E2E_LOG_LINE;
+      if (want) await page.locator('.log-line', { hasText: want }).first().waitFor();
+      await rows.first().click();
+      await page.getByRole('complementary', { name: 'Log line details' }).waitFor();
+      await shot(page, 'logs-search-dark');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a bad LogQL query shows the server error', async () => {
+    if (missingApis.has('/loki/api/v1/labels')) return;
+    const { context, page } = await openPage('light');
+    try {
+      await page.goto(url('/logs'), { waitUntil: 'networkidle' });
+      const editor = page.getByRole('combobox', { name: 'LogQL query' });
+      await editor.fill('{(((');
+      await editor.press('Escape');
+      await page.getByTestId('run-logs').click();
+      const alert = page.getByRole('alert').first();
+      await alert.waitFor();
+      assert.match((await alert.textContent()) ?? '', /HTTP 400/);
+      await shot(page, 'logs-error-light');
     } finally {
       await context.close();
     }

@@ -85,7 +85,7 @@ async function request(path: string, init: RequestInit): Promise<Response> {
 }
 
 /** Reads a body that may or may not be JSON and turns failures into ApiError. */
-async function decodeEnvelope<T>(res: Response, path: string): Promise<Result<T>> {
+async function decodeEnvelope<T>(res: Response, path: string, empty?: T): Promise<Result<T>> {
   const text = await res.text();
   let env: PromEnvelope<T> | undefined;
   try {
@@ -99,6 +99,9 @@ async function decodeEnvelope<T>(res: Response, path: string): Promise<Result<T>
   if (!res.ok) {
     const snippet = text.trim().slice(0, 500) || res.statusText;
     throw new ApiError(snippet, res.status, '', path);
+  }
+  if (env && env.status === 'success' && (env.data === undefined || env.data === null) && empty !== undefined) {
+    return { data: empty, warnings: env.warnings ?? [] };
   }
   if (!env || env.status !== 'success' || env.data === undefined) {
     throw new ApiError('the server sent a response this page cannot read', res.status, 'bad_response', path);
@@ -117,11 +120,11 @@ async function promPost<T>(path: string, params: Params, signal?: AbortSignal): 
   return decodeEnvelope<T>(res, path);
 }
 
-async function promGet<T>(path: string, params: Params, signal?: AbortSignal): Promise<Result<T>> {
+async function promGet<T>(path: string, params: Params, signal?: AbortSignal, empty?: T): Promise<Result<T>> {
   const qs = encodeParams(params).toString();
   const url = qs ? `${path}?${qs}` : path;
   const res = await request(url, { method: 'GET', signal });
-  return decodeEnvelope<T>(res, path);
+  return decodeEnvelope<T>(res, path, empty);
 }
 
 // ---- Prometheus query API types ----
@@ -412,4 +415,78 @@ export async function getTrace(id: string, signal?: AbortSignal): Promise<Jaeger
   const t = list[0];
   if (!t) throw new ApiError(`trace ${id} was not found`, 404, 'not_found', '/api/traces');
   return t;
+}
+
+// ---- Loki query API (served under /loki/api/v1/) ----
+
+/** One log entry as Loki sends it: [unix ns as string, line, optional metadata]. */
+export type LokiEntry = [string, string] | [string, string, Record<string, unknown>];
+
+export interface LokiStream {
+  stream: Labels;
+  values: LokiEntry[];
+}
+
+export type LokiQueryData =
+  | { resultType: 'streams'; result: LokiStream[] }
+  | { resultType: 'matrix'; result: RangeSeries[] }
+  | { resultType: 'vector'; result: InstantVectorSample[] };
+
+export interface LokiRangeQuery {
+  query: string;
+  start: number; // unix seconds
+  end: number; // unix seconds
+  limit?: number;
+  direction?: 'backward' | 'forward';
+  step?: number; // seconds, for metric queries
+}
+
+function ns(sec: number): string {
+  // Whole milliseconds as nanoseconds: exact, and clear of float rounding.
+  return `${Math.round(sec * 1000)}000000`;
+}
+
+/** Runs a LogQL range query: log lines (streams) or a metric query (matrix). */
+export function lokiQueryRange(q: LokiRangeQuery, signal?: AbortSignal): Promise<Result<LokiQueryData>> {
+  return promGet<LokiQueryData>(
+    '/loki/api/v1/query_range',
+    {
+      query: q.query,
+      start: ns(q.start),
+      end: ns(q.end),
+      limit: q.limit === undefined ? undefined : String(q.limit),
+      direction: q.direction,
+      step: q.step === undefined ? undefined : String(q.step),
+    },
+    signal,
+  );
+}
+
+/** Lists stream label names seen in the range. */
+export async function lokiLabels(start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
+  const r = await promGet<string[]>(
+    '/loki/api/v1/labels',
+    { start: start === undefined ? undefined : ns(start), end: end === undefined ? undefined : ns(end) },
+    signal,
+    [],
+  );
+  return r.data;
+}
+
+/** Lists the values of one stream label. */
+export async function lokiLabelValues(name: string, start?: number, end?: number, signal?: AbortSignal): Promise<string[]> {
+  const r = await promGet<string[]>(
+    `/loki/api/v1/label/${encodeURIComponent(name)}/values`,
+    { start: start === undefined ? undefined : ns(start), end: end === undefined ? undefined : ns(end) },
+    signal,
+    [],
+  );
+  return r.data;
+}
+
+/** The WebSocket address for live-tailing a LogQL query from start (unix seconds). */
+export function lokiTailURL(query: string, start: number, limit: number): string {
+  const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const p = new URLSearchParams({ query, start: ns(start), limit: String(limit) });
+  return `${proto}//${window.location.host}/loki/api/v1/tail?${p.toString()}`;
 }

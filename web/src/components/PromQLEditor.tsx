@@ -12,6 +12,8 @@ interface Props {
   placeholder?: string;
   autoFocus?: boolean;
   label: string;
+  /** Completion source; defaults to PromQL names from the Prometheus API (LogQL passes its own). */
+  suggester?: (ctx: CompletionContext, tenant: string) => Promise<Suggestion[]>;
   /** Lets a parent insert text (such as a metric picked from a list) at the cursor. */
   handle?: Ref<EditorHandle>;
 }
@@ -31,7 +33,17 @@ interface Popup {
  * label values. Enter runs the query, Shift+Enter adds a line, Ctrl+Space
  * opens completion, Tab or Enter accepts a suggestion.
  */
-export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, autoFocus, label, handle }: Props) {
+export function PromQLEditor({
+  value,
+  onChange,
+  onRun,
+  tenant,
+  placeholder,
+  autoFocus,
+  label,
+  handle,
+  suggester = suggest,
+}: Props) {
   const ref = useRef<HTMLTextAreaElement>(null);
   const lastSel = useRef<[number, number] | null>(null);
 
@@ -68,7 +80,7 @@ export function PromQLEditor({ value, onChange, onRun, tenant, placeholder, auto
       setPopup(null);
       return;
     }
-    suggest(ctx, tenant).then(
+    suggester(ctx, tenant).then(
       (items) => {
         if (n !== seq.current) return;
         setComplErr('');

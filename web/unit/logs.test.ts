@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { LokiStream } from '../src/api';
+import { addFilter, compareNs, detectLevel, findTraceID, isMetricQuery, normaliseLevel, toRows, volumeQuery } from '../src/logs/model';
+
+describe('levels', () => {
+  const cases: [string | undefined, string][] = [
+    ['ERROR', 'error'],
+    ['err', 'error'],
+    ['Warning', 'warn'],
+    ['info', 'info'],
+    ['notice', 'info'],
+    ['DEBUG', 'debug'],
+    ['trace', 'trace'],
+    ['critical', 'fatal'],
+    ['panic', 'fatal'],
+    ['', 'unknown'],
+    [undefined, 'unknown'],
+    ['verbose-ish', 'unknown'],
+  ];
+  for (const [v, want] of cases) test(String(v), () => assert.equal(normaliseLevel(v), want));
+
+  test('labels win over the line, then metadata, then the line', () => {
+    assert.equal(detectLevel({ level: 'warn' }, {}, 'ERROR boom'), 'warn');
+    assert.equal(detectLevel({}, { detected_level: 'debug' }, 'ERROR boom'), 'debug');
+    assert.equal(detectLevel({}, {}, 'ts=1 level=error msg=x'), 'error');
+    assert.equal(detectLevel({}, {}, '{"level":"warn","msg":"x"}'), 'warn');
+    assert.equal(detectLevel({}, {}, '2024-01-01 INFO started'), 'info');
+    assert.equal(detectLevel({}, {}, 'nothing to see'), 'unknown');
+  });
+});
+
+describe('trace ids', () => {
+  test('from fields or the line', () => {
+    assert.equal(findTraceID({}, { trace_id: 'ABCDEF0123456789ABCDEF0123456789' }, ''), 'abcdef0123456789abcdef0123456789');
+    assert.equal(findTraceID({}, {}, 'msg=x trace_id=0af7651916cd43dd8448eb211c80319c y'), '0af7651916cd43dd8448eb211c80319c');
+    assert.equal(findTraceID({}, {}, '{"traceId":"4bf92f3577b34da6"}'), '4bf92f3577b34da6');
+    assert.equal(findTraceID({}, { trace_id: 'not-hex' }, 'no id here'), '');
+  });
+});
+
+describe('toRows', () => {
+  const streams: LokiStream[] = [
+    { stream: { app: 'a' }, values: [['1700000000000000002', 'second'], ['1700000000000000000', 'first']] },
+    {
+      stream: { app: 'b' },
+      values: [['1700000000000000001', 'middle', { structuredMetadata: { trace_id: '0af7651916cd43dd8448eb211c80319c' }, parsed: { level: 'error' } }]],
+    },
+    { stream: { app: 'c' }, values: [['999999999999999999', 'older with fewer digits', { user: 'x' }]] },
+  ];
+  const rows = toRows(streams);
+  test('newest first across streams, compared exactly', () => {
+    assert.deepEqual(rows.map((r) => r.line), ['second', 'middle', 'first', 'older with fewer digits']);
+    assert.equal(rows[0]?.ms, 1_700_000_000_000);
+  });
+  test('reads categorised and flat metadata', () => {
+    assert.equal(rows[1]?.level, 'error');
+    assert.equal(rows[1]?.traceID, '0af7651916cd43dd8448eb211c80319c');
+    assert.deepEqual(rows[3]?.fields, { user: 'x' });
+  });
+  test('compareNs', () => {
+    assert.ok(compareNs('999', '1000') < 0);
+    assert.ok(compareNs('1001', '1000') > 0);
+    assert.equal(compareNs('5', '5'), 0);
+  });
+});
+
+describe('queries', () => {
+  test('metric or log query', () => {
+    assert.equal(isMetricQuery('{app="a"} |= "x"'), false);
+    assert.equal(isMetricQuery('  {app="a"}'), false);
+    assert.equal(isMetricQuery('sum(rate({app="a"}[5m]))'), true);
+  });
+  test('volume query wraps the whole pipeline', () => {
+    assert.equal(
+      volumeQuery('{app="a"} | json ', 60),
+      'sum by (level, detected_level) (count_over_time({app="a"} | json [60s]))',
+    );
+  });
+  test('stream labels go into the selector, other fields become label filters', () => {
+    assert.equal(addFilter('{app="a"} |= "x"', 'env', 'prod', true), '{app="a", env="prod"} |= "x"');
+    assert.equal(addFilter('{app="}"}', 'env', 'p"q', true), '{app="}", env="p\\"q"}');
+    assert.equal(addFilter('{app="a"} | json', 'user', 'bob', false), '{app="a"} | json | user="bob"');
+  });
+});
