@@ -80,13 +80,20 @@ func (s *Store) Hits(ctx context.Context, hq HitsQuery) (res HitsResult, err err
 		get(v)[b0] += int64(c.bh.rows)
 		return true
 	}
+	// Grouping by a stream label is constant per stream: look it up once.
+	var lastSt *stream
+	var lastCounts []int64
 	err = s.scan(ctx, &q, &res.Stats, whole, func(x *rowRef) error {
-		v := ""
-		if hq.GroupBy != "" {
-			var err error
-			if v, _, err = x.field(hq.GroupBy); err != nil {
-				return err
+		if hq.GroupBy == "" || x.st.labels.Has(hq.GroupBy) {
+			if x.st != lastSt {
+				lastSt, lastCounts = x.st, get(x.st.labels.Get(hq.GroupBy))
 			}
+			lastCounts[(x.time()-q.Start)/hq.Step]++
+			return nil
+		}
+		v, _, err := x.field(hq.GroupBy)
+		if err != nil {
+			return err
 		}
 		get(v)[(x.time()-q.Start)/hq.Step]++
 		return nil

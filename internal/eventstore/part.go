@@ -453,28 +453,19 @@ func (p *part) close() {
 	}
 }
 
-// readBlockData reads the data of every column in block bi in one read; the
-// result is indexed by the columns' offsets minus base.
-func (p *part) readBlockData(bh *blockHeader) (buf []byte, base uint64, err error) {
-	lo, hi := uint64(1<<63), uint64(0)
-	for i := range bh.cols {
-		c := &bh.cols[i]
-		if c.dataLen == 0 {
-			continue
-		}
-		lo, hi = min(lo, c.dataOff), max(hi, c.dataOff+uint64(c.dataLen))
+// readColumn reads a column's stored data (nil when it has none).
+func (p *part) readColumn(c *columnHeader) ([]byte, error) {
+	if c.dataLen == 0 {
+		return nil, nil
 	}
-	if hi == 0 {
-		return nil, 0, nil
+	if c.dataLen > maxColumnRaw {
+		return nil, fmt.Errorf("read column %q of part %s: length %d too large", c.name, p.info.ID, c.dataLen)
 	}
-	if hi-lo > maxColumnRaw {
-		return nil, 0, fmt.Errorf("read block of part %s: span %d too large", p.info.ID, hi-lo)
+	buf := make([]byte, c.dataLen)
+	if _, err := p.data.ReadAt(buf, int64(c.dataOff)); err != nil {
+		return nil, fmt.Errorf("read column %q of part %s: %w", c.name, p.info.ID, err)
 	}
-	buf = make([]byte, hi-lo)
-	if _, err := p.data.ReadAt(buf, int64(lo)); err != nil {
-		return nil, 0, fmt.Errorf("read block of part %s: %w", p.info.ID, err)
-	}
-	return buf, lo, nil
+	return buf, nil
 }
 
 func columnBytes(buf []byte, base uint64, c *columnHeader) ([]byte, error) {

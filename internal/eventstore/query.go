@@ -261,22 +261,20 @@ func (s *Store) blockMayMatch(pt *part, bh *blockHeader, filters []*cfilter) (ok
 	return true, false, nil
 }
 
-// loadedBlock is a part block whose columns are decoded on demand.
+// loadedBlock is a part block whose columns are read and decoded on demand,
+// so a query touches only the columns it filters on or returns.
 type loadedBlock struct {
 	st    *stream
 	bh    *blockHeader
-	buf   []byte
+	part  *part  // columns are read from part's data.bin ...
+	buf   []byte // ... or, when part is nil, sliced from buf (tests)
 	base  uint64
 	cols  []*colData
 	times []int64
 }
 
 func loadBlock(c *candidate) (*loadedBlock, error) {
-	buf, base, err := c.part.readBlockData(c.bh)
-	if err != nil {
-		return nil, err
-	}
-	lb := &loadedBlock{st: c.st, bh: c.bh, buf: buf, base: base, cols: make([]*colData, len(c.bh.cols))}
+	lb := &loadedBlock{st: c.st, bh: c.bh, part: c.part, cols: make([]*colData, len(c.bh.cols))}
 	tc := -1
 	for i := range c.bh.cols {
 		if c.bh.cols[i].name == model.FieldTime && c.bh.cols[i].typ == ctInt {
@@ -299,7 +297,13 @@ func (lb *loadedBlock) col(i int) (*colData, error) {
 		return lb.cols[i], nil
 	}
 	h := &lb.bh.cols[i]
-	raw, err := columnBytes(lb.buf, lb.base, h)
+	var raw []byte
+	var err error
+	if lb.part != nil {
+		raw, err = lb.part.readColumn(h)
+	} else {
+		raw, err = columnBytes(lb.buf, lb.base, h)
+	}
 	if err != nil {
 		return nil, err
 	}
