@@ -406,16 +406,16 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 
 // part is an open, immutable on-disk part.
 type part struct {
-	info  partInfo
-	dir   string
-	idx   *partIndex
+	info partInfo
+	dir  string
+	idx  *partIndex
 	// postings (label name → value → ascending stream indexes) are built on
 	// first use.
 	postingsOnce sync.Once
 	postings     map[string]map[string][]uint32
-	data  *os.File
-	bloom *os.File
-	trace *os.File
+	data         *os.File
+	bloom        *os.File
+	trace        *os.File
 }
 
 func openPart(dir string, info partInfo, res streamResolver) (p *part, err error) {
