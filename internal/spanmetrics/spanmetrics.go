@@ -1,0 +1,607 @@
+// Package spanmetrics derives metrics from spans at ingest and writes them
+// into the metric store as Prometheus series, named and labelled like
+// Tempo's metrics generator:
+//
+//   - span RED metrics per service, span_name, span_kind and status_code:
+//     traces_spanmetrics_calls_total and the classic histogram
+//     traces_spanmetrics_duration_seconds_{bucket,sum,count}, with exemplars
+//     carrying trace ids;
+//   - service-graph edges per client, server and connection_type:
+//     traces_service_graph_request_total, ..._request_failed_total,
+//     ..._request_server_seconds_* and ..._request_client_seconds_*, from
+//     client/server and producer/consumer span pairs matched within a wait
+//     window, and from client spans naming an uninstrumented peer
+//     (peer.service, db.system, server.address, messaging.system) once the
+//     window passes without a server span.
+//
+// Memory is bounded: at most Options.MaxSeries series (new ones beyond are
+// dropped and counted) and Options.MaxPendingEdges half-matched edges
+// (further spans are dropped from the graph and counted).
+//
+// A *Generator is safe for concurrent use.
+package spanmetrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Metric names.
+const (
+	CallsTotal          = "traces_spanmetrics_calls_total"
+	Duration            = "traces_spanmetrics_duration_seconds"
+	GraphRequestTotal   = "traces_service_graph_request_total"
+	GraphRequestFailed  = "traces_service_graph_request_failed_total"
+	GraphServerSeconds  = "traces_service_graph_request_server_seconds"
+	GraphClientSeconds  = "traces_service_graph_request_client_seconds"
+	GraphUnpairedTotal  = "traces_service_graph_unpaired_spans_total"
+	ConnMessaging       = "messaging_system"
+	ConnDatabase        = "database"
+	ConnVirtualNode     = "virtual_node"
+	defaultFlushEvery   = 2 * time.Second
+	defaultRefreshEvery = time.Minute
+)
+
+// DefaultBuckets are the duration histogram bounds in seconds (2ms·2^n up
+// to ~16s), as Tempo uses.
+var DefaultBuckets = []float64{0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384}
+
+// PeerAttributes name an uninstrumented peer of a client or producer span,
+// in order of preference.
+var PeerAttributes = []string{"peer.service", "db.system", "server.address", "messaging.system"}
+
+// Options configure a Generator.
+type Options struct {
+	// Buckets are the histogram upper bounds in seconds, increasing.
+	Buckets []float64
+	// WaitWindow is how long half an edge waits for its other half.
+	// Default 10s.
+	WaitWindow time.Duration
+	// MaxPendingEdges bounds half-matched edges held. Default 100k
+	// (about 200 bytes each).
+	MaxPendingEdges int
+	// MaxSeries bounds the series kept. Default 100k.
+	MaxSeries int
+	// FlushInterval is how often changed series are written. Default 2s;
+	// every series is rewritten each minute so none goes stale.
+	FlushInterval time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{Buckets: DefaultBuckets, WaitWindow: 10 * time.Second, MaxPendingEdges: 100_000,
+		MaxSeries: 100_000, FlushInterval: defaultFlushEvery}
+}
+
+// Validate reports invalid settings.
+func (o Options) Validate() error {
+	for i := range o.Buckets {
+		if math.IsNaN(o.Buckets[i]) || (i > 0 && o.Buckets[i] <= o.Buckets[i-1]) {
+			return errors.New("validate span metrics options: buckets must increase")
+		}
+	}
+	if o.WaitWindow < 0 || o.MaxPendingEdges < 0 || o.MaxSeries < 0 || o.FlushInterval < 0 {
+		return errors.New("validate span metrics options: negative setting")
+	}
+	return nil
+}
+
+func (o *Options) fill() {
+	d := DefaultOptions()
+	if len(o.Buckets) == 0 {
+		o.Buckets = d.Buckets
+	}
+	if o.WaitWindow == 0 {
+		o.WaitWindow = d.WaitWindow
+	}
+	if o.MaxPendingEdges == 0 {
+		o.MaxPendingEdges = d.MaxPendingEdges
+	}
+	if o.MaxSeries == 0 {
+		o.MaxSeries = d.MaxSeries
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = d.FlushInterval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// series is one counter or histogram family instance.
+type series struct {
+	hist    bool
+	count   float64   // counter value, or histogram count
+	sum     float64   // histogram sum
+	buckets []float64 // cumulative per bound, histogram only
+	// lsets: counter: [name]; histogram: bucket per bound + +Inf, sum, count.
+	lsets   []labels.Labels
+	refs    []storage.SeriesRef
+	dirty   bool
+	written bool // a sample was written before (else a 0 is written first)
+	exTrace string
+	exValue float64
+	exTime  int64
+}
+
+type edgeKey struct {
+	trace pcommon.TraceID
+	span  pcommon.SpanID
+}
+
+type half struct {
+	service  string
+	seconds  float64
+	failed   bool
+	peer     string // client half: uninstrumented peer name, if any
+	peerType string
+}
+
+type edge struct {
+	client, server *half
+	messaging      bool
+	expires        time.Time
+}
+
+// Generator turns spans into series.
+type Generator struct {
+	app  storage.Appendable
+	opts Options
+
+	mu      sync.Mutex
+	series  map[string]*series // guarded by mu
+	pending map[edgeKey]*edge  // guarded by mu
+	lastTS  int64              // guarded by mu: last written sample time (ms)
+	lastAll time.Time          // guarded by mu: last full rewrite
+
+	// flushMu serialises flushes so sample times increase.
+	flushMu sync.Mutex
+
+	droppedSeries prometheus.Counter
+	droppedEdges  prometheus.Counter
+	writeErrors   prometheus.Counter
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New returns a generator writing into app; Start begins its background
+// loop (flushing and expiring edges) and Close ends it.
+func New(app storage.Appendable, opts Options, reg prometheus.Registerer) (*Generator, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.fill()
+	g := &Generator{
+		app: app, opts: opts,
+		series:  map[string]*series{},
+		pending: map[edgeKey]*edge{},
+		droppedSeries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_dropped_series_total",
+			Help: "Span-metric series not created because the series limit was reached."}),
+		droppedEdges: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_service_graph_dropped_spans_total",
+			Help: "Spans left out of the service graph because the pending-edge limit was reached."}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_write_errors_total",
+			Help: "Failed writes of derived span series into the metric store."}),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if reg != nil {
+		reg.MustRegister(g.droppedSeries, g.droppedEdges, g.writeErrors)
+	}
+	return g, nil
+}
+
+// Start runs the background loop.
+func (g *Generator) Start() {
+	go g.run()
+}
+
+func (g *Generator) run() {
+	defer close(g.done)
+	tick := time.NewTicker(min(g.opts.FlushInterval, g.opts.WaitWindow/2+time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-tick.C:
+			g.Expire(g.opts.Now())
+			if err := g.Flush(); err != nil {
+				g.opts.Logger.Warn("write span metrics", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the loop, completes pending virtual-node edges and writes
+// everything once more.
+func (g *Generator) Close() error {
+	select {
+	case <-g.stop:
+		return nil
+	default:
+	}
+	close(g.stop)
+	<-g.done
+	g.Expire(g.opts.Now().Add(g.opts.WaitWindow + time.Nanosecond))
+	return g.Flush()
+}
+
+func kindLabel(k ptrace.SpanKind) string {
+	switch k {
+	case ptrace.SpanKindInternal:
+		return "SPAN_KIND_INTERNAL"
+	case ptrace.SpanKindServer:
+		return "SPAN_KIND_SERVER"
+	case ptrace.SpanKindClient:
+		return "SPAN_KIND_CLIENT"
+	case ptrace.SpanKindProducer:
+		return "SPAN_KIND_PRODUCER"
+	case ptrace.SpanKindConsumer:
+		return "SPAN_KIND_CONSUMER"
+	}
+	return "SPAN_KIND_UNSPECIFIED"
+}
+
+func statusLabel(c ptrace.StatusCode) string {
+	switch c {
+	case ptrace.StatusCodeOk:
+		return "STATUS_CODE_OK"
+	case ptrace.StatusCodeError:
+		return "STATUS_CODE_ERROR"
+	}
+	return "STATUS_CODE_UNSET"
+}
+
+func serviceName(res pcommon.Resource) string {
+	if v, ok := res.Attributes().Get("service.name"); ok && v.AsString() != "" {
+		return v.AsString()
+	}
+	return "unknown_service"
+}
+
+// ConsumeTraces updates the series and edges from td. It never fails: the
+// derived data must not refuse spans.
+func (g *Generator) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	now := g.opts.Now()
+	nowMs := now.UnixMilli()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		svc := serviceName(rs.Resource())
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				secs := float64(int64(sp.EndTimestamp())-int64(sp.StartTimestamp())) / 1e9
+				if secs < 0 {
+					secs = 0
+				}
+				g.observeSpanLocked(svc, sp, secs, nowMs)
+				g.edgeLocked(svc, sp, secs, now)
+			}
+		}
+	}
+	return nil
+}
+
+func (g *Generator) observeSpanLocked(svc string, sp ptrace.Span, secs float64, nowMs int64) {
+	kind, status := kindLabel(sp.Kind()), statusLabel(sp.Status().Code())
+	name := sp.Name()
+	key := svc + "\xff" + name + "\xff" + kind + "\xff" + status
+	tid := ""
+	if !sp.TraceID().IsEmpty() {
+		tid = sp.TraceID().String()
+	}
+	if s := g.getLocked("c\xff"+key, false, func() labels.Labels {
+		return labels.FromStrings("__name__", CallsTotal, "service", svc, "span_name", name, "span_kind", kind, "status_code", status)
+	}); s != nil {
+		s.count++
+		s.dirty = true
+		s.exTrace, s.exValue, s.exTime = tid, secs, nowMs
+	}
+	if s := g.getLocked("h\xff"+key, true, func() labels.Labels {
+		return labels.FromStrings("__name__", Duration, "service", svc, "span_name", name, "span_kind", kind, "status_code", status)
+	}); s != nil {
+		s.observe(g.opts.Buckets, secs)
+		s.exTrace, s.exValue, s.exTime = tid, secs, nowMs
+	}
+}
+
+func (s *series) observe(bounds []float64, v float64) {
+	s.count++
+	s.sum += v
+	for i, b := range bounds {
+		if v <= b {
+			s.buckets[i]++
+		}
+	}
+	s.dirty = true
+}
+
+// getLocked returns the series under key, creating it with the labels mk
+// builds (nil when the series limit is reached).
+func (g *Generator) getLocked(key string, hist bool, mk func() labels.Labels) *series {
+	if s, ok := g.series[key]; ok {
+		return s
+	}
+	if len(g.series) >= g.opts.MaxSeries {
+		g.droppedSeries.Inc()
+		return nil
+	}
+	base := labels.NewBuilder(mk()).Labels() // drops empty values, as the TSDB would
+	s := &series{hist: hist}
+	if !hist {
+		s.lsets = []labels.Labels{base}
+	} else {
+		name := base.Get("__name__")
+		b := labels.NewBuilder(base)
+		for _, bound := range g.opts.Buckets {
+			b.Set("__name__", name+"_bucket")
+			b.Set("le", strconv.FormatFloat(bound, 'f', -1, 64))
+			s.lsets = append(s.lsets, b.Labels())
+		}
+		b.Set("le", "+Inf")
+		s.lsets = append(s.lsets, b.Labels())
+		b.Del("le")
+		b.Set("__name__", name+"_sum")
+		s.lsets = append(s.lsets, b.Labels())
+		b.Set("__name__", name+"_count")
+		s.lsets = append(s.lsets, b.Labels())
+		s.buckets = make([]float64, len(g.opts.Buckets))
+	}
+	s.refs = make([]storage.SeriesRef, len(s.lsets))
+	g.series[key] = s
+	return s
+}
+
+func peerOf(sp ptrace.Span) (name, typ string) {
+	attrs := sp.Attributes()
+	for _, k := range PeerAttributes {
+		if v, ok := attrs.Get(k); ok && v.AsString() != "" {
+			switch k {
+			case "db.system":
+				typ = ConnDatabase
+			case "messaging.system":
+				typ = ConnMessaging
+			default:
+				typ = ConnVirtualNode
+			}
+			return v.AsString(), typ
+		}
+	}
+	return "", ""
+}
+
+func (g *Generator) edgeLocked(svc string, sp ptrace.Span, secs float64, now time.Time) {
+	var key edgeKey
+	var client bool
+	switch sp.Kind() {
+	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
+		key, client = edgeKey{sp.TraceID(), sp.SpanID()}, true
+	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
+		if sp.ParentSpanID().IsEmpty() {
+			return
+		}
+		key = edgeKey{sp.TraceID(), sp.ParentSpanID()}
+	default:
+		return
+	}
+	messaging := sp.Kind() == ptrace.SpanKindProducer || sp.Kind() == ptrace.SpanKindConsumer
+	h := &half{service: svc, seconds: secs, failed: sp.Status().Code() == ptrace.StatusCodeError}
+	if client {
+		h.peer, h.peerType = peerOf(sp)
+	}
+	e, ok := g.pending[key]
+	if !ok {
+		if len(g.pending) >= g.opts.MaxPendingEdges {
+			g.droppedEdges.Inc()
+			return
+		}
+		e = &edge{expires: now.Add(g.opts.WaitWindow), messaging: messaging}
+		g.pending[key] = e
+	}
+	if client {
+		e.client = h
+	} else {
+		e.server = h
+	}
+	if e.client != nil && e.server != nil {
+		delete(g.pending, key)
+		conn := ""
+		if e.messaging {
+			conn = ConnMessaging
+		}
+		g.recordEdgeLocked(e.client.service, e.server.service, conn, e.client.failed || e.server.failed,
+			e.server.seconds, e.client.seconds, true)
+	}
+}
+
+func (g *Generator) recordEdgeLocked(client, server, conn string, failed bool, serverSecs, clientSecs float64, hasServer bool) {
+	key := client + "\xff" + server + "\xff" + conn
+	mk := func(name string) func() labels.Labels {
+		return func() labels.Labels {
+			return labels.FromStrings("__name__", name, "client", client, "server", server, "connection_type", conn)
+		}
+	}
+	if s := g.getLocked("gt\xff"+key, false, mk(GraphRequestTotal)); s != nil {
+		s.count++
+		s.dirty = true
+	}
+	if failed {
+		if s := g.getLocked("gf\xff"+key, false, mk(GraphRequestFailed)); s != nil {
+			s.count++
+			s.dirty = true
+		}
+	}
+	if hasServer {
+		if s := g.getLocked("gs\xff"+key, true, mk(GraphServerSeconds)); s != nil {
+			s.observe(g.opts.Buckets, serverSecs)
+		}
+	}
+	if s := g.getLocked("gc\xff"+key, true, mk(GraphClientSeconds)); s != nil {
+		s.observe(g.opts.Buckets, clientSecs)
+	}
+}
+
+// Expire completes or drops the half edges whose wait ended before now: a
+// client half naming a peer becomes an edge to that virtual node; other
+// lone halves are counted as unpaired.
+func (g *Generator) Expire(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, e := range g.pending {
+		if e.expires.After(now) {
+			continue
+		}
+		delete(g.pending, k)
+		if e.client != nil && e.client.peer != "" {
+			g.recordEdgeLocked(e.client.service, e.client.peer, e.client.peerType, e.client.failed, 0, e.client.seconds, false)
+			continue
+		}
+		side, svc := "client", ""
+		if e.client != nil {
+			svc = e.client.service
+		} else {
+			side, svc = "server", e.server.service
+		}
+		if s := g.getLocked("gu\xff"+side+"\xff"+svc, false, func() labels.Labels {
+			return labels.FromStrings("__name__", GraphUnpairedTotal, side, svc)
+		}); s != nil {
+			s.count++
+			s.dirty = true
+		}
+	}
+}
+
+// Pending reports the half-matched edges held.
+func (g *Generator) Pending() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
+}
+
+type sample struct {
+	s      *series
+	i      int
+	v      float64
+	ex     bool
+	exT    string
+	exV    float64
+	exTime int64
+}
+
+// Flush writes the series changed since the last flush (every series once a
+// minute) at the current time. A series' first write is preceded by a 0
+// one millisecond earlier, so rate() sees its first increments.
+func (g *Generator) Flush() error {
+	g.flushMu.Lock()
+	defer g.flushMu.Unlock()
+	now := g.opts.Now()
+	g.mu.Lock()
+	ts := max(now.UnixMilli(), g.lastTS+2)
+	all := now.Sub(g.lastAll) >= defaultRefreshEvery
+	if all {
+		g.lastAll = now
+	}
+	var zeros, out []sample
+	keys := make([]string, 0, len(g.series))
+	for k, s := range g.series {
+		if s.dirty || all {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s := g.series[k]
+		first := !s.written
+		s.dirty, s.written = false, true
+		if !s.hist {
+			if first {
+				zeros = append(zeros, sample{s: s, i: 0})
+			}
+			out = append(out, sample{s: s, i: 0, v: s.count, ex: s.exTrace != "", exT: s.exTrace, exV: s.exValue, exTime: s.exTime})
+			continue
+		}
+		n := len(s.buckets)
+		for i := 0; i < n+3; i++ {
+			if first {
+				zeros = append(zeros, sample{s: s, i: i})
+			}
+			var v float64
+			switch {
+			case i < n:
+				v = s.buckets[i]
+			case i == n, i == n+2:
+				v = s.count
+			default:
+				v = s.sum
+			}
+			sm := sample{s: s, i: i, v: v}
+			if s.exTrace != "" && i <= n && (i == n || s.exValue <= g.opts.Buckets[i]) && (i == 0 || i == n || s.exValue > g.opts.Buckets[i-1]) {
+				sm.ex, sm.exT, sm.exV, sm.exTime = true, s.exTrace, s.exValue, s.exTime
+			}
+			out = append(out, sm)
+		}
+	}
+	g.lastTS = ts
+	g.mu.Unlock()
+	if len(out) == 0 {
+		return nil
+	}
+	app := g.app.Appender(context.Background())
+	var errs []error
+	for _, z := range zeros {
+		ref, err := app.Append(z.s.refs[z.i], z.s.lsets[z.i], ts-1, 0)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		z.s.refs[z.i] = ref
+	}
+	for _, o := range out {
+		ref, err := app.Append(o.s.refs[o.i], o.s.lsets[o.i], ts, o.v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.s.refs[o.i] = ref
+		if o.ex {
+			_, _ = app.AppendExemplar(ref, o.s.lsets[o.i], exemplar.Exemplar{
+				Labels: labels.FromStrings("trace_id", o.exT), Value: o.exV, Ts: o.exTime, HasTs: true,
+			})
+		}
+	}
+	if err := app.Commit(); err != nil {
+		g.writeErrors.Inc()
+		return fmt.Errorf("commit span metrics: %w", err)
+	}
+	if len(errs) > 0 {
+		g.writeErrors.Add(float64(len(errs)))
+		return fmt.Errorf("append span metrics: %w", errors.Join(errs[:min(len(errs), 3)]...))
+	}
+	return nil
+}
