@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	promconfig "github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/promql"
+	promparser "github.com/prometheus/prometheus/promql/parser"
 	"google.golang.org/grpc"
 
 	"github.com/sightline/sightline/internal/api/prom"
@@ -59,6 +61,11 @@ type App struct {
 	otlpWriter *metricstore.OTLPWriter
 	scrape     *scrape.Manager
 	limiter    *ingest.Limiter
+	engine     *promql.Engine
+	extURL     *url.URL // how users reach this server (links in notifications)
+	// rules lists rule groups and alerts for the Prometheus API; nil until
+	// the alerts pillar sets it.
+	rules func(context.Context) prom.RulesRetriever
 
 	httpSrv     *httpserver.Server
 	otlpHTTPSrv *httpserver.Server // nil when disabled
@@ -127,7 +134,8 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	cleanups = append(cleanups, func() error { return a.otlpWriter.Shutdown(context.Background()) })
 
 	// Query.
-	engine, parser, err := prom.NewEngine(dataDir, time.Duration(cfg.Query.Timeout), cfg.Query.MaxSamples,
+	var parser promparser.Parser
+	a.engine, parser, err = prom.NewEngine(dataDir, time.Duration(cfg.Query.Timeout), cfg.Query.MaxSamples,
 		cfg.Query.MaxConcurrency, time.Duration(cfg.Query.LookbackDelta), logger, a.reg)
 	if err != nil {
 		return nil, err
@@ -163,12 +171,16 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	}
 	cleanups = append(cleanups, func() error { return a.httpSrv.Shutdown(context.Background()) })
 
-	extURL, err := a.externalURL()
+	a.extURL, err = a.externalURL()
 	if err != nil {
 		return nil, err
 	}
+	if err := a.setupAlerts(mux); err != nil {
+		return nil, err
+	}
 	promAPI := prom.New(prom.Options{
-		Engine:      engine,
+		Engine:      a.engine,
+		Rules:       a.rules,
 		Parser:      parser,
 		Storage:     a.metrics,
 		Dir:         metricsDir,
@@ -176,7 +188,7 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 		Config:      func() promconfig.Config { return *a.prometheusConfig() },
 		Flags:       flags,
 		ListenAddr:  a.httpSrv.Addr(),
-		ExternalURL: extURL,
+		ExternalURL: a.extURL,
 		Ready:       a.ready.Load,
 		Logger:      logger,
 		Gatherer:    a.reg,

@@ -39,6 +39,9 @@ type Config struct {
 	Query   QueryConfig   `yaml:"query"`
 	Limits  LimitsConfig  `yaml:"limits"`
 	Events  EventsConfig  `yaml:"events"`
+	Rules   RulesConfig   `yaml:"rules"`
+	// Alertmanager routes, groups, silences and delivers notifications.
+	Alertmanager Alertmanager `yaml:"alertmanager"`
 
 	// File is the path the configuration was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -178,7 +181,8 @@ func Default() *Config {
 
 // sightlineKeys are the top-level keys that belong to sightline; every other
 // top-level key is handed to Prometheus' config parser.
-var sightlineKeys = map[string]bool{"server": true, "metrics": true, "query": true, "limits": true, "events": true}
+var sightlineKeys = map[string]bool{"server": true, "metrics": true, "query": true, "limits": true, "events": true,
+	"rules": true, "alertmanager": true}
 
 // LoadFile reads and validates a configuration file.
 func LoadFile(path string, logger *slog.Logger) (*Config, error) {
@@ -191,7 +195,20 @@ func LoadFile(path string, logger *slog.Logger) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c.File = path
-	c.Prometheus.SetDirectory(filepath.Dir(path))
+	dir := filepath.Dir(path)
+	c.Prometheus.SetDirectory(dir)
+	for i, f := range c.Rules.LogRuleFiles {
+		if f != "" && !filepath.IsAbs(f) {
+			c.Rules.LogRuleFiles[i] = filepath.Join(dir, f)
+		}
+	}
+	if c.Alertmanager.Config != nil {
+		for i, f := range c.Alertmanager.Config.Templates {
+			if f != "" && !filepath.IsAbs(f) {
+				c.Alertmanager.Config.Templates[i] = filepath.Join(dir, f)
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -221,6 +238,9 @@ func Load(text []byte, logger *slog.Logger) (*Config, error) {
 			return nil, err
 		}
 		recordLines(root, "", c.lines)
+		if c.Alertmanager, err = loadAlertmanager(text, root); err != nil {
+			return nil, err
+		}
 	}
 
 	dec := yaml.NewDecoder(bytes.NewReader(ours))
@@ -379,7 +399,9 @@ func (c *Config) Dump() (string, error) {
 		Query   QueryConfig   `yaml:"query"`
 		Limits  LimitsConfig  `yaml:"limits"`
 		Events  EventsConfig  `yaml:"events"`
-	}{c.Server, c.Metrics, c.Query, c.Limits, c.Events})
+		Rules   RulesConfig   `yaml:"rules"`
+		AM      Alertmanager  `yaml:"alertmanager,omitempty"`
+	}{c.Server, c.Metrics, c.Query, c.Limits, c.Events, c.Rules, c.Alertmanager})
 	if err != nil {
 		return "", fmt.Errorf("render config: %w", err)
 	}
