@@ -1,0 +1,234 @@
+package logstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/sightline/sightline/internal/eventstore"
+	"github.com/sightline/sightline/internal/model"
+	"github.com/sightline/sightline/internal/query/logql"
+	"github.com/sightline/sightline/internal/query/logql/lokijson"
+)
+
+var base = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T) *eventstore.Store {
+	t.Helper()
+	o := eventstore.DefaultOptions()
+	o.Now = func() time.Time { return base.Add(time.Hour) }
+	o.FlushInterval = time.Hour
+	o.Logger = slog.New(slog.DiscardHandler)
+	st, err := eventstore.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func mustSchema(t *testing.T) *Schema {
+	s, err := NewSchema(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func query(t *testing.T, st *eventstore.Store, q string, limit int, dir logql.Direction) string {
+	t.Helper()
+	eng, err := logql.NewEngine(&Source{R: st, Schema: mustSchema(t)}, logql.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := eng.Query(context.Background(), q, logql.Params{Start: base, End: base.Add(time.Hour), Limit: limit, Direction: dir})
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return string(lokijson.AppendResult(nil, res))
+}
+
+func TestOTLPRoundTrip(t *testing.T) {
+	st := openStore(t)
+	w := NewWriter(st, WriterOptions{})
+	sink := &OTLPSink{Schema: mustSchema(t), Writer: w}
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "cart")
+	rl.Resource().Attributes().PutStr("host.name", "h1")
+	sl := rl.ScopeLogs().AppendEmpty()
+	for i := range 3 {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommonTS(base.Add(time.Duration(i) * time.Second)))
+		lr.Body().SetStr(fmt.Sprintf("line %d", i))
+		lr.SetSeverityText([]string{"INFO", "ERROR", "INFO"}[i])
+		lr.Attributes().PutInt("http.status", int64(200+i))
+		if i == 1 {
+			lr.SetTraceID([16]byte{1, 2, 3})
+		}
+	}
+	if err := sink.ConsumeLogs(context.Background(), ld); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ q, want string }{
+		{`{service_name="cart"}`, `"line 2"`},
+		{`{service_name="cart"} | level="ERROR"`, `"line 1"`},
+		{`{service_name="cart"} | trace_id="01020300000000000000000000000000"`, `"line 1"`},
+		{`{service_name="cart"} | http_status=202`, `"line 2"`},
+		{`{service_name="cart"} |= "line 0"`, `"line 0"`},
+		{`{service_name="cart"} | host_name="h1" != "line 1"`, `"line 2"`},
+	} {
+		got := query(t, st, tc.q, 100, logql.Backward)
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: got %s, want it to contain %s", tc.q, got, tc.want)
+		}
+	}
+	got := query(t, st, `{service_name="cart"} | level="ERROR"`, 100, logql.Backward)
+	if strings.Count(got, `"line `) != 1 {
+		t.Errorf("level filter: %s", got)
+	}
+}
+
+func TestBatchIDExactlyOnce(t *testing.T) {
+	st := openStore(t)
+	s := mustSchema(t)
+	w := NewWriter(st, WriterOptions{})
+	mk := func() []model.Event {
+		r := s.NewRecord("", base.UnixNano())
+		r.SetBody("once")
+		r.AddString("service.name", "a")
+		return []model.Event{r.Event()}
+	}
+	ctx := WithBatchID(context.Background(), "b-1")
+	for range 3 {
+		if err := w.Write(ctx, mk()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(query(t, st, `{service_name="a"}`, 100, logql.Forward), "once"); got != 1 {
+		t.Fatalf("stored %d times, want 1", got)
+	}
+	// A fresh writer (a restart) recovers the id from the store.
+	w2 := NewWriter(st, WriterOptions{})
+	if err := w2.LoadBatchIDs(context.Background(), st, base.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Write(ctx, mk()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(query(t, st, `{service_name="a"}`, 100, logql.Forward), "once"); got != 1 {
+		t.Fatalf("after restart stored %d times, want 1", got)
+	}
+	// The batch id is not visible as metadata.
+	if q := query(t, st, `{service_name="a"} | _sightline_batch_id="b-1"`, 100, logql.Forward); strings.Contains(q, "once") {
+		t.Fatalf("batch id visible to LogQL: %s", q)
+	}
+}
+
+func TestTypeClashKeepsLines(t *testing.T) {
+	st := openStore(t)
+	s := mustSchema(t)
+	w := NewWriter(st, WriterOptions{})
+	var rows []model.Event
+	for i, v := range []string{`{"code":5,"msg":"a"}`, `{"code":"five","msg":"b"}`, `{"code":5.5,"msg":"c"}`, `{"code":{"x":1},"msg":"d"}`} {
+		m, err := ParseJSONObject([]byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := s.NewRecord("", base.Add(time.Duration(i)*time.Second).UnixNano())
+		r.AddString("service.name", "clash")
+		r.SetBody(m["msg"].(string))
+		delete(m, "msg")
+		r.AddFields(m)
+		rows = append(rows, r.Event())
+	}
+	if err := w.Write(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, st, `{service_name="clash"}`, 100, logql.Forward)
+	for _, l := range []string{`"a"`, `"b"`, `"c"`, `"d"`} {
+		if !strings.Contains(got, l) {
+			t.Errorf("line %s missing: %s", l, got)
+		}
+	}
+	if got := query(t, st, `{service_name="clash"} | code="five"`, 100, logql.Forward); !strings.Contains(got, `"b"`) || strings.Contains(got, `"a"`) {
+		t.Errorf("string filter: %s", got)
+	}
+	if got := query(t, st, `{service_name="clash"} | code_x="1"`, 100, logql.Forward); !strings.Contains(got, `"d"`) {
+		t.Errorf("nested field: %s", got)
+	}
+}
+
+func TestLimitWithPushdown(t *testing.T) {
+	st := openStore(t)
+	s := mustSchema(t)
+	w := NewWriter(st, WriterOptions{})
+	var rows []model.Event
+	for i := range 50 {
+		r := s.NewRecord("", base.Add(time.Duration(i)*time.Second).UnixNano())
+		r.AddString("service.name", "lim")
+		r.SetBody(fmt.Sprintf("n=%02d %s", i, []string{"odd", "even"}[(i+1)%2]))
+		r.AddString("level", []string{"info", "warn"}[i%2])
+		rows = append(rows, r.Event())
+	}
+	if err := w.Write(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		q    string
+		dir  logql.Direction
+		want []string
+	}{
+		{`{service_name="lim"} |= "even"`, logql.Backward, []string{"n=48", "n=46"}},
+		{`{service_name="lim"} |= "even"`, logql.Forward, []string{"n=00", "n=02"}},
+		{`{service_name="lim"} | level="warn"`, logql.Backward, []string{"n=49", "n=47"}},
+		{`{service_name="lim"} |= "n=4" or "n=0"`, logql.Forward, []string{"n=00", "n=01"}},
+		{`{service_name="lim"} | level=~"w.*" != "n=49"`, logql.Backward, []string{"n=47", "n=45"}},
+	} {
+		got := query(t, st, tc.q, 2, tc.dir)
+		if strings.Count(got, `"n=`) != 2 {
+			t.Errorf("%s: want 2 lines: %s", tc.q, got)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: want %s in %s", tc.q, w, got)
+			}
+		}
+	}
+}
+
+func TestSanitizeAndBounds(t *testing.T) {
+	for in, want := range map[string]string{"a.b": "a_b", "9x": "_9x", "ok_1": "ok_1", "é": "__", "": "_"} {
+		if got := SanitizeKey(in, 0); got != want {
+			t.Errorf("SanitizeKey(%q)=%q want %q", in, got, want)
+		}
+	}
+	s, err := NewSchema(Options{MaxFields: 2, MaxValueBytes: 4, MaxFieldNameBytes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.NewRecord("", 1)
+	r.AddString("aaaaaa", "héllo world")
+	r.AddString("b", "x")
+	r.AddString("c", "y")
+	e := r.Event()
+	if len(e.Attrs) != 3 || e.Attrs[0].Key != "aaa" || e.Attrs[0].Value.Str != "hél" || e.Attrs[2].Key != DroppedFieldsField {
+		t.Fatalf("bounds not applied: %+v", e.Attrs)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Reserved names are renamed, not rejected.
+	r = mustSchema(t).NewRecord("", 1)
+	r.AddString("name", "n")
+	r.AddString("level", "info")
+	r.AddString("level", "warn") // severity is taken: kept as an attribute
+	if e := r.Event(); e.Attrs[0].Key != "attr_name" || e.Severity != "info" || e.Attrs[1].Key != "attr_level" {
+		t.Fatalf("got %+v", e.Attrs)
+	}
+}

@@ -1,0 +1,344 @@
+// Package logstore is the log schema on the event store: it turns records
+// from every log ingest protocol (OTLP, Loki push, Elasticsearch bulk,
+// syslog, JSON lines) into model.Event rows, writes them with exactly-once
+// handling of agent batch ids (Writer), and adapts the store to the LogQL
+// engine (Source) with line filters, label matchers, time range, direction
+// and limit pushed down into eventstore queries.
+//
+// Schema: a row's stream is a small configurable set of labels taken from
+// resource attributes or incoming labels (service.name → service_name, …);
+// everything else is an attribute column. Attribute keys are stored in
+// Loki's label-name form (dots and other invalid runes become "_"), so a
+// LogQL label filter names exactly the stored column and can be pushed down.
+// JSON bodies are flattened into attributes with bounded names, sizes and
+// counts; a value keeps its own type per row, so a field that is a number in
+// one line and a string in another never drops a line.
+//
+// Schema, Writer and Source are safe for concurrent use.
+package logstore
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+// StreamLabel maps an incoming attribute or label key to a stream label.
+type StreamLabel struct {
+	From string // attribute or label key as sent, e.g. "service.name"
+	To   string // stream label name, e.g. "service_name"
+}
+
+// Options configure a Schema. The zero value of a field selects its default.
+type Options struct {
+	// StreamLabels are the keys that form a row's stream. Default:
+	// service.name, service.namespace, deployment.environment(.name),
+	// k8s.namespace.name (and their label forms).
+	StreamLabels []StreamLabel
+	// MaxFields caps the attributes of one row; the rest are dropped and
+	// counted in a "_dropped_fields" attribute. Default 256.
+	MaxFields int
+	// MaxFieldNameBytes caps an attribute name; longer names are cut.
+	// Default 128.
+	MaxFieldNameBytes int
+	// MaxValueBytes caps an attribute value; longer values are cut. Default 16 KiB.
+	MaxValueBytes int
+	// MaxLineBytes caps a log line; longer lines are cut. Default 256 KiB.
+	MaxLineBytes int
+	// MaxDepth caps JSON nesting that is flattened; deeper objects are kept
+	// as JSON text. Default 8.
+	MaxDepth int
+}
+
+// DefaultStreamLabels is the default stream label set.
+func DefaultStreamLabels() []StreamLabel {
+	return []StreamLabel{
+		{"service.name", "service_name"}, {"service_name", "service_name"},
+		{"service.namespace", "service_namespace"}, {"service_namespace", "service_namespace"},
+		{"deployment.environment", "env"}, {"deployment.environment.name", "env"}, {"env", "env"},
+		{"k8s.namespace.name", "namespace"}, {"namespace", "namespace"},
+	}
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{StreamLabels: DefaultStreamLabels(), MaxFields: 256, MaxFieldNameBytes: 128,
+		MaxValueBytes: 16 << 10, MaxLineBytes: 256 << 10, MaxDepth: 8}
+}
+
+func (o *Options) fill() {
+	d := DefaultOptions()
+	if o.StreamLabels == nil {
+		o.StreamLabels = d.StreamLabels
+	}
+	if o.MaxFields == 0 {
+		o.MaxFields = d.MaxFields
+	}
+	if o.MaxFieldNameBytes == 0 {
+		o.MaxFieldNameBytes = d.MaxFieldNameBytes
+	}
+	if o.MaxValueBytes == 0 {
+		o.MaxValueBytes = d.MaxValueBytes
+	}
+	if o.MaxLineBytes == 0 {
+		o.MaxLineBytes = d.MaxLineBytes
+	}
+	if o.MaxDepth == 0 {
+		o.MaxDepth = d.MaxDepth
+	}
+}
+
+// Validate reports invalid settings.
+func (o Options) Validate() error {
+	for _, s := range o.StreamLabels {
+		if s.From == "" || s.To == "" || SanitizeKey(s.To, 0) != s.To {
+			return fmt.Errorf("validate logstore options: stream label %q → %q: need a key and a valid label name", s.From, s.To)
+		}
+	}
+	if o.MaxFields < 0 || o.MaxFieldNameBytes < 0 || o.MaxValueBytes < 0 || o.MaxLineBytes < 0 || o.MaxDepth < 0 {
+		return fmt.Errorf("validate logstore options: limits must not be negative")
+	}
+	return nil
+}
+
+// Schema converts incoming records into rows.
+type Schema struct {
+	opts   Options
+	stream map[string]string // incoming key → stream label
+	isLbl  map[string]bool   // stream label names
+}
+
+// NewSchema returns a schema with opts (defaults filled in).
+func NewSchema(opts Options) (*Schema, error) {
+	opts.fill()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Schema{opts: opts, stream: map[string]string{}, isLbl: map[string]bool{}}
+	for _, sl := range opts.StreamLabels {
+		s.stream[sl.From] = sl.To
+		s.isLbl[sl.To] = true
+	}
+	return s, nil
+}
+
+// Options returns the schema's effective options.
+func (s *Schema) Options() Options { return s.opts }
+
+// IsStreamLabel reports whether name is one of the stream label names.
+func (s *Schema) IsStreamLabel(name string) bool { return s.isLbl[name] }
+
+// StreamLabelFor returns the stream label an incoming key maps to.
+func (s *Schema) StreamLabelFor(key string) (string, bool) {
+	l, ok := s.stream[key]
+	return l, ok
+}
+
+// BatchIDField is the attribute holding an agent batch id (on the first row
+// of the batch only). It is hidden from LogQL.
+const BatchIDField = "_sightline_batch_id"
+
+// DroppedFieldsField counts attributes dropped by the MaxFields bound.
+const DroppedFieldsField = "_dropped_fields"
+
+// SanitizeKey returns key in label-name form: bytes other than [a-zA-Z0-9_]
+// become "_", a leading digit gets a "_" prefix, and the result is cut to
+// max bytes (0 = no cut).
+func SanitizeKey(key string, max int) string {
+	if key == "" {
+		return "_"
+	}
+	ok := true
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && i > 0) {
+			ok = false
+			break
+		}
+	}
+	out := key
+	if !ok {
+		var b strings.Builder
+		b.Grow(len(key) + 1)
+		if c := key[0]; c >= '0' && c <= '9' {
+			b.WriteByte('_')
+		}
+		for i := 0; i < len(key); i++ {
+			c := key[i]
+			if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+				b.WriteByte(c)
+			} else {
+				b.WriteByte('_')
+			}
+		}
+		out = b.String()
+	}
+	if max > 0 && len(out) > max {
+		out = out[:max]
+	}
+	return out
+}
+
+// truncate cuts s to at most max bytes on a rune boundary and replaces
+// invalid UTF-8.
+func truncate(s string, max int) string {
+	if max > 0 && len(s) > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
+}
+
+// Record is a protocol-neutral log record under construction. Build rows
+// with NewRecord, add labels and fields, then Event.
+type Record struct {
+	s       *Schema
+	ev      model.Event
+	lb      labels.ScratchBuilder
+	seen    map[string]int // attr key → index in ev.Attrs
+	dropped int64
+}
+
+// NewRecord starts a row for tenant at time t (Unix ns).
+func (s *Schema) NewRecord(tenant string, t int64) *Record {
+	r := &Record{s: s, seen: make(map[string]int, 8)}
+	r.ev = model.Event{Tenant: tenant, Signal: model.SignalLog, Time: t}
+	return r
+}
+
+// SetBody sets the log line (cut to MaxLineBytes).
+func (r *Record) SetBody(b string) { r.ev.Body = truncate(b, r.s.opts.MaxLineBytes) }
+
+// Body returns the line set so far.
+func (r *Record) Body() string { return r.ev.Body }
+
+// SetTime sets the row time.
+func (r *Record) SetTime(t int64) { r.ev.Time = t }
+
+// SetSeverity sets the level.
+func (r *Record) SetSeverity(s string) { r.ev.Severity = truncate(s, 64) }
+
+// SetTrace sets trace and span ids.
+func (r *Record) SetTrace(t model.TraceID, sp model.SpanID) { r.ev.TraceID, r.ev.SpanID = t, sp }
+
+// AddStreamLabel adds a stream label directly (Loki stream labels).
+func (r *Record) AddStreamLabel(name, value string) {
+	if value == "" {
+		return
+	}
+	r.lb.Add(SanitizeKey(name, r.s.opts.MaxFieldNameBytes), truncate(value, 1024))
+}
+
+// Add adds an attribute: keys listed as stream keys become stream labels
+// (when the value is a string), the intrinsic-like keys level/severity,
+// trace_id and span_id fill the intrinsic fields when still empty, and the
+// rest become attributes. A later value for the same key replaces the
+// earlier one.
+func (r *Record) Add(key string, v model.Value) {
+	if v.Type == model.TypeNone {
+		return
+	}
+	if to, ok := r.s.stream[key]; ok && v.Type == model.TypeString {
+		r.addStreamOnce(to, v.Str)
+		return
+	}
+	k := SanitizeKey(key, r.s.opts.MaxFieldNameBytes)
+	switch k {
+	case "level", "severity", "severity_text", "loglevel", "log_level":
+		if r.ev.Severity == "" && v.Type == model.TypeString {
+			r.SetSeverity(v.Str)
+			return
+		}
+	case model.FieldTraceID, "traceid", "traceId", "trace_id_hex":
+		if r.ev.TraceID.IsZero() && v.Type == model.TypeString {
+			if id, err := model.ParseTraceID(v.Str); err == nil {
+				r.ev.TraceID = id
+				return
+			}
+		}
+	case model.FieldSpanID, "spanid", "spanId":
+		if r.ev.SpanID.IsZero() && v.Type == model.TypeString {
+			if id, err := model.ParseSpanID(v.Str); err == nil {
+				r.ev.SpanID = id
+				return
+			}
+		}
+	}
+	if model.IsIntrinsic(k) || r.s.isLbl[k] || k == MetaLevel {
+		k = "attr_" + strings.TrimPrefix(k, "_") // "name" → "attr_name", "_msg" → "attr_msg"
+	}
+	if v.Type == model.TypeString {
+		v.Str = truncate(v.Str, r.s.opts.MaxValueBytes)
+	}
+	if i, ok := r.seen[k]; ok {
+		r.ev.Attrs[i].Value = v
+		return
+	}
+	if len(r.ev.Attrs) >= r.s.opts.MaxFields {
+		r.dropped++
+		return
+	}
+	r.seen[k] = len(r.ev.Attrs)
+	r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: k, Value: v})
+}
+
+// AddString is Add with a string value.
+func (r *Record) AddString(key, v string) { r.Add(key, model.StringValue(v)) }
+
+func (r *Record) addStreamOnce(name, value string) {
+	if value == "" {
+		return
+	}
+	// Keep the first value of a label; ScratchBuilder would keep duplicates.
+	for _, seen := range r.streamNames() {
+		if seen == name {
+			return
+		}
+	}
+	r.lb.Add(name, truncate(value, 1024))
+}
+
+func (r *Record) streamNames() []string {
+	var names []string
+	r.lb.Labels().Range(func(l labels.Label) { names = append(names, l.Name) })
+	return names
+}
+
+// Event finishes the row. The Record must not be used afterwards.
+func (r *Record) Event() model.Event {
+	if r.dropped > 0 {
+		r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: DroppedFieldsField, Value: model.IntValue(r.dropped)})
+	}
+	r.lb.Sort()
+	ls := r.lb.Labels()
+	// Drop duplicate names (the first after sorting wins).
+	dup := false
+	prev := ""
+	ls.Range(func(l labels.Label) {
+		if l.Name == prev {
+			dup = true
+		}
+		prev = l.Name
+	})
+	if dup {
+		b := labels.NewBuilder(labels.EmptyLabels())
+		ls.Range(func(l labels.Label) {
+			if b.Get(l.Name) == "" {
+				b.Set(l.Name, l.Value)
+			}
+		})
+		ls = b.Labels()
+	}
+	r.ev.Stream = ls
+	return r.ev
+}
