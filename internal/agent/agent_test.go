@@ -297,3 +297,32 @@ func TestPruneVanished(t *testing.T) {
 		t.Fatalf("left %v", st.Files)
 	}
 }
+
+// TestConfigDocExample keeps the example in Config's doc comment valid.
+func TestConfigDocExample(t *testing.T) {
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(src), "it and flags override the top-level fields. Example:\n//\n")
+	var yml strings.Builder
+	for _, line := range strings.Split(after, "\n") {
+		l, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			break
+		}
+		yml.WriteString(l + "\n")
+	}
+	p := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(p, []byte(yml.String()), 0o644)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, yml.String())
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Parse.Filters) != 2 || cfg.Ship.Headers["X-Scope-OrgID"] != "team-a" || cfg.Tail.CloseInactive != 5*time.Second {
+		t.Fatalf("example decoded to %+v", cfg)
+	}
+}

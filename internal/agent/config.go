@@ -18,7 +18,25 @@ import (
 )
 
 // Config is the agent's configuration; the YAML file (--config) maps onto
-// it and flags override the top-level fields.
+// it and flags override the top-level fields. Example:
+//
+//	server: http://sightline:9800
+//	data_dir: /var/lib/sightline-agent
+//	paths: [/var/log/app/*.log, /var/log/pods/*/*/*.log]
+//	exclude: ["*.gz"]
+//	labels: {env: prod, service: shop}
+//	http_addr: 127.0.0.1:9801
+//	tail: {poll_interval: 250ms, fingerprint_size: 1024, close_inactive: 5s, start_at_end: false}
+//	parse:
+//	  format: auto          # auto | plain | cri | docker | container
+//	  parse: auto           # auto | json | logfmt | none
+//	  multiline: {start_pattern: '^\d{4}-\d{2}-\d{2}', max_lines: 500, max_bytes: 262144, flush_timeout: 1s}
+//	  filters:
+//	    - {action: drop, regex: 'GET /healthz'}
+//	    - {action: keep, field: level, regex: '^(info|warn|error)$'}
+//	batch: {max_records: 5000, max_bytes: 1048576, max_wait: 1s}
+//	buffer: {max_bytes: 1073741824, segment_bytes: 16777216}
+//	ship: {path: /otlp/v1/logs, timeout: 30s, min_backoff: 100ms, max_backoff: 30s, headers: {X-Scope-OrgID: team-a}}
 type Config struct {
 	// Server is the sightline server's base URL (--server).
 	Server string `yaml:"server"`

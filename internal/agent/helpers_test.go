@@ -399,7 +399,7 @@ func (s *testLogSink) Write(p []byte) (int, error) {
 			if s.t.Failed() && os.Getenv("AGENT_TEST_LOG") != "" {
 				s.mu.Lock()
 				defer s.mu.Unlock()
-				os.WriteFile(os.Getenv("AGENT_TEST_LOG"), s.b, 0o644)
+				os.WriteFile(fmt.Sprintf("%s.%d", os.Getenv("AGENT_TEST_LOG"), time.Now().UnixNano()), s.b, 0o644)
 			}
 		})
 	}

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -405,7 +406,7 @@ func (t *Tailer) excluded(path string) bool {
 	return false
 }
 
-func containsSlash(s string) bool { return bytes.IndexByte([]byte(s), '/') >= 0 }
+func containsSlash(s string) bool { return strings.Contains(s, "/") }
 
 func (t *Tailer) sortedReaders() []*reader {
 	rs := make([]*reader, 0, len(t.readers))
