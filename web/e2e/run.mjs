@@ -53,7 +53,7 @@ function url(p, params = {}) {
  * tests allow exactly those messages, and only after checking the server
  * really answers 404 there.
  */
-const PENDING_PROBES = ['/api/services', '/loki/api/v1/labels'];
+const PENDING_PROBES = ['/api/services', '/loki/api/v1/labels', '/api/dependencies'];
 const missingApis = new Set();
 
 async function probeMissingApis() {
@@ -417,6 +417,40 @@ describe('logs', () => {
       await alert.waitFor();
       assert.match((await alert.textContent()) ?? '', /HTTP 400/);
       await shot(page, 'logs-error-light');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('service map', () => {
+  test('shows every service and call path the server reports', async () => {
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/service-map'), { waitUntil: 'networkidle' });
+      if (missingApis.has('/api/dependencies')) {
+        await page.getByText('Waiting for the server API').waitFor();
+        assert.deepEqual(errors, []);
+        return;
+      }
+      const now = Date.now();
+      const links = (await apiJSON(`/api/dependencies?endTs=${now}&lookback=3600000`)).data;
+      if (links.length === 0) {
+        await page.getByText('No calls between services').waitFor();
+        return;
+      }
+      const services = new Set(links.flatMap((l) => [l.parent, l.child]));
+      const pairs = new Set(links.map((l) => `${l.parent}>${l.child}`));
+      const nodes = page.getByTestId('map-node');
+      await nodes.first().waitFor();
+      assert.equal(await nodes.count(), services.size);
+      assert.equal(await page.locator('.map-edge').count(), pairs.size);
+      const first = [...services].sort()[0];
+      await page.getByRole('button', { name: first, exact: true }).click();
+      await page.getByRole('complementary', { name: `Service ${first}` }).waitFor();
+      assert.equal(new URL(page.url()).searchParams.get('service'), first);
+      await shot(page, 'service-map-selected-dark');
+      assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }

@@ -490,3 +490,19 @@ export function lokiTailURL(query: string, start: number, limit: number): string
   const p = new URLSearchParams({ query, start: ns(start), limit: String(limit) });
   return `${proto}//${window.location.host}/loki/api/v1/tail?${p.toString()}`;
 }
+
+/** One caller → callee pair with its call count, as Jaeger's dependencies API reports it. */
+export interface DependencyLink {
+  parent: string;
+  child: string;
+  callCount: number;
+}
+
+/** Lists service dependencies seen in the lookback window ending at end (unix seconds). */
+export function dependencies(end: number, lookbackSec: number, signal?: AbortSignal): Promise<DependencyLink[]> {
+  return jaegerGet<DependencyLink[]>(
+    '/api/dependencies',
+    { endTs: String(Math.round(end * 1000)), lookback: String(Math.round(lookbackSec * 1000)) },
+    signal,
+  );
+}
