@@ -10,12 +10,15 @@ import (
 // mergeOnce merges the smallest parts of the day partition with the most
 // parts, when it has at least MergeMinParts. It reports whether it merged.
 func (s *Store) mergeOnce() error {
-	_, err := s.merge(s.opts.MergeMinParts)
+	_, err := s.merge(s.opts.MergeMinParts, false)
 	return err
 }
 
-// merge runs one merge if some partition has at least minParts parts.
-func (s *Store) merge(minParts int) (bool, error) {
+// merge runs one merge if some partition has at least minParts parts. Unless
+// all is set, only parts of similar size are merged (a part joins while it
+// holds at most twice the rows of the largest one picked), so each row is
+// rewritten a logarithmic number of times.
+func (s *Store) merge(minParts int, all bool) (bool, error) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	byDay := map[string][]partInfo{}
@@ -33,16 +36,30 @@ func (s *Store) merge(minParts int) (bool, error) {
 	}
 	cands := byDay[day]
 	slices.SortFunc(cands, func(a, b partInfo) int { return cmpInt(a.Rows, b.Rows) })
+	need := 2
+	if !all {
+		need = min(minParts, 3)
+	}
 	var pick []partInfo
 	var rows int64
-	for _, p := range cands {
-		if len(pick) >= s.opts.MaxMergeParts || (len(pick) >= 2 && rows+p.Rows > s.opts.MaxMergeRows) {
+	// The first run of similar sizes, smallest first, with enough parts.
+	for start := range cands {
+		pick, rows = pick[:0], 0
+		for _, p := range cands[start:] {
+			if len(pick) >= s.opts.MaxMergeParts || (len(pick) >= 2 && rows+p.Rows > s.opts.MaxMergeRows) {
+				break
+			}
+			if !all && len(pick) > 0 && p.Rows > 2*pick[len(pick)-1].Rows {
+				break
+			}
+			pick = append(pick, p)
+			rows += p.Rows
+		}
+		if len(pick) >= need {
 			break
 		}
-		pick = append(pick, p)
-		rows += p.Rows
 	}
-	if len(pick) < 2 {
+	if len(pick) < need {
 		return false, nil
 	}
 	// Older parts first so rows with equal timestamps keep arrival order.
@@ -157,7 +174,7 @@ func mergeSource(refs []*partRef) groupSource {
 // gradually; MergeAll is for offline compaction and benchmarks.
 func (s *Store) MergeAll() error {
 	for {
-		merged, err := s.merge(2)
+		merged, err := s.merge(2, true)
 		if err != nil || !merged {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestMergeKeepsRows(t *testing.T) {
 		t.Fatalf("parts %d before merge", st.Parts)
 	}
 	before := seqs(queryAll(t, s, Query{Tenant: "t1"}))
-	merged, err := s.merge(2)
+	merged, err := s.merge(2, true)
 	if err != nil || !merged {
 		t.Fatalf("merge: %v %v", merged, err)
 	}
@@ -301,7 +302,7 @@ func TestFaultInjectionFlushAndMerge(t *testing.T) {
 		ferr := s.Flush()
 		merr := error(nil)
 		if ferr == nil {
-			_, merr = s.merge(2)
+			_, merr = s.merge(2, true)
 		}
 		fs.mu.Lock()
 		failed, kind := fs.failed, fs.kind
@@ -383,5 +384,43 @@ func TestStreamMatchers(t *testing.T) {
 				t.Errorf("phase %d set %d %v: %d rows, want %d", phase, i, ms, got, want)
 			}
 		}
+	}
+}
+
+func TestBackgroundMergePicksSimilarParts(t *testing.T) {
+	o := testOpts()
+	o.MergeMinParts = 3
+	s := openTest(t, t.TempDir(), o)
+	defer s.Close()
+	sizes := []int{5000, 100, 120, 110, 4000}
+	off := 0
+	for _, n := range sizes {
+		if err := s.Append(context.Background(), genRows(n, off)); err != nil {
+			t.Fatal(err)
+		}
+		off += n
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged, err := s.merge(o.MergeMinParts, false)
+	if err != nil || !merged {
+		t.Fatalf("merge: %v %v", merged, err)
+	}
+	var rows []int64
+	for _, p := range s.man.Parts {
+		rows = append(rows, p.Rows)
+	}
+	slices.Sort(rows)
+	if !slices.Equal(rows, []int64{330, 4000, 5000}) {
+		t.Fatalf("parts after merge %v, want the three small ones merged", rows)
+	}
+	// Similar big parts now: 330 is not within 2x of 4000, so only 4000+5000
+	// could go, which is below the 3-part minimum.
+	if merged, _ := s.merge(o.MergeMinParts, false); merged {
+		t.Fatal("merged dissimilar parts")
+	}
+	if got := len(queryAll(t, s, Query{Tenant: "t1"})); got != off {
+		t.Fatalf("%d rows after merges, want %d", got, off)
 	}
 }
