@@ -68,11 +68,13 @@ type LogQLExpr struct {
 	Expr logql.Expr
 }
 
-func (e *LogQLExpr) String() string                        { return e.Text }
-func (e *LogQLExpr) Pretty(int) string                     { return e.Text }
-func (e *LogQLExpr) PositionRange() posrange.PositionRange { return posrange.PositionRange{End: posrange.Pos(len(e.Text))} }
-func (e *LogQLExpr) Type() parser.ValueType                { return parser.ValueTypeVector }
-func (e *LogQLExpr) PromQLExpr()                           {}
+func (e *LogQLExpr) String() string    { return e.Text }
+func (e *LogQLExpr) Pretty(int) string { return e.Text }
+func (e *LogQLExpr) PositionRange() posrange.PositionRange {
+	return posrange.PositionRange{End: posrange.Pos(len(e.Text))}
+}
+func (e *LogQLExpr) Type() parser.ValueType { return parser.ValueTypeVector }
+func (e *LogQLExpr) PromQLExpr()            {}
 
 // logQueryFunc evaluates rule expressions with LogQL.
 func logQueryFunc(q LogQuerier) func(ctx context.Context, qs string, t time.Time) (promql.Vector, error) {
