@@ -6,10 +6,14 @@ import (
 	"net/http"
 	"time"
 
+	logsapi "github.com/sightline/sightline/internal/api/logs"
 	"github.com/sightline/sightline/internal/api/loki"
 	"github.com/sightline/sightline/internal/config"
+	"github.com/sightline/sightline/internal/ingest/elastic"
+	"github.com/sightline/sightline/internal/ingest/jsonline"
 	lokipush "github.com/sightline/sightline/internal/ingest/loki"
 	"github.com/sightline/sightline/internal/ingest/otlp"
+	"github.com/sightline/sightline/internal/ingest/syslog"
 	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/query/logql"
 )
@@ -76,5 +80,39 @@ func (a *App) setupLogs(mux *http.ServeMux, rcv *otlp.Receiver) error {
 		return err
 	}
 	api.Register(mux, "")
+
+	jm := logstore.JSONMapping{MessageFields: lc.MessageFields, TimeFields: lc.TimeFields}
+	mux.Handle("POST /api/v1/logs/jsonline", &jsonline.Handler{Schema: schema, Writer: writer, Mapping: jm, MaxRequestBytes: maxReq, Limiter: a.limiter})
+
+	esMap := jm
+	if len(lc.ElasticStreamFields) > 0 {
+		eso, err := logSchemaOptions(lc, lc.ElasticStreamFields)
+		if err != nil {
+			return err
+		}
+		esMap.StreamFields = eso.StreamLabels
+	}
+	es := &elastic.Handler{Schema: schema, Writer: writer, Mapping: esMap, MaxRequestBytes: maxReq, Limiter: a.limiter}
+	es.Register(mux, "/elastic")
+
+	logsAPI, err := logsapi.New(logsapi.Options{Engine: engine, Hits: a.events, Source: src})
+	if err != nil {
+		return err
+	}
+	logsAPI.Register(mux)
+
+	if lc.SyslogAddr != "" {
+		srv, err := syslog.Listen(syslog.Options{
+			Addr: lc.SyslogAddr, Tenant: lc.SyslogTenant, Schema: schema, Writer: writer,
+			Logger: a.logger.With("component", "syslog"), Registerer: a.reg,
+		})
+		if err != nil {
+			return err
+		}
+		// TODO(lead): keep srv in App, Serve it in Start and Stop it before
+		// the stores close; until then it serves from here and stops with
+		// the process.
+		srv.Serve()
+	}
 	return nil
 }
