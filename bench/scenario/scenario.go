@@ -164,6 +164,24 @@ func Median(k int, fn func() error) (time.Duration, error) {
 	return ds[len(ds)/2], nil
 }
 
+// MedianCPU runs fn k times and returns the median wall time and the median
+// process CPU time per run (on a loaded machine CPU time is the steadier
+// figure).
+func MedianCPU(k int, fn func() error) (wall, cpu time.Duration, err error) {
+	ws := make([]time.Duration, 0, k)
+	cs := make([]time.Duration, 0, k)
+	for range k {
+		c, t := CPUTime(), time.Now()
+		if err := fn(); err != nil {
+			return 0, 0, err
+		}
+		ws, cs = append(ws, time.Since(t)), append(cs, CPUTime()-c)
+	}
+	slices.Sort(ws)
+	slices.Sort(cs)
+	return ws[len(ws)/2], cs[len(cs)/2], nil
+}
+
 // Count runs q and returns the rows delivered and stats.
 func Count(ctx context.Context, s *eventstore.Store, q eventstore.Query) (int, eventstore.QueryStats, error) {
 	n := 0

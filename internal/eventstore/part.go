@@ -416,6 +416,8 @@ type part struct {
 	data         *os.File
 	bloom        *os.File
 	trace        *os.File
+	// blooms maps bloom.bin: a probe touches only the words it needs.
+	blooms []byte
 }
 
 func openPart(dir string, info partInfo, res streamResolver) (p *part, err error) {
@@ -439,6 +441,9 @@ func openPart(dir string, info partInfo, res streamResolver) (p *part, err error
 	if p.bloom, err = os.Open(filepath.Join(dir, fileBloom)); err != nil {
 		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
 	}
+	if p.blooms, err = mapFile(p.bloom); err != nil {
+		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
+	}
 	if p.trace, err = os.Open(filepath.Join(dir, fileTraces)); err != nil {
 		return nil, fmt.Errorf("open part %s: %w", info.ID, err)
 	}
@@ -446,6 +451,8 @@ func openPart(dir string, info partInfo, res streamResolver) (p *part, err error
 }
 
 func (p *part) close() {
+	unmapFile(p.blooms)
+	p.blooms = nil
 	for _, f := range []*os.File{p.data, p.bloom, p.trace} {
 		if f != nil {
 			f.Close()
@@ -479,12 +486,13 @@ func columnBytes(buf []byte, base uint64, c *columnHeader) ([]byte, error) {
 	return buf[s : s+uint64(c.dataLen)], nil
 }
 
-// readBloom reads column c's bloom filter.
+// readBloom returns column c's bloom filter (aliasing the mapped file).
 func (p *part) readBloom(c *columnHeader) ([]byte, error) {
-	b := make([]byte, c.bloomLen)
-	if _, err := p.bloom.ReadAt(b, int64(c.bloomOff)); err != nil {
-		return nil, fmt.Errorf("read bloom of part %s: %w", p.info.ID, err)
+	end := c.bloomOff + uint64(c.bloomLen)
+	if end < c.bloomOff || end > uint64(len(p.blooms)) {
+		return nil, fmt.Errorf("read bloom of part %s: range %d+%d outside bloom.bin", p.info.ID, c.bloomOff, c.bloomLen)
 	}
+	b := p.blooms[c.bloomOff:end:end]
 	if err := bloomCheck(b); err != nil {
 		return nil, fmt.Errorf("read bloom of part %s: %w", p.info.ID, err)
 	}

@@ -107,9 +107,9 @@ func main() {
 		q := eventstore.Query{Tenant: "bench", Filters: []eventstore.Filter{{Op: eventstore.OpPhrase, Value: w}}}
 		var n int
 		var qs eventstore.QueryStats
-		d, err := scenario.Median(5, func() error { var err error; n, qs, err = scenario.Count(ctx, s, q); return err })
+		d, dc, err := scenario.MedianCPU(5, func() error { var err error; n, qs, err = scenario.Count(ctx, s, q); return err })
 		check(err)
-		fmt.Printf("needle %q: %d hits, median of 5 %s (blocks read %d of %d)\n", w, n, d.Round(time.Microsecond), qs.BlocksRead, qs.BlocksTotal)
+		fmt.Printf("needle %q: %d hits, median of 5 %s wall, %s CPU (blocks read %d of %d)\n", w, n, d.Round(time.Microsecond), dc.Round(time.Microsecond), qs.BlocksRead, qs.BlocksTotal)
 	}
 	var minT, maxT int64 = 1<<63 - 1, 0
 	for _, r := range recs[:1] {
@@ -119,9 +119,9 @@ func main() {
 	hq := eventstore.HitsQuery{Query: eventstore.Query{Tenant: "bench", Start: minT, End: max(maxT+1, minT+int64(time.Hour)),
 		Filters: []eventstore.Filter{{Field: model.FieldSeverity, Op: eventstore.OpEqual, Value: "error"}}}, Step: int64(time.Hour), GroupBy: "service"}
 	var hr eventstore.HitsResult
-	d, err := scenario.Median(5, func() error { var err error; hr, err = s.Hits(ctx, hq); return err })
+	d, dc, err := scenario.MedianCPU(5, func() error { var err error; hr, err = s.Hits(ctx, hq); return err })
 	check(err)
-	fmt.Printf("error count per service over the hour: %d services, median of 5 %s\n", len(hr.Groups), d.Round(time.Microsecond))
+	fmt.Printf("error count per service over the hour: %d services, median of 5 %s wall, %s CPU\n", len(hr.Groups), d.Round(time.Microsecond), dc.Round(time.Microsecond))
 
 	if *statsFile != "" {
 		ids := sampleTraces(*statsFile)
@@ -130,9 +130,9 @@ func main() {
 			check(err)
 			var evs []model.Event
 			var ts eventstore.QueryStats
-			d, err := scenario.Median(5, func() error { var err error; evs, ts, err = s.TraceByID(ctx, "bench", tid, 0, 0); return err })
+			d, dc, err := scenario.MedianCPU(5, func() error { var err error; evs, ts, err = s.TraceByID(ctx, "bench", tid, 0, 0); return err })
 			check(err)
-			fmt.Printf("trace %s: %d records (loggen says %d), median of 5 %s (blocks read %d)\n", id.ID, len(evs), id.Count, d.Round(time.Microsecond), ts.BlocksRead)
+			fmt.Printf("trace %s: %d records (loggen says %d), median of 5 %s wall, %s CPU (blocks read %d)\n", id.ID, len(evs), id.Count, d.Round(time.Microsecond), dc.Round(time.Microsecond), ts.BlocksRead)
 		}
 	}
 	check(s.Close())
