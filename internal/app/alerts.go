@@ -12,7 +12,9 @@ import (
 
 	"github.com/sightline/sightline/internal/api/prom"
 	"github.com/sightline/sightline/internal/config"
+	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/notify"
+	"github.com/sightline/sightline/internal/query/logql"
 	"github.com/sightline/sightline/internal/rules"
 )
 
@@ -56,10 +58,14 @@ func (a *App) setupAlerts(mux *http.ServeMux) (err error) {
 	if err := n.ApplyConfig(notifyConfig(a.cfg)); err != nil {
 		return err
 	}
+	lq, err := a.logQuerier()
+	if err != nil {
+		return err
+	}
 	rm, err := rules.New(rules.Options{
 		Store:       a.metrics,
 		Engine:      a.engine,
-		Logs:        a.logQuerier(),
+		Logs:        lq,
 		Sender:      n,
 		ExternalURL: a.extURL,
 		Logger:      a.logger,
@@ -86,9 +92,27 @@ func (a *App) setupAlerts(mux *http.ServeMux) (err error) {
 	return nil
 }
 
-// logQuerier is the LogQL engine log rules run on; nil until the logs
-// pillar exposes one on App.
-func (a *App) logQuerier() rules.LogQuerier { return nil }
+// logQuerier is the LogQL engine log rules run on: the log store as the
+// Loki API sees it, default tenant. (Lead: share the logs pillar's engine
+// once App holds it.)
+func (a *App) logQuerier() (rules.LogQuerier, error) {
+	lc := a.logsConfig()
+	so, err := logSchemaOptions(lc, lc.StreamFields)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := logstore.NewSchema(so)
+	if err != nil {
+		return nil, err
+	}
+	eo := logql.DefaultOptions()
+	eo.MaxEntries, eo.MaxSeries = lc.MaxQueryEntries, lc.MaxQuerySeries
+	engine, err := logql.NewEngine(&logstore.Source{R: a.events, Schema: schema}, eo)
+	if err != nil {
+		return nil, fmt.Errorf("create log rules engine: %w", err)
+	}
+	return rules.LogQLEngine{Engine: engine}, nil
+}
 
 // serveReload reloads the configuration file, like SIGHUP.
 func (a *App) serveReload(w http.ResponseWriter, _ *http.Request) {
