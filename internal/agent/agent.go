@@ -358,11 +358,13 @@ func (a *Agent) ship(ctx context.Context, buf *buffer.Buffer, client *ship.Clien
 			return ignoreCanceled(err)
 		}
 		// Delivered, or rejected for good (logged and counted): move on.
+		// The buffer learns first, so a checkpoint never releases a
+		// record the buffer does not yet count as acknowledged.
+		buf.Ack(e.Pos)
 		a.mu.Lock()
 		a.state.Apply(b.Seq, b.Positions)
 		a.ackPos, a.acked, a.dirty = e.Pos, true, true
 		a.mu.Unlock()
-		buf.Ack(e.Pos)
 	}
 }
 

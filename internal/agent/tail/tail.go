@@ -166,10 +166,11 @@ type rotatedHead struct {
 type reader struct {
 	src        *Source
 	f          *os.File
-	fp         checkpoint.Fingerprint
-	lineStart  int64  // offset of pending's first byte
-	pending    []byte // bytes read after the last newline
-	size       int64  // size at last stat
+	head       []byte                 // the file's first bytes (up to FingerprintSize) as read
+	fp         checkpoint.Fingerprint // fingerprint(head)
+	lineStart  int64                  // offset of pending's first byte
+	pending    []byte                 // bytes read after the last newline
+	size       int64                  // size at last stat
 	inGlob     bool
 	lastGrowth time.Time
 	readAfter  time.Time // a reset reader is not read before this
@@ -308,7 +309,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 				f.Close()
 				return err
 			}
-			nr := t.newReader(f, m.path, m.key, 0, checkpoint.Fingerprint{})
+			nr := t.newReader(f, m.path, m.key, 0, nil)
 			nr.readAfter = now.Add(t.opts.PollInterval / 2)
 			continue
 		}
@@ -472,7 +473,7 @@ func (t *Tailer) open(path string, key checkpoint.Key, first bool, found map[che
 		start, how = lastLineEnd(f, fi.Size()), "end"
 	}
 	t.log.Debug("tailing file", "path", path, "offset", start, "from", how)
-	r = t.newReader(f, srcPath, key, start, fingerprint(head))
+	r = t.newReader(f, srcPath, key, start, head)
 	r.mtime = fi.ModTime()
 	return r, isCopy, nil
 }
@@ -529,12 +530,13 @@ func (t *Tailer) matchRotated(head []byte) int {
 	return -1
 }
 
-func (t *Tailer) newReader(f *os.File, path string, key checkpoint.Key, start int64, fp checkpoint.Fingerprint) *reader {
+func (t *Tailer) newReader(f *os.File, path string, key checkpoint.Key, start int64, head []byte) *reader {
 	t.nextID++
 	r := &reader{
 		src:        &Source{ID: t.nextID, Path: path, Dev: key.Dev, Ino: key.Ino},
 		f:          f,
-		fp:         fp,
+		head:       head,
+		fp:         fingerprint(head),
 		lineStart:  start,
 		inGlob:     true,
 		lastGrowth: t.now(),
@@ -558,14 +560,41 @@ func (r *reader) truncated() (bool, error) {
 	if fi.Size() < readOff {
 		return true, nil
 	}
-	if r.fp.Len == 0 || (fi.Size() == r.size && fi.ModTime().Equal(r.mtime)) {
+	if len(r.head) == 0 || (fi.Size() == r.size && fi.ModTime().Equal(r.mtime)) {
 		return false, nil
 	}
-	head, err := readHead(r.f, r.fp.Len)
+	head, err := readHead(r.f, len(r.head))
 	if err != nil {
 		return false, err
 	}
-	return !matches(r.fp, head), nil
+	return !bytes.Equal(head, r.head), nil
+}
+
+// checkHead compares data, read at offset off, with the part of the
+// remembered head it overlaps, and extends a short head with new bytes.
+// It reports false when they disagree.
+func (r *reader) checkHead(data []byte, off int64, fpSize int) bool {
+	hl := int64(len(r.head))
+	if off < hl {
+		end := min(hl, off+int64(len(data)))
+		if !bytes.Equal(data[:end-off], r.head[off:end]) {
+			return false
+		}
+	}
+	if hl < int64(fpSize) {
+		if off <= hl && off+int64(len(data)) > hl {
+			r.head = append(r.head, data[hl-off:min(int64(len(data)), int64(fpSize)-off)]...)
+			r.fp = fingerprint(r.head)
+		} else if off > hl {
+			// Resumed past a short head: read the head again, keeping
+			// it only if it extends the one we had.
+			if head, err := readHead(r.f, fpSize); err == nil && bytes.HasPrefix(head, r.head) {
+				r.head = head
+				r.fp = fingerprint(head)
+			}
+		}
+	}
+	return true
 }
 
 // drain reads r to its end and sends the complete lines.
@@ -591,11 +620,13 @@ func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<-
 		}
 		r.lastGrowth = now
 		t.m.BytesRead.Add(float64(n))
+		data := buf[len(buf) : len(buf)+n]
 		buf = buf[:len(buf)+n]
-		if r.fp.Len < t.opts.FingerprintSize && readOff < int64(t.opts.FingerprintSize) {
-			if head, herr := readHead(r.f, t.opts.FingerprintSize); herr == nil {
-				r.fp = fingerprint(head)
-			}
+		if !r.checkHead(data, readOff, t.opts.FingerprintSize) {
+			// The bytes just read disagree with the head read before:
+			// the file was truncated and rewritten in between. Emit
+			// nothing; the next poll sees the truncation.
+			return nil
 		}
 		lines, rest := splitLines(buf, r.lineStart, t.opts.MaxLineBytes)
 		start := r.lineStart

@@ -287,3 +287,54 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 }
+
+// TestRewrittenBetweenOpenAndRead covers a file truncated and rewritten
+// (copytruncate) after the tailer read its head but before it read its
+// lines, because the pipeline held the tailer up: the new content must not
+// be taken for the old, and the copy must be read from the start.
+func TestRewrittenBetweenOpenAndRead(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, "a first\n")
+	time.Sleep(20 * time.Millisecond) // a is older: read first
+	appendFile(t, b, "b old one\nb old two\n")
+	h := newHarness(t, opts(dir), nil)
+	h.out = make(chan Chunk) // unbuffered: the test decides when the tailer proceeds
+	polled := make(chan error, 1)
+	go func() { polled <- h.tl.Poll(context.Background(), h.out) }()
+	// The tailer opens both files (reading their heads), then blocks
+	// sending a's chunk. copytruncate b meanwhile.
+	time.Sleep(100 * time.Millisecond)
+	old, _ := os.ReadFile(b)
+	os.WriteFile(b+".1", old, 0o644)
+	os.WriteFile(b, []byte("b NEW content, longer than before\n"), 0o644)
+	if first := <-h.out; string(first.Lines[0].Text) != "a first" {
+		t.Fatalf("first chunk %q", first.Lines[0].Text)
+	}
+	var got []string
+	collect := func() {
+		for {
+			select {
+			case c := <-h.out:
+				for _, l := range c.Lines {
+					got = append(got, filepath.Base(c.Source.Path)+":"+string(l.Text))
+				}
+			case err := <-polled:
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	collect()
+	for range 3 {
+		h.now = h.now.Add(h.tl.opts.PollInterval)
+		go func() { polled <- h.tl.Poll(context.Background(), h.out) }()
+		collect()
+	}
+	want := "b.log:b old one|b.log:b old two|b.log:b NEW content, longer than before"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("got  %q\nwant %q", strings.Join(got, "|"), want)
+	}
+}
