@@ -232,3 +232,32 @@ func TestSanitizeAndBounds(t *testing.T) {
 		t.Fatalf("got %+v", e.Attrs)
 	}
 }
+
+func FuzzFlattenJSON(f *testing.F) {
+	f.Add([]byte(`{"a":{"b":{"c":{"d":1}}},"level":"warn","trace_id":"0af7651916cd43dd8448eb211c80319c","n":1e400,"x":[1,{"y":2}],"_msg":"m","name":"n"}`))
+	f.Add([]byte(`{"":"","9":null,"é.ü":true}`))
+	s, _ := NewSchema(Options{MaxFields: 16, MaxDepth: 3, MaxValueBytes: 32, MaxFieldNameBytes: 16})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseJSONObject(b)
+		if err != nil {
+			return
+		}
+		ev, err := s.FromJSON("", m, DefaultJSONMapping(), 1)
+		if err != nil {
+			return
+		}
+		if err := ev.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if len(ev.Attrs) > 17 {
+			t.Fatalf("%d attributes beyond the bound", len(ev.Attrs))
+		}
+		seen := map[string]bool{}
+		for _, a := range ev.Attrs {
+			if seen[a.Key] || len(a.Key) > 16 || len(a.Value.Str) > 32 {
+				t.Fatalf("bad attribute %+v", a)
+			}
+			seen[a.Key] = true
+		}
+	})
+}

@@ -1,0 +1,139 @@
+package syslog
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sightline/sightline/internal/logstore"
+	"github.com/sightline/sightline/internal/model"
+)
+
+var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Message
+	}{
+		{`<34>1 2026-11-20T11:59:00.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8`,
+			Message{Facility: 4, Severity: 2, Time: time.Date(2026, 11, 20, 11, 59, 0, 3e6, time.UTC), Hostname: "mymachine.example.com", AppName: "su", MsgID: "ID47", Text: "'su root' failed for lonvick on /dev/pts/8", RFC5424: true}},
+		{`<165>1 2026-11-20T11:00:00Z host app 1234 - [exampleSDID@32473 iut="3" eventSource="Appl\"x\]"] An event`,
+			Message{Facility: 20, Severity: 5, Time: time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC), Hostname: "host", AppName: "app", ProcID: "1234", StructuredData: map[string]string{"exampleSDID@32473.iut": "3", "exampleSDID@32473.eventSource": `Appl"x]`}, Text: "An event", RFC5424: true}},
+		{`<13>1 - - - - - -`, Message{Facility: 1, Severity: 5, RFC5424: true}},
+		{`<34>Oct 11 22:14:15 mymachine su[99]: 'su root' failed`,
+			Message{Facility: 4, Severity: 2, Time: time.Date(2026, 10, 11, 22, 14, 15, 0, time.UTC), Hostname: "mymachine", AppName: "su", ProcID: "99", Text: "'su root' failed"}},
+		{`<13>Dec  1 00:00:01 h cron: x`, // December read in November: last year
+			Message{Facility: 1, Severity: 5, Time: time.Date(2025, 12, 1, 0, 0, 1, 0, time.UTC), Hostname: "h", AppName: "cron", Text: "x"}},
+		{`<14>just some text`, Message{Facility: 1, Severity: 6, Text: "just some text"}},
+	} {
+		got, err := Parse([]byte(tc.in), now)
+		if err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "no pri", "<999>1 x", "<1>1 notatime h a p m - x", `<1>1 - h a p m [id k="v`} {
+		if _, err := Parse([]byte(bad), now); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+type memWriter struct {
+	mu   sync.Mutex
+	rows []model.Event
+}
+
+func (m *memWriter) Write(_ context.Context, rows []model.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rows = append(m.rows, rows...)
+	return nil
+}
+
+func (m *memWriter) bodies() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, r := range m.rows {
+		out = append(out, r.Body)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestServerFramings(t *testing.T) {
+	sc, _ := logstore.NewSchema(logstore.Options{})
+	w := &memWriter{}
+	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, BatchDelay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	defer srv.Stop()
+
+	// Newline framing over TCP.
+	c, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "<14>1 2026-11-20T11:00:00Z h app - - - nl one\n<14>Nov 20 11:00:01 h app: nl two\n")
+	c.Close()
+	// Octet counting over TCP, with a newline inside a message.
+	c, err = net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"<14>1 2026-11-20T11:00:02Z h app - - - oc one", "<14>1 2026-11-20T11:00:03Z h app - - - oc\ntwo"} {
+		fmt.Fprintf(c, "%d %s", len(m), m)
+	}
+	c.Close()
+	// UDP.
+	u, err := net.Dial("udp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(u, "<11>1 2026-11-20T11:00:04Z h app - - - udp one")
+	u.Close()
+
+	want := fmt.Sprint([]string{"nl one", "nl two", "oc\ntwo", "oc one", "udp one"}) // sorted
+	deadline := time.Now().Add(5 * time.Second)
+	for fmt.Sprint(w.bodies()) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %q, want %s", w.bodies(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.rows {
+		if r.Stream.Get("service_name") != "app" {
+			t.Errorf("stream %v", r.Stream)
+		}
+		if r.Body == "udp one" && r.Severity != "error" {
+			t.Errorf("severity %q", r.Severity)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`<165>1 2026-11-20T11:00:00Z host app 1234 - [a@1 k="v\"x"][b y="z"] msg`))
+	f.Add([]byte(`<34>Oct 11 22:14:15 mymachine su[99]: 'su root' failed`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Parse(b, now)
+		if err != nil {
+			return
+		}
+		if m.Severity < 0 || m.Severity > 7 || m.Facility < 0 || m.Facility > 23 {
+			t.Fatalf("pri out of range: %+v", m)
+		}
+	})
+}
