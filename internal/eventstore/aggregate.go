@@ -83,19 +83,32 @@ func (s *Store) Hits(ctx context.Context, hq HitsQuery) (res HitsResult, err err
 	// Grouping by a stream label is constant per stream: look it up once.
 	var lastSt *stream
 	var lastCounts []int64
+	bucket := func(x *rowRef) (int64, error) {
+		// A block inside the range and inside one bucket needs no timestamps.
+		if bh := x.blockHeader(); bh != nil && bh.minT >= q.Start && bh.maxT < q.End &&
+			(bh.minT-q.Start)/hq.Step == (bh.maxT-q.Start)/hq.Step {
+			return (bh.minT - q.Start) / hq.Step, nil
+		}
+		t, err := x.time()
+		return (t - q.Start) / hq.Step, err
+	}
 	err = s.scan(ctx, &q, &res.Stats, whole, func(x *rowRef) error {
+		b, err := bucket(x)
+		if err != nil {
+			return err
+		}
 		if hq.GroupBy == "" || x.st.labels.Has(hq.GroupBy) {
 			if x.st != lastSt {
 				lastSt, lastCounts = x.st, get(x.st.labels.Get(hq.GroupBy))
 			}
-			lastCounts[(x.time()-q.Start)/hq.Step]++
+			lastCounts[b]++
 			return nil
 		}
 		v, _, err := x.field(hq.GroupBy)
 		if err != nil {
 			return err
 		}
-		get(v)[(x.time()-q.Start)/hq.Step]++
+		get(v)[b]++
 		return nil
 	})
 	if err != nil {

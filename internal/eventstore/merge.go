@@ -154,7 +154,7 @@ func mergeSource(refs []*partRef) groupSource {
 				if err != nil {
 					return g, false, err
 				}
-				evs := make([]model.Event, len(lb.times))
+				evs := make([]model.Event, lb.bh.rows)
 				for r := range evs {
 					if evs[r], err = lb.event(r); err != nil {
 						return g, false, err

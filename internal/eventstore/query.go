@@ -270,7 +270,9 @@ type loadedBlock struct {
 	buf   []byte // ... or, when part is nil, sliced from buf (tests)
 	base  uint64
 	cols  []*colData
-	times []int64
+	times []int64 // nil until ensureTimes
+	// timeCol is the index of the _time column.
+	timeCol int
 }
 
 func loadBlock(c *candidate) (*loadedBlock, error) {
@@ -284,12 +286,21 @@ func loadBlock(c *candidate) (*loadedBlock, error) {
 	if tc < 0 {
 		return nil, fmt.Errorf("read block of part %s: no %s column", c.part.info.ID, model.FieldTime)
 	}
-	cd, err := lb.col(tc)
+	lb.timeCol = tc
+	return lb, nil
+}
+
+// ensureTimes decodes the block's timestamps (only when a query needs them).
+func (lb *loadedBlock) ensureTimes() error {
+	if lb.times != nil {
+		return nil
+	}
+	cd, err := lb.col(lb.timeCol)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	lb.times = cd.timesPerRow()
-	return lb, nil
+	return nil
 }
 
 func (lb *loadedBlock) col(i int) (*colData, error) {
@@ -318,9 +329,18 @@ func (lb *loadedBlock) col(i int) (*colData, error) {
 // filterRows returns the rows of lb in [start, end) matching every filter.
 func (lb *loadedBlock) filterRows(p *plan, sel []int32) ([]int32, error) {
 	sel = sel[:0]
-	for r, t := range lb.times {
-		if t >= p.start && t < p.end {
-			sel = append(sel, int32(r))
+	if lb.bh.minT >= p.start && lb.bh.maxT < p.end {
+		for r := range int32(lb.bh.rows) {
+			sel = append(sel, r)
+		}
+	} else {
+		if err := lb.ensureTimes(); err != nil {
+			return nil, err
+		}
+		for r, t := range lb.times {
+			if t >= p.start && t < p.end {
+				sel = append(sel, int32(r))
+			}
 		}
 	}
 	for _, f := range p.filters {
@@ -369,6 +389,9 @@ func (lb *loadedBlock) filterRows(p *plan, sel []int32) ([]int32, error) {
 
 // event materializes row r.
 func (lb *loadedBlock) event(r int) (model.Event, error) {
+	if err := lb.ensureTimes(); err != nil {
+		return model.Event{}, err
+	}
 	e := model.Event{Tenant: lb.st.tenant, Signal: lb.st.signal, Stream: lb.st.labels, Time: lb.times[r]}
 	nattrs := 0
 	for i := range lb.bh.cols {
@@ -566,7 +589,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		if err != nil {
 			return err
 		}
-		res.Stats.RowsScanned += int64(len(lb.times))
+		res.Stats.RowsScanned += int64(lb.bh.rows)
 		sel, err = lb.filterRows(p, sel)
 		if err != nil {
 			return err
@@ -625,11 +648,21 @@ type rowRef struct {
 	r  int
 }
 
-func (x *rowRef) time() int64 {
+func (x *rowRef) time() (int64, error) {
 	if x.ev != nil {
-		return x.ev.Time
+		return x.ev.Time, nil
 	}
-	return x.lb.times[x.r]
+	if err := x.lb.ensureTimes(); err != nil {
+		return 0, err
+	}
+	return x.lb.times[x.r], nil
+}
+
+func (x *rowRef) blockHeader() *blockHeader {
+	if x.lb == nil {
+		return nil
+	}
+	return x.lb.bh
 }
 
 // field returns the text of a stream label (preferred) or field.
@@ -717,7 +750,7 @@ func (s *Store) scan(ctx context.Context, q *Query, st *QueryStats, whole func(c
 		if err != nil {
 			return fmt.Errorf("scan events: %w", err)
 		}
-		st.RowsScanned += int64(len(lb.times))
+		st.RowsScanned += int64(lb.bh.rows)
 		if sel, err = lb.filterRows(p, sel); err != nil {
 			return fmt.Errorf("scan events: %w", err)
 		}
