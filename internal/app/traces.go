@@ -1,15 +1,71 @@
 package app
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sightline/sightline/internal/api/jaeger"
+	apitraces "github.com/sightline/sightline/internal/api/traces"
 	"github.com/sightline/sightline/internal/ingest/otlp"
+	"github.com/sightline/sightline/internal/ingest/zipkin"
+	"github.com/sightline/sightline/internal/sampling"
+	"github.com/sightline/sightline/internal/spanmetrics"
+	"github.com/sightline/sightline/internal/tracestore"
 )
+
+// tracePipeline is the one path every span takes, whatever its protocol:
+// rows into the event store (through the sampler), then span metrics and
+// service-graph edges. Metrics are derived only after the store accepted
+// the batch, so a refused batch that the client retries counts once.
+type tracePipeline struct {
+	tenant  string
+	sampler *sampling.Sampler
+	gen     *spanmetrics.Generator
+}
+
+func (p *tracePipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	rows := tracestore.AppendRows(nil, p.tenant, td)
+	if err := p.sampler.Offer(ctx, rows); err != nil {
+		return err
+	}
+	return p.gen.ConsumeTraces(ctx, td)
+}
 
 // setupTraces wires the traces pillar: span ingest into the event store,
 // span metrics and service-graph series into the metric store, and the
 // trace query APIs on mux; it sets rcv.Traces for OTLP traces.
 func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
-	_, _ = mux, rcv // the traces pillar (issue 5) lands here
+	store := &tracestore.Store{Events: a.events}
+	smp, err := sampling.New(sampling.DefaultOptions(), store.Append, a.reg)
+	if err != nil {
+		return fmt.Errorf("set up trace sampling: %w", err)
+	}
+	gopts := spanmetrics.DefaultOptions()
+	gopts.Logger = a.logger.With("component", "spanmetrics")
+	gen, err := spanmetrics.New(a.metrics, gopts, a.reg)
+	if err != nil {
+		return fmt.Errorf("set up span metrics: %w", err)
+	}
+	// TODO(lead): call gen.Close and smp.Close on Stop (before the stores
+	// close) so the last pending edges and buffered traces are written.
+	gen.Start()
+	if !smp.PassThrough() {
+		smp.Start()
+	}
+	pipe := &tracePipeline{sampler: smp, gen: gen}
+	rcv.Traces = pipe
+
+	maxReq := int64(a.cfg.Limits.MaxRequestBytes)
+	(&zipkin.Handler{Sink: pipe, MaxRequestBytes: maxReq, Limiter: a.limiter, Logger: a.logger.With("component", "zipkin")}).Register(mux)
+
+	deps := func(ctx context.Context, start, end time.Time) ([]spanmetrics.Edge, error) {
+		return spanmetrics.Dependencies(ctx, a.metrics, start, end)
+	}
+	(&jaeger.Handler{Reader: store, Dependencies: deps}).Register(mux, "")
+	(&apitraces.Handler{Store: store, Dependencies: deps}).Register(mux)
 	return nil
 }
