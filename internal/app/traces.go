@@ -10,6 +10,7 @@ import (
 
 	"github.com/sightline/sightline/internal/api/jaeger"
 	apitraces "github.com/sightline/sightline/internal/api/traces"
+	"github.com/sightline/sightline/internal/config"
 	"github.com/sightline/sightline/internal/ingest/otlp"
 	"github.com/sightline/sightline/internal/ingest/zipkin"
 	"github.com/sightline/sightline/internal/sampling"
@@ -40,12 +41,15 @@ func (p *tracePipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 // trace query APIs on mux; it sets rcv.Traces for OTLP traces.
 func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	store := &tracestore.Store{Events: a.events}
-	smp, err := sampling.New(sampling.DefaultOptions(), store.Append, a.reg)
+	// TODO(lead): once Config has `Traces TracesConfig \`yaml:"traces"\``,
+	// use sopts, gopts := traceOptions(a.cfg.Traces).
+	sopts, gopts := sampling.DefaultOptions(), spanmetrics.DefaultOptions()
+	sopts.Logger = a.logger.With("component", "sampling")
+	gopts.Logger = a.logger.With("component", "spanmetrics")
+	smp, err := sampling.New(sopts, store.Append, a.reg)
 	if err != nil {
 		return fmt.Errorf("set up trace sampling: %w", err)
 	}
-	gopts := spanmetrics.DefaultOptions()
-	gopts.Logger = a.logger.With("component", "spanmetrics")
 	gen, err := spanmetrics.New(a.metrics, gopts, a.reg)
 	if err != nil {
 		return fmt.Errorf("set up span metrics: %w", err)
@@ -68,4 +72,23 @@ func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	(&jaeger.Handler{Reader: store, Dependencies: deps}).Register(mux, "")
 	(&apitraces.Handler{Store: store, Dependencies: deps}).Register(mux)
 	return nil
+}
+
+// traceOptions maps the traces config section onto the engines' options.
+func traceOptions(tc config.TracesConfig) (sampling.Options, spanmetrics.Options) {
+	s := sampling.Options{
+		Rate:             tc.SamplingRate,
+		KeepErrors:       tc.KeepErrors,
+		SlowerThan:       time.Duration(tc.KeepSlowerThan),
+		DecisionWait:     time.Duration(tc.DecisionWait),
+		MaxBufferedBytes: int64(tc.SamplingBufferBytes),
+	}
+	g := spanmetrics.DefaultOptions()
+	g.WaitWindow = time.Duration(tc.ServiceGraphWait)
+	g.MaxPendingEdges = tc.ServiceGraphMaxPending
+	g.MaxSeries = tc.SpanMetricsMaxSeries
+	if len(tc.SpanMetricsBuckets) > 0 {
+		g.Buckets = tc.SpanMetricsBuckets
+	}
+	return s, g
 }
