@@ -120,6 +120,10 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 			"license":  map[string]any{"uid": "00000000-0000-0000-0000-000000000000", "type": "basic", "mode": "basic", "status": "active"},
 			"features": map[string]any{},
 		})
+	case path == "_cat/health":
+		// rsyslog's omelasticsearch checks this before sending.
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		fmt.Fprintf(w, "%d %s sightline green 1 1 0 0 0 0 0 0 - 100.0%%\n", time.Now().Unix(), time.Now().UTC().Format("15:04:05"))
 	case path == "_cluster/health":
 		writeJSON(w, 200, map[string]any{"cluster_name": "sightline", "status": "green", "number_of_nodes": 1, "number_of_data_nodes": 1})
 	case path == "_nodes" || strings.HasPrefix(path, "_nodes/"):

@@ -109,6 +109,7 @@ func TestProbesAndErrors(t *testing.T) {
 		{"HEAD", "/elastic/", 200, ""},
 		{"GET", "/elastic/_license", 200, `"status":"active"`},
 		{"GET", "/elastic/_xpack", 200, `"license"`},
+		{"GET", "/elastic/_cat/health", 200, `green`},
 		{"HEAD", "/elastic/_index_template/logs", 200, ""},
 		{"PUT", "/elastic/_ilm/policy/p", 200, `"acknowledged":true`},
 		{"GET", "/elastic/_search", 404, `not supported`},
