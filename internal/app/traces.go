@@ -41,7 +41,7 @@ func (p *tracePipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 // trace query APIs on mux; it sets rcv.Traces for OTLP traces.
 func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	store := &tracestore.Store{Events: a.events}
-	// TODO(lead): once Config has `Traces TracesConfig \`yaml:"traces"\``,
+	// TODO(lead): once Config has a Traces field (yaml "traces"),
 	// use sopts, gopts := traceOptions(a.cfg.Traces).
 	sopts, gopts := sampling.DefaultOptions(), spanmetrics.DefaultOptions()
 	sopts.Logger = a.logger.With("component", "sampling")
