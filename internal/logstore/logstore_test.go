@@ -18,7 +18,7 @@ import (
 
 var base = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
-func openStore(t *testing.T) *eventstore.Store {
+func openStore(t testing.TB) *eventstore.Store {
 	t.Helper()
 	o := eventstore.DefaultOptions()
 	o.Now = func() time.Time { return base.Add(time.Hour) }
