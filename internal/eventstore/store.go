@@ -219,9 +219,10 @@ type Store struct {
 	streamsMu sync.RWMutex
 	streams   map[string]*stream
 
-	kick chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
+	kick      chan struct{}
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // Open opens or creates a store in dir, removes unpublished part files left
@@ -793,12 +794,11 @@ func (s *Store) Ready() bool {
 // Close stops background work, flushes the head into parts (so the next
 // start replays little), and closes the WAL and parts.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	first := false
+	s.closeOnce.Do(func() { first = true })
+	if !first {
 		return nil
 	}
-	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
 	ferr := s.Flush()
