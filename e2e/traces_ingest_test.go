@@ -154,7 +154,7 @@ type jaegerTrace struct {
 	} `json:"processes"`
 }
 
-func jaegerGet(t *testing.T, s *Server, path string, params url.Values, v any) int {
+func jaegerGet(t testing.TB, s *Server, path string, params url.Values, v any) int {
 	t.Helper()
 	u := s.URL + path
 	if len(params) > 0 {
