@@ -28,7 +28,7 @@ kill $spid; wait $spid 2>/dev/null || true
 echo "== $("$prom" --version 2>&1 | head -1)"
 printf 'global:\n  scrape_interval: 1h\n' > "$tmp/p.yml"
 flags=(--config.file="$tmp/p.yml" --storage.tsdb.path="$tmp/prom" --web.listen-address=127.0.0.1:19802 --log.level=warn)
-if "$prom" --help 2>&1 | grep -q -- --web.enable-remote-write-receiver; then
+if "$prom" --help 2>&1 | grep -q -- web.enable-remote-write-receiver; then
   flags+=(--web.enable-remote-write-receiver)
 else
   flags+=(--enable-feature=remote-write-receiver)

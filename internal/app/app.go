@@ -37,6 +37,7 @@ import (
 	"github.com/sightline/sightline/internal/ingest/promrw"
 	"github.com/sightline/sightline/internal/metricstore"
 	"github.com/sightline/sightline/internal/scrape"
+	"github.com/sightline/sightline/internal/ui"
 )
 
 // BuildInfo identifies the running binary.
@@ -205,6 +206,7 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	receiver.Register(mux, "/otlp")        // OTLP/HTTP on the main port
 	receiver.Register(mux, "/api/v1/otlp") // where Prometheus users send OTLP
 	httpserver.RegisterOps(mux, a.reg, a.Ready)
+	mux.Handle("/", ui.Handler()) // the web UI; every other route is more specific
 	httpMetrics := httpserver.NewMetrics(a.reg)
 	a.httpSrv.SetHandler(httpMetrics.Middleware("http", mux, routeName(mux), logger))
 
