@@ -216,11 +216,14 @@ func (s *Server) Row(msg []byte, peer string, now time.Time) model.Event {
 		}
 		r.SetBody(m.Text)
 		r.SetSeverity(SeverityName(m.Severity))
-		r.AddString("service.name", m.AppName)
-		r.AddString("hostname", m.Hostname)
-		r.AddString("facility", FacilityName(m.Facility))
-		r.AddString("proc_id", m.ProcID)
-		r.AddString("msg_id", m.MsgID)
+		for _, kv := range [...][2]string{
+			{"service.name", m.AppName}, {"hostname", m.Hostname}, {"facility", FacilityName(m.Facility)},
+			{"proc_id", m.ProcID}, {"msg_id", m.MsgID},
+		} {
+			if kv[1] != "" {
+				r.AddString(kv[0], kv[1])
+			}
+		}
 		for k, v := range m.StructuredData {
 			r.AddString(k, v)
 		}
