@@ -465,8 +465,10 @@ type item struct {
 	r  int32
 }
 
-func tiebreak(st *stream, e *model.Event) uint64 {
-	h := xxhash.New()
+// tiebreak orders rows with equal timestamps the same way wherever they are
+// stored (head or any part), which makes cursors stable. h is reused.
+func tiebreak(h *xxhash.Digest, st *stream, e *model.Event) uint64 {
+	h.Reset()
 	h.WriteString(st.key)
 	h.WriteString(e.Body)
 	h.Write(e.SpanID[:])
@@ -557,6 +559,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		slices.SortFunc(cands, func(a, b candidate) int { return cmpInt(a.minT, b.minT) })
 	}
 	h := &itemHeap{back: back}
+	dig := xxhash.New()
 	var sel []int32
 	load := func(c *candidate) error {
 		if c.rows != nil {
@@ -575,7 +578,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 				if !ok {
 					continue
 				}
-				tb := tiebreak(c.st, e)
+				tb := tiebreak(dig, c.st, e)
 				if after(e.Time, tb) {
 					res.Stats.RowsMatched++
 					heap.Push(h, item{t: e.Time, tb: tb, ev: e})
@@ -599,7 +602,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 			if err != nil {
 				return err
 			}
-			tb := tiebreak(c.st, &ev)
+			tb := tiebreak(dig, c.st, &ev)
 			if after(ev.Time, tb) {
 				res.Stats.RowsMatched++
 				heap.Push(h, item{t: ev.Time, tb: tb, ev: &ev})

@@ -19,12 +19,22 @@
 // headers, blooms) before reading column data. The formats are described in
 // docs/format/part.md and docs/format/wal.md.
 //
-// API: Open, then Append, Query, Hits, FieldValues, FieldNames, LabelNames,
-// LabelValues, TraceByID, Flush, Stats, Ready and Close. Every method of a
-// Store is safe for concurrent use. Errors callers branch on: ErrOverloaded
-// (the memory budget is full: retry later, HTTP 429), ErrTooOld and
-// ErrTooNew (row timestamps outside the accepted window), ErrClosed, and
-// *wal.CorruptionError from Open.
+// API: Open(dir, Options), then
+//
+//	Append(ctx, []model.Event)            durable once it returns (fsync policy)
+//	Query(ctx, Query, func(*model.Event) bool) (QueryResult, error)
+//	                                      ordered, limited, resumable by cursor
+//	Hits(ctx, HitsQuery)                  counts per time bucket [and group]
+//	FieldValues / FieldNames / LabelNames / LabelValues / Streams
+//	TraceByID(ctx, tenant, id, start, end)
+//	CheckTime, Flush, MergeAll, ApplyRetention, Stats, ColumnStats, Ready, Close
+//
+// and, for `sightline tool` on a closed data directory, DumpWAL and
+// RepairWAL. Every method of a Store is safe for concurrent use. Errors
+// callers branch on: ErrOverloaded (the memory budget is full: retry later,
+// HTTP 429 / RESOURCE_EXHAUSTED), ErrTooOld and ErrTooNew (row timestamps
+// outside the accepted window: HTTP 400), ErrClosed, and
+// *wal.CorruptionError from Open (run the repair tool).
 package eventstore
 
 import (
