@@ -145,6 +145,23 @@ func BenchmarkTracesServer(b *testing.B) {
 		client := ptraceotlp.NewGRPCClient(conn)
 		cpu0 := cpuSeconds(b, s)
 		t0 := time.Now()
+		// TRACES_BENCH_PPROF=file saves a 5s CPU profile of the server
+		// taken while it ingests.
+		profDone := make(chan struct{})
+		if pf := os.Getenv("TRACES_BENCH_PPROF"); pf != "" {
+			go func() {
+				defer close(profDone)
+				resp, err := http.Get(s.URL + "/debug/pprof/profile?seconds=5")
+				if err != nil {
+					return
+				}
+				defer resp.Body.Close()
+				data, _ := io.ReadAll(resp.Body)
+				_ = os.WriteFile(pf, data, 0o644)
+			}()
+		} else {
+			close(profDone)
+		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var firstErr error
@@ -179,6 +196,7 @@ func BenchmarkTracesServer(b *testing.B) {
 		}
 		wall := time.Since(t0)
 		cpu := cpuSeconds(b, s) - cpu0
+		<-profDone
 		b.ReportMetric(float64(total)/cpu, "spans/cpu-s")
 		b.ReportMetric(float64(total)/wall.Seconds(), "spans/s")
 		b.ReportMetric(float64(rawBytes)/float64(total), "otlp-B/span")

@@ -98,6 +98,10 @@ func ServiceName(res pcommon.Resource) string {
 // Attribute values keep their type (string, int, float, bool); maps, slices
 // and bytes are stored as their JSON text.
 func AppendRows(dst []model.Event, tenant string, td ptrace.Traces) []model.Event {
+	if dst == nil {
+		dst = make([]model.Event, 0, td.SpanCount())
+	}
+	var ar arena
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -135,20 +139,46 @@ func AppendRows(dst []model.Event, tenant string, td ptrace.Traces) []model.Even
 			})
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				dst = appendSpan(dst, tenant, stream, common, spans.At(k))
+				dst = appendSpan(dst, &ar, tenant, stream, common, spans.At(k))
 			}
 		}
 	}
 	return dst
 }
 
-func appendSpan(dst []model.Event, tenant string, stream labels.Labels, common []model.Attr, sp ptrace.Span) []model.Event {
+// arena hands out attribute slices carved from shared chunks, so a batch
+// costs a few large allocations instead of one per row.
+type arena struct{ buf []model.Attr }
+
+func (a *arena) alloc(n int) []model.Attr {
+	if n > len(a.buf) {
+		a.buf = make([]model.Attr, max(n, 4096))
+	}
+	s := a.buf[:0:n]
+	a.buf = a.buf[n:]
+	return s
+}
+
+func appendSpan(dst []model.Event, ar *arena, tenant string, stream labels.Labels, common []model.Attr, sp ptrace.Span) []model.Event {
 	start, end := int64(sp.StartTimestamp()), int64(sp.EndTimestamp())
 	dur := end - start
 	if dur < 0 {
 		dur = 0
 	}
-	attrs := make([]model.Attr, 0, len(common)+sp.Attributes().Len()+4)
+	extra := 0
+	if sp.Links().Len() > 0 {
+		extra++
+	}
+	if sp.TraceState().AsRaw() != "" {
+		extra++
+	}
+	if sp.Flags() != 0 {
+		extra++
+	}
+	if sp.DroppedAttributesCount() > 0 || sp.DroppedEventsCount() > 0 || sp.DroppedLinksCount() > 0 {
+		extra += 3
+	}
+	attrs := ar.alloc(len(common) + sp.Attributes().Len() + extra)
 	attrs = append(attrs, common...)
 	sp.Attributes().Range(func(k string, v pcommon.Value) bool {
 		attrs = append(attrs, model.Attr{Key: SpanAttrKey(k), Value: toValue(v)})
@@ -197,7 +227,7 @@ func appendSpan(dst []model.Event, tenant string, stream labels.Labels, common [
 	evs := sp.Events()
 	for i := 0; i < evs.Len(); i++ {
 		ev := evs.At(i)
-		eattrs := make([]model.Attr, 0, ev.Attributes().Len()+1)
+		eattrs := ar.alloc(ev.Attributes().Len() + 1)
 		ev.Attributes().Range(func(k string, v pcommon.Value) bool {
 			eattrs = append(eattrs, model.Attr{Key: SpanAttrKey(k), Value: toValue(v)})
 			return true
