@@ -222,7 +222,8 @@ func end(s *tracestore.Span) int64 { return s.Start + s.Duration }
 
 // markCritical marks span i and, walking back from until, the children
 // that last blocked it: the latest-ending child that ended by the current
-// point, then the one before its start, and so on.
+// point, then the latest that ended before that child started, and so on
+// (as Jaeger's critical path does).
 func markCritical(t *tracestore.Trace, children map[int][]int, i int, until int64, out map[int]bool, depth int) {
 	if depth > 1000 || out[i] {
 		return
@@ -231,9 +232,12 @@ func markCritical(t *tracestore.Trace, children map[int][]int, i int, until int6
 	kids := append([]int(nil), children[i]...)
 	sort.Slice(kids, func(a, b int) bool { return end(&t.Spans[kids[a]]) > end(&t.Spans[kids[b]]) })
 	point := min(until, end(&t.Spans[i]))
+	parentEnd := point
 	for _, c := range kids {
 		cs := &t.Spans[c]
-		if cs.Start >= point {
+		// A child counts when it starts before the point and ended by it
+		// (a child outliving its parent is clipped to the parent's end).
+		if cs.Start >= point || (end(cs) > point && point != parentEnd) {
 			continue
 		}
 		markCritical(t, children, c, point, out, depth+1)
