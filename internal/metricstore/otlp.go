@@ -148,8 +148,10 @@ func (w *OTLPWriter) Shutdown(ctx context.Context) error {
 
 type consumerFunc func(context.Context, pmetric.Metrics) error
 
-func (f consumerFunc) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error { return f(ctx, md) }
-func (consumerFunc) Capabilities() consumer.Capabilities                          { return consumer.Capabilities{} }
+func (f consumerFunc) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return f(ctx, md)
+}
+func (consumerFunc) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func hasDelta(md pmetric.Metrics) bool {
 	rms := md.ResourceMetrics()
