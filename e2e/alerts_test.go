@@ -322,3 +322,63 @@ func getJSON(t *testing.T, u string, v any) {
 		t.Fatalf("GET %s: %v: %s", u, err, b)
 	}
 }
+
+func TestAlertsReloadKeepsState(t *testing.T) {
+	s, hook, v := alertsSetup(t)
+	v.Store(10)
+	Eventually(t, 30*time.Second, func() error {
+		if len(hook.Messages()) == 0 {
+			return fmt.Errorf("no notification")
+		}
+		return nil
+	})
+	// Add a rule to the file and reload over HTTP.
+	var files struct {
+		Groups []struct {
+			File string `json:"file"`
+		} `json:"groups"`
+	}
+	code, r := s.Get("/api/v1/rules", nil)
+	if code != 200 || json.Unmarshal(r.Data, &files) != nil || len(files.Groups) != 1 {
+		t.Fatalf("/api/v1/rules: %d %s", code, r.Data)
+	}
+	writeFile(t, files.Groups[0].File, alertRules+`      - record: app:errors:max
+        expr: max(app_errors)
+`)
+	resp, err := http.Post(s.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("reload: %s", resp.Status)
+	}
+	Eventually(t, 20*time.Second, func() error {
+		if v := s.Query(`app:errors:max`, time.Now()); len(v) != 1 {
+			return fmt.Errorf("new recording rule not evaluated: %v", v)
+		}
+		return nil
+	})
+	// The firing alert kept its state: still firing, not re-notified.
+	code, r = s.Get("/api/v1/alerts", nil)
+	if code != 200 || !strings.Contains(string(r.Data), `"state":"firing"`) {
+		t.Errorf("after reload: %s", r.Data)
+	}
+	time.Sleep(4 * time.Second)
+	if n := len(hook.Messages()); n != 1 {
+		t.Errorf("reload re-notified: %d notifications", n)
+	}
+	// A broken file is refused and the running rules stay.
+	writeFile(t, files.Groups[0].File, "groups: [{name: x, rules: [{alert: A, expr: 'sum('}]}]\n")
+	resp, err = http.Post(s.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Error("reload with a broken rule file succeeded")
+	}
+	if v := s.Query(`ALERTS{alertname="HighErrors",alertstate="firing"}`, time.Now()); len(v) != 1 {
+		t.Errorf("HighErrors lost after a failed reload: %v", v)
+	}
+}
