@@ -5,7 +5,11 @@
 //   SIGHTLINE_URL=http://127.0.0.1:9800 node e2e/run.mjs
 //
 // Optional environment:
-//   SIGHTLINE_E2E_QUERY   PromQL the metrics test runs (default: "up"); it must return data
+//   SIGHTLINE_E2E_SEED    "0" skips sending the known telemetry of e2e/seed.mjs first
+//                         (OTLP metrics and traces, Loki push logs); by default the
+//                         tests seed the server and check the pages find that data
+//   SIGHTLINE_E2E_QUERY   PromQL the metrics test runs (default: the seeded gauge, or
+//                         "up" without seeding); it must return data
 //   SIGHTLINE_E2E_LOGQL   LogQL the logs test runs (default: any value of the first stream label)
 //   SIGHTLINE_E2E_LOG_LINE text of a line that LogQL query must find (checked when set)
 //   SIGHTLINE_TENANT      tenant put in the URL of every page
@@ -18,10 +22,14 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { SEED, seed } from './seed.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.SIGHTLINE_URL ?? 'http://127.0.0.1:9800').replace(/\/$/, '');
-const QUERY = process.env.SIGHTLINE_E2E_QUERY ?? 'up';
+const SEEDING = process.env.SIGHTLINE_E2E_SEED !== '0';
+const QUERY = process.env.SIGHTLINE_E2E_QUERY ?? (SEEDING ? SEED.metric : 'up');
+const LOGQL = process.env.SIGHTLINE_E2E_LOGQL ?? (SEEDING ? SEED.logQuery : '');
+const LOG_LINE = process.env.SIGHTLINE_E2E_LOG_LINE ?? (SEEDING ? SEED.logLine : '');
 const TENANT = process.env.SIGHTLINE_TENANT ?? '';
 const SHOTS = process.env.SIGHTLINE_SCREENSHOTS ?? path.resolve(here, '../../e2e/screenshots');
 const VIEWPORT = { width: 1440, height: 900 };
@@ -96,8 +104,11 @@ async function apiJSON(p) {
   return res.json();
 }
 
+let seededTraces = [];
+
 before(async () => {
   await probeMissingApis();
+  if (SEEDING) seededTraces = await seed(BASE, TENANT);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
@@ -242,8 +253,15 @@ describe('alerts', () => {
         await page.getByText('No alert is firing or pending.').waitFor();
         return;
       }
-      const name = active[0].labels.alertname;
-      const rule = groups.flatMap((g) => g.rules).find((r) => r.name === name);
+      const rules = groups.flatMap((g) => g.rules);
+      // A PromQL alert (the seeded one when seeding) and its metric.
+      const promAlert =
+        active.find((a) => a.labels.alertname === 'CheckoutQueueHigh') ??
+        active.find((a) => !/\}\s*(\|[=~]|!=|!~|\|\s*[a-z_]+)/.test(rules.find((r) => r.name === a.labels.alertname)?.query ?? ''));
+      if (SEEDING) assert.ok(promAlert, 'the seeded PromQL alert is not active');
+      if (!promAlert) return;
+      const name = promAlert.labels.alertname;
+      const rule = rules.find((r) => r.name === name);
       const group = page.locator('.alert-group', { hasText: name });
       await group.getByRole('link', { name: 'Open metric' }).first().click();
       await page.getByRole('heading', { level: 1, name: 'Metrics explorer' }).waitFor();
@@ -252,6 +270,49 @@ describe('alerts', () => {
       await chart.locator('canvas').waitFor();
       assert.ok(Number(await chart.getAttribute('data-series')) > 0, 'the alert metric graph is empty');
       await shot(page, 'alerts-to-metric-dark');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a log alert links to the log lines it counts', async (t) => {
+    if (!SEEDING || missingApis.has('/loki/api/v1/labels')) return t.skip('needs the seeded log rule and the Loki API');
+    const active = (await apiJSON('/api/v1/alerts')).data.alerts;
+    if (!active.some((a) => a.labels.alertname === 'PaymentOutOfMemory')) return t.skip('no log rule loaded (run through scripts/test-ui.sh)');
+    const { context, page, errors } = await openPage('light');
+    try {
+      await page.goto(url('/alerts'), { waitUntil: 'networkidle' });
+      const group = page.locator('.alert-group', { hasText: 'PaymentOutOfMemory' });
+      await group.getByRole('link', { name: 'Open logs' }).first().click();
+      await page.getByRole('heading', { level: 1, name: 'Logs' }).waitFor();
+      assert.equal(new URL(page.url()).searchParams.get('q'), '{service_name="payment"} |= "OutOfMemoryError"');
+      await page.locator('.log-line', { hasText: SEED.oomLine }).first().waitFor();
+      await shot(page, 'alerts-to-logs-light');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('notification links open the metric and the logs over the firing window', async (t) => {
+    if (!SEEDING) return t.skip('needs the seeded data');
+    const to = Date.now();
+    const from = to - 20 * 60 * 1000;
+    const { context, page, errors } = await openPage('dark');
+    try {
+      // {externalURL}/graph?q=<expr>&from=<ms>&to=<ms>, as alert notifications link.
+      await page.goto(url('/graph', { q: `${SEED.metric}{service="checkout"} > 5`, from: String(from), to: String(to) }), { waitUntil: 'networkidle' });
+      const chart = page.getByTestId('chart');
+      await chart.locator('canvas').waitFor();
+      assert.equal(Number(await chart.getAttribute('data-series')), 1);
+      if (missingApis.has('/loki/api/v1/labels')) return;
+      // {externalURL}/logs?q=<logql>&from=<ms>&to=<ms> for log rules: the rule's metric query is graphed…
+      await page.goto(url('/logs', { q: 'sum by (service_name) (count_over_time({service_name="payment"} |= "OutOfMemoryError" [10m])) > 0', from: String(from), to: String(to) }), { waitUntil: 'networkidle' });
+      await page.getByTestId('chart').locator('canvas').waitFor();
+      // …and a log query lists its lines.
+      await page.goto(url('/logs', { q: '{service_name="payment"} |= "OutOfMemoryError"', from: String(from), to: String(to) }), { waitUntil: 'networkidle' });
+      await page.locator('.log-line', { hasText: SEED.oomLine }).first().waitFor();
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
@@ -285,6 +346,32 @@ describe('dashboards', () => {
   }
 });
 
+describe('service overview dashboard', () => {
+  test('draws request rate, error ratio and latency from span metrics', async (t) => {
+    if (!SEEDING || missingApis.has('/api/services')) return t.skip('needs seeded traces');
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/dashboards/service-overview', { from: 'now-30m', to: 'now' }), { waitUntil: 'networkidle' });
+      await page.getByRole('heading', { level: 2, name: 'Service overview' }).waitFor();
+      for (const title of ['Request rate', 'Error ratio', 'Latency p95']) {
+        const chart = page.getByRole('region', { name: title, exact: true }).getByTestId('chart');
+        await chart.locator('canvas').waitFor();
+        assert.ok(Number(await chart.getAttribute('data-series')) > 0, `${title} is empty`);
+      }
+      const rate = page.getByRole('region', { name: 'Request rate', exact: true }).getByTestId('chart');
+      assert.equal(Number(await rate.getAttribute('data-series')), SEED.services.length);
+      await page.waitForLoadState('networkidle');
+      await shot(page, 'dashboards-service-overview-dark');
+      await page.getByRole('combobox').filter({ hasText: 'All' }).selectOption('payment');
+      await page.waitForURL(/var=payment/);
+      await page.getByRole('region', { name: 'Error ratio', exact: true }).getByTestId('chart').locator('canvas').waitFor();
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('metrics explorer controls', () => {
   test('the metric browser inserts the picked name', async () => {
     const names = (await apiJSON('/api/v1/label/__name__/values')).data;
@@ -311,8 +398,9 @@ describe('metrics explorer controls', () => {
     try {
       await page.goto(url('/graph', { q: QUERY, refresh: '5s' }), { waitUntil: 'networkidle' });
       await page.getByTestId('chart').locator('canvas').waitFor();
-      const again = await page.waitForRequest((r) => r.url().endsWith('/api/v1/query_range'), { timeout: 8000 });
-      assert.equal(new URLSearchParams(again.postData() ?? '').get('query'), QUERY);
+      const again = await page.waitForRequest((r) => new URL(r.url()).pathname === '/api/v1/query_range', { timeout: 15000 });
+      const sent = again.method() === 'GET' ? new URL(again.url()).searchParams : new URLSearchParams(again.postData() ?? '');
+      assert.equal(sent.get('query'), QUERY);
       assert.equal(await page.getByRole('combobox', { name: 'Auto refresh' }).inputValue(), '5s');
       assert.deepEqual(errors, []);
     } finally {
@@ -352,6 +440,7 @@ describe('traces', () => {
       assert.ok(services.length > 0, 'the server knows no services');
       await page.getByRole('heading', { name: /\d+ traces?/ }).waitFor();
       const first = page.locator('a.trace-row').first();
+      if (SEEDING) await first.waitFor();
       if ((await first.count()) === 0) return; // no trace in the default range
       await shot(page, 'traces-search-dark');
       const id = (await first.getAttribute('href')).split('?')[0].split('/').pop();
@@ -362,6 +451,28 @@ describe('traces', () => {
       assert.equal(Number(await count.textContent()), trace.spans.length);
       assert.equal(await page.getByRole('treeitem').count(), trace.spans.length);
       await shot(page, 'traces-trace-dark');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a seeded trace shows every span, its errors and links to its logs', async (t) => {
+    if (!SEEDING || missingApis.has('/api/services')) return t.skip('needs seeded traces');
+    const id = seededTraces[seededTraces.length - 1];
+    const { context, page, errors } = await openPage('light');
+    try {
+      await page.goto(url(`/traces/${id}`), { waitUntil: 'networkidle' });
+      const count = page.getByTestId('span-count');
+      await count.waitFor();
+      assert.equal(Number(await count.textContent()), SEED.spansPerTrace);
+      assert.equal(await page.getByRole('treeitem').count(), SEED.spansPerTrace);
+      await shot(page, 'traces-trace-light');
+      if (missingApis.has('/loki/api/v1/labels')) return;
+      await page.getByRole('link', { name: /logs of this trace/i }).first().click();
+      await page.getByRole('heading', { level: 1, name: 'Logs' }).waitFor();
+      await page.locator('.log-line', { hasText: SEED.logTraceLine }).first().waitFor();
+      await shot(page, 'logs-of-trace-light');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
@@ -379,7 +490,7 @@ describe('logs', () => {
         assert.deepEqual(errors, []);
         return;
       }
-      let query = process.env.SIGHTLINE_E2E_LOGQL;
+      let query = LOGQL;
       if (!query) {
         const labels = (await apiJSON('/loki/api/v1/labels')).data ?? [];
         assert.ok(labels.length > 0, 'the server knows no stream labels');
@@ -393,11 +504,20 @@ describe('logs', () => {
       await rows.first().waitFor();
       assert.equal(new URL(page.url()).searchParams.get('q'), query);
       await page.locator('.volume svg rect').first().waitFor();
-      const want = process.env.SIGHTLINE_E2E_LOG_LINE;
+      const want = LOG_LINE;
       if (want) await page.locator('.log-line', { hasText: want }).first().waitFor();
       await rows.first().click();
       await page.getByRole('complementary', { name: 'Log line details' }).waitFor();
       await shot(page, 'logs-search-dark');
+      if (SEEDING && !missingApis.has('/api/services')) {
+        // The trace id in a line is a link to that trace.
+        const line = page.getByRole('option').filter({ hasText: SEED.logTraceLine }).first();
+        const link = line.locator('a.log-trace');
+        assert.equal((await link.getAttribute('href')).split('?')[0], `/traces/${seededTraces[seededTraces.length - 1]}`);
+        await link.click();
+        await page.getByTestId('span-count').waitFor();
+        assert.equal(Number(await page.getByTestId('span-count').textContent()), SEED.spansPerTrace);
+      }
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
@@ -441,14 +561,28 @@ describe('service map', () => {
       }
       const services = new Set(links.flatMap((l) => [l.parent, l.child]));
       const pairs = new Set(links.map((l) => `${l.parent}>${l.child}`));
+      if (SEEDING) {
+        for (const e of SEED.edges) assert.ok(pairs.has(e), `the server reports no ${e} call path`);
+      }
       const nodes = page.getByTestId('map-node');
       await nodes.first().waitFor();
       assert.equal(await nodes.count(), services.size);
       assert.equal(await page.locator('.map-edge').count(), pairs.size);
+      if (SEEDING) {
+        for (const e of SEED.edges) await page.locator(`.map-edge[data-edge="${e}"]`).waitFor();
+        // Every seeded payment charge fails: that edge is drawn unhealthy, with its rate, errors and p95.
+        const bad = page.locator('.map-edge[data-edge="checkout>payment"]');
+        await page.locator('.map-edge.health-bad[data-edge="checkout>payment"]').waitFor();
+        assert.match((await bad.locator('text').allTextContents()).join(' '), /\/s · 100% err.*p95/);
+        await page.locator('.map-edge.health-ok[data-edge="frontend>checkout"]').waitFor();
+      }
       const first = [...services].sort()[0];
       await page.getByRole('button', { name: first, exact: true }).click();
-      await page.getByRole('complementary', { name: `Service ${first}` }).waitFor();
+      const panel = page.getByRole('complementary', { name: `Service ${first}` });
+      await panel.waitFor();
       assert.equal(new URL(page.url()).searchParams.get('service'), first);
+      if (SEEDING) await panel.getByRole('region', { name: 'Request rate' }).getByTestId('chart').locator('canvas').waitFor();
+      await page.waitForLoadState('networkidle');
       await shot(page, 'service-map-selected-dark');
       assert.deepEqual(errors, []);
     } finally {

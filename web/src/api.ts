@@ -109,8 +109,16 @@ async function decodeEnvelope<T>(res: Response, path: string, empty?: T): Promis
   return { data: env.data, warnings: [...(env.warnings ?? []), ...(env.infos ?? [])] };
 }
 
-/** POSTs form parameters (as Prometheus accepts for long queries) and decodes the envelope. */
-async function promPost<T>(path: string, params: Params, signal?: AbortSignal): Promise<Result<T>> {
+/**
+ * Queries with GET (a same-origin GET carries no Origin header, which some
+ * servers' CORS handling trips over) and falls back to a form POST, as
+ * Prometheus accepts, when the URL would grow too long for proxies.
+ */
+const MAX_GET_URL = 6000;
+
+async function promQuery<T>(path: string, params: Params, signal?: AbortSignal): Promise<Result<T>> {
+  const qs = encodeParams(params).toString();
+  if (path.length + 1 + qs.length <= MAX_GET_URL) return promGet<T>(path, params, signal);
   const res = await request(path, {
     method: 'POST',
     body: encodeParams(params),
@@ -184,7 +192,7 @@ export interface BuildInfo {
 
 /** Runs an instant PromQL query at time (unix seconds). */
 export function queryInstant(query: string, time: number, signal?: AbortSignal): Promise<Result<QueryData>> {
-  return promPost<QueryData>('/api/v1/query', { query, time: String(time) }, signal);
+  return promQuery<QueryData>('/api/v1/query', { query, time: String(time) }, signal);
 }
 
 /** Runs a range PromQL query from start to end (unix seconds) with step seconds. */
@@ -195,7 +203,7 @@ export function queryRange(
   step: number,
   signal?: AbortSignal,
 ): Promise<Result<MatrixData>> {
-  return promPost<MatrixData>(
+  return promQuery<MatrixData>(
     '/api/v1/query_range',
     { query, start: String(start), end: String(end), step: String(step) },
     signal,

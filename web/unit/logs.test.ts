@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { LokiStream } from '../src/api';
-import { addFilter, compareNs, detectLevel, findTraceID, isMetricQuery, normaliseLevel, toRows, volumeQuery } from '../src/logs/model';
+import { addFilter, compareNs, detectLevel, findTraceID, isMetricQuery, logQueryOf, looksLikeLogQL, normaliseLevel, toRows, volumeQuery } from '../src/logs/model';
 
 describe('levels', () => {
   const cases: [string | undefined, string][] = [
@@ -81,5 +81,22 @@ describe('queries', () => {
     assert.equal(addFilter('{app="a"} |= "x"', 'env', 'prod', true), '{app="a", env="prod"} |= "x"');
     assert.equal(addFilter('{app="}"}', 'env', 'p"q', true), '{app="}", env="p\\"q"}');
     assert.equal(addFilter('{app="a"} | json', 'user', 'bob', false), '{app="a"} | json | user="bob"');
+  });
+});
+
+describe('log rules', () => {
+  test('LogQL rule expressions are told from PromQL ones', () => {
+    assert.equal(looksLikeLogQL('sum by (service_name) (count_over_time({service_name="payment"} |= "OOM" [10m])) > 0'), true);
+    assert.equal(looksLikeLogQL('sum(rate({app="a"} | json | level="error" [5m]))'), true);
+    assert.equal(looksLikeLogQL('rate({app="a"} != "x" [1m])'), true);
+    assert.equal(looksLikeLogQL('e2e_queue_depth{service="checkout"} > 5'), false);
+    assert.equal(looksLikeLogQL('sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) > 1 or vector(0)'), false);
+  });
+  test('the log query of a metric query stops at its range', () => {
+    assert.equal(logQueryOf('sum by (s) (count_over_time({service_name="payment"} |= "OutOfMemoryError" [10m])) > 0'), '{service_name="payment"} |= "OutOfMemoryError"');
+    assert.equal(logQueryOf('sum(rate({app="a"} |= "[x]" | json [5m]))'), '{app="a"} |= "[x]" | json');
+    assert.equal(logQueryOf('sum(rate({app="a"} |= `\\[` [5m]))'), '{app="a"} |= `\\[`');
+    assert.equal(logQueryOf('quantile_over_time(0.9, {app="a"} | logfmt | unwrap latency [5m])'), '{app="a"} | logfmt');
+    assert.equal(logQueryOf('{app="a"} |= "x"'), '{app="a"} |= "x"');
   });
 });

@@ -34,6 +34,97 @@ export interface Dashboard {
 
 export const BUILTIN_DASHBOARDS: Dashboard[] = [
   {
+    id: 'service-overview',
+    title: 'Service overview',
+    description:
+      'Request rate, error ratio and latency percentiles per service, from the span metrics the server derives from traces; calls to downstream services and databases from the service graph.',
+    variable: { label: 'service', from: 'traces_spanmetrics_calls_total' },
+    panels: [
+      {
+        title: 'Request rate',
+        unit: 'ops',
+        queries: [
+          {
+            expr: 'sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
+            legend: '{{service}}',
+          },
+        ],
+      },
+      {
+        title: 'Error ratio',
+        unit: 'percent',
+        queries: [
+          {
+            expr:
+              'sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER", status_code="STATUS_CODE_ERROR"}[$__rate]))' +
+              ' / sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
+            legend: '{{service}}',
+          },
+        ],
+      },
+      {
+        title: 'Latency p95',
+        unit: 'seconds',
+        queries: [
+          {
+            expr: 'histogram_quantile(0.95, sum by (service, le) (rate(traces_spanmetrics_duration_seconds_bucket{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))',
+            legend: '{{service}}',
+          },
+        ],
+      },
+      {
+        title: 'Latency percentiles (all selected services)',
+        unit: 'seconds',
+        queries: [0.5, 0.95, 0.99].map((q) => ({
+          expr: `histogram_quantile(${q}, sum by (le) (rate(traces_spanmetrics_duration_seconds_bucket{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))`,
+          legend: `p${q * 100}`,
+        })),
+      },
+      {
+        title: 'Requests by operation',
+        unit: 'ops',
+        queries: [
+          {
+            expr: 'sum by (service, span_name) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
+            legend: '{{service}} {{span_name}}',
+          },
+        ],
+      },
+      {
+        title: 'Calls to downstream services',
+        unit: 'ops',
+        queries: [
+          {
+            expr: 'sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate]))',
+            legend: '{{client}} → {{server}}',
+          },
+        ],
+      },
+      {
+        title: 'Downstream error ratio',
+        unit: 'percent',
+        queries: [
+          {
+            expr:
+              'sum by (client, server) (rate(traces_service_graph_request_failed_total{client=~"$service"}[$__rate]))' +
+              ' / sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate]))',
+            legend: '{{client}} → {{server}}',
+          },
+        ],
+      },
+      {
+        title: 'Downstream latency p95 (server side)',
+        unit: 'seconds',
+        queries: [
+          {
+            expr: 'histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket{client=~"$service"}[$__rate])))',
+            legend: '{{client}} → {{server}}',
+          },
+        ],
+      },
+    ],
+  },
+  {
     id: 'go-runtime',
     title: 'Go runtime',
     description: 'Goroutines, heap, garbage collection and CPU of Go processes instrumented with client_golang.',

@@ -152,3 +152,35 @@ function selectorEnd(src: string): number {
   }
   return -1;
 }
+
+/**
+ * Whether a rule expression reads as LogQL rather than PromQL: a stream
+ * selector followed by a line filter or pipeline stage, which PromQL never
+ * has. A LogQL metric query without any stage is also valid PromQL and is
+ * treated as PromQL.
+ */
+export function looksLikeLogQL(q: string): boolean {
+  return /\}\s*(\|[=~]|!=|!~|\|\s*[a-z_]+)/.test(q);
+}
+
+/**
+ * The log query inside a LogQL metric query: from the stream selector up
+ * to its range (`{app="a"} |= "x"` of `sum(count_over_time({app="a"} |= "x" [5m])) > 0`),
+ * without an unwrap stage. A log query is returned as it is.
+ */
+export function logQueryOf(q: string): string {
+  const start = q.indexOf('{');
+  if (start < 0) return q.trim();
+  let quote = '';
+  for (let i = start; i < q.length; i++) {
+    const c = q[i];
+    if (quote) {
+      if (c === '\\' && quote !== '`') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === '`') quote = c;
+    else if (c === '[') return q.slice(start, i).replace(/\|\s*unwrap\b[^|]*$/, '').trim();
+  }
+  return start === 0 || q.slice(0, start).trim() === '' ? q.trim() : q.slice(start).trim();
+}

@@ -5,6 +5,7 @@ import { ErrorBox } from '../components/ErrorBox';
 import { hrefFor, onLinkClick, setParams } from '../router';
 import { formatValue, parseSample } from '../format';
 import { formatDuration } from '../time';
+import { logQueryOf, looksLikeLogQL } from '../logs/model';
 
 interface Loaded {
   groups: RuleGroup[];
@@ -182,15 +183,15 @@ function AlertItem({ alert, query }: { alert: Alert; query?: string }) {
   const since = Number.isNaN(active) ? '' : formatDuration((Date.now() - active) / 1000);
   const summary = alert.annotations.summary ?? alert.annotations.description ?? '';
   const labels = Object.entries(alert.labels).filter(([k]) => k !== 'alertname');
-  // Open the rule's expression over the firing window, with some context before it.
-  const metricHref =
-    query && !Number.isNaN(active)
-      ? hrefFor('/graph', {
-          q: query,
-          from: String(Math.floor(active - Math.max(15 * 60 * 1000, (Date.now() - active) * 0.5))),
-          to: 'now',
-        })
-      : undefined;
+  // Open the rule's expression over the firing window, with some context before it:
+  // PromQL in the metrics explorer, LogQL (log rules) in the logs explorer.
+  const window = Number.isNaN(active)
+    ? undefined
+    : { from: String(Math.floor(active - Math.max(15 * 60 * 1000, (Date.now() - active) * 0.5))), to: 'now' };
+  const logRule = query !== undefined && looksLikeLogQL(query);
+  const metricHref = query && window && !logRule ? hrefFor('/graph', { q: query, ...window }) : undefined;
+  const logsHref = query && window && logRule ? hrefFor('/logs', { q: logQueryOf(query), ...window }) : undefined;
+  const logGraphHref = query && window && logRule ? hrefFor('/logs', { q: query, ...window }) : undefined;
   return (
     <li className="alert-item">
       <div className="alert-main">
@@ -210,6 +211,16 @@ function AlertItem({ alert, query }: { alert: Alert; query?: string }) {
         {metricHref && (
           <a className="btn small-btn" href={metricHref} onClick={onLinkClick}>
             Open metric
+          </a>
+        )}
+        {logsHref && (
+          <a className="btn small-btn" href={logsHref} onClick={onLinkClick} title="The log lines this rule counts">
+            Open logs
+          </a>
+        )}
+        {logGraphHref && (
+          <a className="btn small-btn" href={logGraphHref} onClick={onLinkClick} title="The rule's LogQL metric query">
+            Graph
           </a>
         )}
       </div>
@@ -292,7 +303,12 @@ function RuleRow({ rule }: { rule: Rule }) {
         {rule.lastError && <div className="rule-error">{rule.lastError}</div>}
       </td>
       <td>
-        <a className="mono rule-query" href={hrefFor('/graph', { q: rule.query })} onClick={onLinkClick} title="Open in the metrics explorer">
+        <a
+          className="mono rule-query"
+          href={looksLikeLogQL(rule.query) ? hrefFor('/logs', { q: rule.query }) : hrefFor('/graph', { q: rule.query })}
+          onClick={onLinkClick}
+          title={looksLikeLogQL(rule.query) ? 'Open in the logs explorer' : 'Open in the metrics explorer'}
+        >
           {rule.query}
         </a>
       </td>

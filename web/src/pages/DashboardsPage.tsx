@@ -130,7 +130,7 @@ function DashboardView({ dashboard: d, range, params, refreshKey }: PageProps & 
   );
 }
 
-interface PanelProps {
+export interface PanelProps {
   panel: Panel;
   dashboard: Dashboard;
   value: string;
@@ -146,7 +146,8 @@ interface PanelResult {
   step: number;
 }
 
-function PanelView({ panel, dashboard, value, range, refreshKey, tenant }: PanelProps) {
+/** One dashboard panel: its queries over the range as a graph (also used by the service map). */
+export function PanelView({ panel, dashboard, value, range, refreshKey, tenant }: PanelProps) {
   const [result, setResult] = useState<PanelResult | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);

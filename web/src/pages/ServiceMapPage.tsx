@@ -1,12 +1,14 @@
 import { useEffect, useMemo, useState } from 'react';
-import { ApiError, dependencies, isAbort, type DependencyLink } from '../api';
+import { ApiError, dependencies, isAbort, queryInstant, type DependencyLink } from '../api';
 import type { PageProps } from '../App';
 import { ErrorBox } from '../components/ErrorBox';
 import { PendingApi } from '../components/PendingApi';
-import { formatValue } from '../format';
+import { BUILTIN_DASHBOARDS } from '../dashboards/builtin';
+import { formatValue, unitFormatter } from '../format';
+import { PanelView } from './DashboardsPage';
 import { hrefFor, onLinkClick, setParams } from '../router';
 import { NODE_H, NODE_W, layoutGraph, type MapEdge, type MapNode } from '../servicemap/layout';
-import { resolveRange } from '../time';
+import { resolveRange, type RangeSpec } from '../time';
 import { serviceColor } from '../traces/model';
 
 /** The graph of services and what they call, from the server's dependency links. */
@@ -14,6 +16,7 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
   const [links, setLinks] = useState<DependencyLink[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
+  const [stats, setStats] = useState<Map<string, EdgeStats>>(new Map());
   const selected = params.get('service') ?? '';
   const tenant = params.get('tenant') ?? '';
 
@@ -39,6 +42,10 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
         setLoading(false);
       },
     );
+    edgeStats(r.start, r.end, ac.signal).then(setStats, (err: unknown) => {
+      // Without service-graph series the edges show call counts only.
+      if (!isAbort(err)) setStats(new Map());
+    });
     return () => ac.abort();
   }, [range.from, range.to, refreshKey, tenant]);
 
@@ -77,7 +84,11 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
               </h2>
               {loading && <span className="spinner" aria-label="Loading" />}
               <span className="spacer" />
-              <span className="muted small">Edge labels: calls in the time range · click a service for details</span>
+              <span className="muted small">
+                {stats.size > 0
+                  ? 'Edges: request rate · error ratio · p95 latency, coloured by health · click a service for details'
+                  : 'Edge labels: calls in the time range · click a service for details'}
+              </span>
             </div>
             <div className="map-scroll">
               <svg
@@ -94,7 +105,13 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
                   </marker>
                 </defs>
                 {layout.edges.map((e) => (
-                  <Edge key={`${e.from}>${e.to}`} edge={e} nodes={layout.nodes} active={selected === e.from || selected === e.to} />
+                  <Edge
+                    key={`${e.from}>${e.to}`}
+                    edge={e}
+                    stats={stats.get(`${e.from}>${e.to}`)}
+                    nodes={layout.nodes}
+                    active={selected === e.from || selected === e.to}
+                  />
                 ))}
                 {layout.nodes.map((n) => (
                   <g
@@ -120,14 +137,71 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
               </svg>
             </div>
           </section>
-          {node && <ServicePanel node={node} edges={layout.edges} range={range} />}
+          {node && <ServicePanel node={node} edges={layout.edges} range={range} refreshKey={refreshKey} tenant={tenant} />}
         </div>
       )}
     </div>
   );
 }
 
-function Edge({ edge, nodes, active }: { edge: MapEdge; nodes: MapNode[]; active: boolean }) {
+/** Request rate, error ratio and p95 latency of one client → server edge. */
+export interface EdgeStats {
+  rate?: number;
+  errorRatio?: number;
+  p95?: number;
+}
+
+/**
+ * Reads the service-graph series the server derives from spans, averaged
+ * over the range: one instant query each for rate, failures and p95.
+ */
+async function edgeStats(start: number, end: number, signal: AbortSignal): Promise<Map<string, EdgeStats>> {
+  const w = `${Math.max(60, Math.round(end - start))}s`;
+  const by = 'sum by (client, server)';
+  const [total, failed, p95] = await Promise.all([
+    queryInstant(`${by} (rate(traces_service_graph_request_total[${w}]))`, end, signal),
+    queryInstant(`${by} (rate(traces_service_graph_request_failed_total[${w}]))`, end, signal),
+    queryInstant(`histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket[${w}])))`, end, signal),
+  ]);
+  const out = new Map<string, EdgeStats>();
+  const each = (res: typeof total, f: (s: EdgeStats, v: number) => void) => {
+    if (res.data.resultType !== 'vector') return;
+    for (const x of res.data.result) {
+      const v = Number(x.value?.[1]);
+      if (!Number.isFinite(v)) continue;
+      const k = `${x.metric.client}>${x.metric.server}`;
+      const s = out.get(k) ?? {};
+      f(s, v);
+      out.set(k, s);
+    }
+  };
+  each(total, (s, v) => (s.rate = v));
+  each(failed, (s, v) => (s.errorRatio = v));
+  each(p95, (s, v) => (s.p95 = v));
+  for (const s of out.values()) {
+    if (s.rate === undefined || s.rate === 0) s.errorRatio = undefined;
+    else s.errorRatio = (s.errorRatio ?? 0) / s.rate;
+  }
+  return out;
+}
+
+/** ok below 1 % errors, warn below 5 %, bad above; unknown without series. */
+export function edgeHealth(s: EdgeStats | undefined): 'ok' | 'warn' | 'bad' | 'unknown' {
+  if (!s || s.errorRatio === undefined) return 'unknown';
+  if (s.errorRatio >= 0.05) return 'bad';
+  if (s.errorRatio >= 0.01) return 'warn';
+  return 'ok';
+}
+
+const fmtSeconds = unitFormatter('seconds');
+
+function edgeLabel(edge: MapEdge, s: EdgeStats | undefined): string[] {
+  if (!s || s.rate === undefined) return [`${formatValue(edge.calls)} calls`];
+  const first = `${formatValue(s.rate)}/s${s.errorRatio !== undefined ? ` · ${formatValue(s.errorRatio * 100)}% err` : ''}`;
+  return s.p95 !== undefined ? [first, `p95 ${fmtSeconds(s.p95)}`] : [first];
+}
+
+function Edge({ edge, stats, nodes, active }: { edge: MapEdge; stats?: EdgeStats; nodes: MapNode[]; active: boolean }) {
   const a = nodes.find((n) => n.id === edge.from);
   const b = nodes.find((n) => n.id === edge.to);
   if (!a || !b) return null;
@@ -157,16 +231,34 @@ function Edge({ edge, nodes, active }: { edge: MapEdge; nodes: MapNode[]; active
     ly = (y1 + y2) / 2 - 5;
   }
   return (
-    <g className={active ? 'map-edge active' : 'map-edge'}>
+    <g className={`map-edge health-${edgeHealth(stats)}${active ? ' active' : ''}`} data-edge={`${edge.from}>${edge.to}`}>
+      <title>{`${edge.from} → ${edge.to}: ${formatValue(edge.calls)} calls`}</title>
       <path d={d} markerEnd="url(#arrow)" />
-      <text x={lx} y={ly} textAnchor="middle" className="map-edge-label">
-        {formatValue(edge.calls)}
-      </text>
+      {edgeLabel(edge, stats).map((line, i, all) => (
+        <text key={i} x={lx} y={ly - (all.length - 1 - i) * 13} textAnchor="middle" className="map-edge-label">
+          {line}
+        </text>
+      ))}
     </g>
   );
 }
 
-function ServicePanel({ node, edges, range }: { node: MapNode; edges: MapEdge[]; range: { from: string; to: string } }) {
+const overview = BUILTIN_DASHBOARDS.find((d) => d.id === 'service-overview')!;
+const RED_PANELS = ['Request rate', 'Error ratio', 'Latency p95'];
+
+function ServicePanel({
+  node,
+  edges,
+  range,
+  refreshKey,
+  tenant,
+}: {
+  node: MapNode;
+  edges: MapEdge[];
+  range: RangeSpec;
+  refreshKey: number;
+  tenant: string;
+}) {
   const callers = edges.filter((e) => e.to === node.id && e.from !== node.id).sort((a, b) => b.calls - a.calls);
   const callees = edges.filter((e) => e.from === node.id && e.to !== node.id).sort((a, b) => b.calls - a.calls);
   const keep = { from: range.from, to: range.to };
@@ -183,12 +275,26 @@ function ServicePanel({ node, edges, range }: { node: MapNode; edges: MapEdge[];
         <a className="btn small-btn" href={hrefFor('/logs', { ...keep, q: `{service_name="${node.id}"}` })} onClick={onLinkClick}>
           Logs
         </a>
+        <a
+          className="btn small-btn"
+          href={hrefFor('/logs', { ...keep, q: `{service_name="${node.id}"} | level=~"(?i)(error|fatal|critical)"` })}
+          onClick={onLinkClick}
+        >
+          Errors in logs
+        </a>
+        <a className="btn small-btn" href={hrefFor('/dashboards/service-overview', { ...keep, var: node.id })} onClick={onLinkClick}>
+          Dashboard
+        </a>
+      </div>
+      <div className="map-panel-graphs">
+        {overview.panels
+          .filter((p) => RED_PANELS.includes(p.title))
+          .map((p) => (
+            <PanelView key={p.title} panel={p} dashboard={overview} value={node.id} range={range} refreshKey={refreshKey} tenant={tenant} />
+          ))}
       </div>
       <CallTable title="Called by" rows={callers.map((e) => [e.from, e.calls])} />
       <CallTable title="Calls" rows={callees.map((e) => [e.to, e.calls])} />
-      <p className="muted small">
-        Rate, error and latency graphs for this service appear here once the server derives span metrics.
-      </p>
     </aside>
   );
 }
