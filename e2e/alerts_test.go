@@ -289,6 +289,14 @@ func TestAlertsRestartKeepsFiringWithoutRenotifying(t *testing.T) {
 		}
 		return nil
 	})
+	// A silence for another alert must survive the restart too.
+	body := fmt.Sprintf(`{"matchers":[{"name":"alertname","value":"Other","isRegex":false,"isEqual":true}],"startsAt":%q,"endsAt":%q,"createdBy":"e2e","comment":"kept"}`,
+		time.Now().UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	resp, err := http.Post(s.URL+"/api/v2/silences", "application/json", strings.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("create silence: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	s.Stop()
 	if _, err := os.Stat(filepath.Join(s.DataDir, "alerts", "nflog")); err != nil {
 		t.Skip("the notification log is snapshotted on stop once App.Stop calls stopAlerts: ", err)
@@ -304,6 +312,22 @@ func TestAlertsRestartKeepsFiringWithoutRenotifying(t *testing.T) {
 	time.Sleep(6 * time.Second) // several group intervals
 	if n := len(hook.Messages()); n != 1 {
 		t.Fatalf("restart re-notified: %d notifications", n)
+	}
+	var sils []struct {
+		Comment string `json:"comment"`
+	}
+	getJSON(t, s.URL+"/api/v2/silences", &sils)
+	if len(sils) != 1 || sils[0].Comment != "kept" {
+		t.Errorf("silences after restart: %+v", sils)
+	}
+	var hist struct {
+		Data []struct {
+			State string `json:"state"`
+		} `json:"data"`
+	}
+	getJSON(t, s.URL+"/api/v1/alerts/history?alertname=HighErrors", &hist)
+	if len(hist.Data) != 1 || hist.Data[0].State != "firing" {
+		t.Errorf("history after restart: %+v", hist.Data)
 	}
 }
 
