@@ -40,6 +40,8 @@ type Config struct {
 	Limits  LimitsConfig  `yaml:"limits"`
 	Events  EventsConfig  `yaml:"events"`
 	Rules   RulesConfig   `yaml:"rules"`
+	Logs    LogsConfig    `yaml:"logs"`
+	Traces  TracesConfig  `yaml:"traces"`
 	// Alertmanager routes, groups, silences and delivers notifications.
 	Alertmanager Alertmanager `yaml:"alertmanager"`
 
@@ -169,6 +171,8 @@ func Default() *Config {
 			MaxInflightBytes: 512 << 20,
 		},
 		Events: defaultEvents(),
+		Logs:   defaultLogs(),
+		Traces: defaultTraces(),
 		lines:  map[string]int{},
 	}
 	pc, err := promconfig.Load("", slog.New(slog.DiscardHandler))
@@ -182,7 +186,7 @@ func Default() *Config {
 // sightlineKeys are the top-level keys that belong to sightline; every other
 // top-level key is handed to Prometheus' config parser.
 var sightlineKeys = map[string]bool{"server": true, "metrics": true, "query": true, "limits": true, "events": true,
-	"rules": true, "alertmanager": true}
+	"rules": true, "alertmanager": true, "logs": true, "traces": true}
 
 // LoadFile reads and validates a configuration file.
 func LoadFile(path string, logger *slog.Logger) (*Config, error) {
@@ -372,6 +376,8 @@ func (c *Config) Validate() error {
 		bad("limits.max_inflight_bytes", "must be at least limits.max_request_bytes (%s)", c.Limits.MaxRequestBytes)
 	}
 	c.Events.validate(bad)
+	c.Logs.validate(bad)
+	c.Traces.validate(bad)
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
@@ -400,8 +406,10 @@ func (c *Config) Dump() (string, error) {
 		Limits  LimitsConfig  `yaml:"limits"`
 		Events  EventsConfig  `yaml:"events"`
 		Rules   RulesConfig   `yaml:"rules"`
+		Logs    LogsConfig    `yaml:"logs"`
+		Traces  TracesConfig  `yaml:"traces"`
 		AM      Alertmanager  `yaml:"alertmanager,omitempty"`
-	}{c.Server, c.Metrics, c.Query, c.Limits, c.Events, c.Rules, c.Alertmanager})
+	}{c.Server, c.Metrics, c.Query, c.Limits, c.Events, c.Rules, c.Logs, c.Traces, c.Alertmanager})
 	if err != nil {
 		return "", fmt.Errorf("render config: %w", err)
 	}
