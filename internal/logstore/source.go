@@ -120,6 +120,11 @@ func labelFilter(m *labels.Matcher) (eventstore.Filter, bool) {
 	if m.Name == BatchIDField {
 		return eventstore.Filter{}, false
 	}
+	if model.IsIntrinsic(m.Name) && m.Name != model.FieldTraceID && m.Name != model.FieldSpanID {
+		// Metadata has no label of that name (severity is "level", the
+		// others do not apply to logs); a field filter would disagree.
+		return eventstore.Filter{}, false
+	}
 	field := fieldFor(m.Name)
 	switch m.Type {
 	case labels.MatchEqual:

@@ -91,7 +91,7 @@ func (a *API) Register(mux *http.ServeMux, prefix string) {
 	}
 	mux.HandleFunc("GET "+p+"tail", a.tail)
 	mux.HandleFunc("GET "+p+"status/buildinfo", a.buildinfo)
-	mux.HandleFunc("GET "+prefix+"/loki/api/v1", a.notFound)
+	mux.HandleFunc(prefix+"/loki/api/v1/", a.notFound)
 }
 
 func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
