@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/sightline/sightline/internal/eventstore"
+	"github.com/sightline/sightline/internal/failure"
 	"github.com/sightline/sightline/internal/model"
 	"github.com/sightline/sightline/internal/query/logql"
 	"github.com/sightline/sightline/internal/query/logql/lokijson"
@@ -263,4 +264,29 @@ func FuzzFlattenJSON(f *testing.F) {
 			seen[a.Key] = true
 		}
 	})
+}
+
+func TestWriterRefusesRowsOutsideWindow(t *testing.T) {
+	st := openStore(t) // clock at base+1h, retention 30 days, max future 1h
+	s := mustSchema(t)
+	w := NewWriter(st, WriterOptions{})
+	row := func(at time.Time, body string) model.Event {
+		r := s.NewRecord("", at.UnixNano())
+		r.AddString("service.name", "win")
+		r.SetBody(body)
+		return r.Event()
+	}
+	// Mixed: the old row is dropped, the good one stored.
+	if err := w.Write(context.Background(), []model.Event{row(base.AddDate(0, -3, 0), "too old"), row(base, "fine")}); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, st, `{service_name="win"}`, 100, logql.Forward)
+	if !strings.Contains(got, "fine") || strings.Contains(got, "too old") {
+		t.Fatalf("got %s", got)
+	}
+	// All refused: a 400-class error naming the row.
+	err := w.Write(context.Background(), []model.Event{row(base.Add(48*time.Hour), "future")})
+	if failure.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), "row 0") {
+		t.Fatalf("got %v (status %d)", err, failure.HTTPStatus(err))
+	}
 }
