@@ -92,7 +92,7 @@ func BenchmarkQuery(b *testing.B) {
 		`sum by (level) (count_over_time({service_name=~"svc.*"}[1h]))`,
 		`{service_name="svc1"} | pod="pod-9"`,
 	} {
-		b.Run(q, func(b *testing.B) {
+		b.Run("engine "+q, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := eng.Query(context.Background(), q, logql.Params{Start: base, End: base.Add(time.Hour), Limit: 100}); err != nil {
 					b.Fatal(err)
@@ -100,4 +100,16 @@ func BenchmarkQuery(b *testing.B) {
 			}
 		})
 	}
+	b.Run("Counts sum by (level) count_over_time [1h]", func(b *testing.B) {
+		src := &Source{R: st, Schema: s}
+		ms, _ := logql.ParseMatchers(`{service_name=~"svc.*"}`)
+		for b.Loop() {
+			_, ok, err := src.Counts(context.Background(), st, CountQuery{
+				Select: logql.SelectParams{Matchers: ms}, Start: base.Add(time.Hour).UnixNano(), Steps: 1, Range: int64(time.Hour), GroupBy: "level",
+			})
+			if err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }
