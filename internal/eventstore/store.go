@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/internal/eventstore/wal"
 	"github.com/sightline/sightline/internal/model"
@@ -406,6 +407,10 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 			s.m.rejected.WithLabelValues("invalid").Add(float64(len(rows)))
 			return fmt.Errorf("append rows: row %d: %w", i, err)
 		}
+		if err := checkKeyBytes(&rows[i]); err != nil {
+			s.m.rejected.WithLabelValues("invalid").Add(float64(len(rows)))
+			return fmt.Errorf("append rows: row %d: %w", i, err)
+		}
 		if err := s.CheckTime(rows[i].Time); err != nil {
 			reason := "too_old"
 			if errors.Is(err, ErrTooNew) {
@@ -446,6 +451,22 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 		s.trigger()
 	}
 	return nil
+}
+
+// checkKeyBytes rejects tenants and stream labels holding the bytes 0xFE or
+// 0xFF, which delimit stream keys (valid UTF-8 never contains them).
+func checkKeyBytes(e *model.Event) error {
+	bad := func(s string) bool { return strings.IndexByte(s, 0xfe) >= 0 || strings.IndexByte(s, 0xff) >= 0 }
+	if bad(e.Tenant) {
+		return fmt.Errorf("tenant %q contains bytes 0xFE/0xFF (not valid UTF-8)", e.Tenant)
+	}
+	var err error
+	e.Stream.Range(func(l labels.Label) {
+		if err == nil && (bad(l.Name) || bad(l.Value)) {
+			err = fmt.Errorf("stream label %q=%q contains bytes 0xFE/0xFF (not valid UTF-8)", l.Name, l.Value)
+		}
+	})
+	return err
 }
 
 func (s *Store) memBytes() int64 {

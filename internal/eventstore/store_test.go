@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -396,6 +397,11 @@ func TestTimeBoundsAndOverload(t *testing.T) {
 	future[0].Time = baseTime.Add(3 * time.Hour).UnixNano()
 	if err := s.Append(context.Background(), future); !errors.Is(err, ErrTooNew) {
 		t.Fatalf("future row: %v", err)
+	}
+	badLabel := genRows(1, 0)
+	badLabel[0].Stream = labels.FromStrings("service", "a\xffb")
+	if err := s.Append(context.Background(), badLabel); err == nil || !strings.Contains(err.Error(), "0xFE/0xFF") {
+		t.Fatalf("label with 0xFF: %v", err)
 	}
 	// Block the flusher so the head cannot drain, then fill it.
 	s.pubMu.Lock()
