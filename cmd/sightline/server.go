@@ -125,6 +125,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.configFile != "" {
+		a.SetConfigLoader(f.load)
+	}
 	if err := a.Start(); err != nil {
 		_ = a.Stop(context.Background())
 		return err
@@ -140,11 +143,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 				logger.Info("SIGHUP received, but no --config file to reload")
 				continue
 			}
-			ncfg, err := f.load()
-			if err == nil {
-				err = a.Reload(ncfg)
-			}
-			if err != nil {
+			if err := a.ReloadFromFile(); err != nil {
 				logger.Error("reload failed; the previous configuration stays in force", "err", err)
 			}
 		case <-ctx.Done():

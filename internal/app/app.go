@@ -73,8 +73,38 @@ type App struct {
 	grpcSrv     *grpc.Server
 	grpcLn      net.Listener // nil when disabled
 
+	// loader re-reads the configuration (file plus flags) for reloads; set
+	// by cmd through SetConfigLoader.
+	loader func() (*config.Config, error)
+
 	ready atomic.Bool
 	stop  sync.Once
+}
+
+// SetConfigLoader tells the app how to re-read its configuration (the file
+// with the command line's overrides) for SIGHUP and POST /-/reload.
+func (a *App) SetConfigLoader(f func() (*config.Config, error)) {
+	a.mu.Lock()
+	a.loader = f
+	a.mu.Unlock()
+}
+
+// ReloadFromFile re-reads the configuration and applies it; on error the
+// configuration in force stays.
+func (a *App) ReloadFromFile() error { return a.reloadFromFile() }
+
+func (a *App) reloadFromFile() error {
+	a.mu.RLock()
+	load := a.loader
+	a.mu.RUnlock()
+	if load == nil {
+		return errors.New("reload: the server was started without --config")
+	}
+	cfg, err := load()
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	return a.Reload(cfg)
 }
 
 // New opens the stores and binds the listeners. Nothing is served until
@@ -283,6 +313,9 @@ func (a *App) Reload(cfg *config.Config) error {
 	if err := a.scrape.ApplyConfig(pc); err != nil {
 		return err
 	}
+	if err := a.reloadAlerts(cfg); err != nil {
+		return err
+	}
 	a.logger.Info("configuration reloaded", "file", cfg.File)
 	return nil
 }
@@ -306,6 +339,7 @@ func (a *App) Stop(ctx context.Context) error {
 			errs = append(errs, a.otlpHTTPSrv.Shutdown(ctx))
 		}
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
+		errs = append(errs, a.stopAlerts(ctx)) // rules write to the metric store
 		a.scrape.Stop()
 		errs = append(errs, a.otlpWriter.Shutdown(ctx))
 		errs = append(errs, a.events.Close())
