@@ -189,3 +189,27 @@ func TestLimits(t *testing.T) {
 		t.Error("non-increasing buckets accepted")
 	}
 }
+
+// BenchmarkConsume measures deriving metrics and edges per span.
+func BenchmarkConsume(b *testing.B) {
+	st := &memStore{last: map[string]float64{}, ex: map[string]string{}}
+	g, err := New(st, Options{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var specs []spanSpec
+	for tr := byte(1); tr <= 50; tr++ {
+		specs = append(specs,
+			spanSpec{svc: "web", trace: tr, id: 1, name: "GET /", kind: ptrace.SpanKindServer, dur: 30 * time.Millisecond},
+			spanSpec{svc: "web", trace: tr, id: 2, parent: 1, name: "call api", kind: ptrace.SpanKindClient, dur: 20 * time.Millisecond},
+			spanSpec{svc: "api", trace: tr, id: 3, parent: 2, name: "Api.Do", kind: ptrace.SpanKindServer, dur: 10 * time.Millisecond},
+			spanSpec{svc: "api", trace: tr, id: 4, parent: 3, name: "SELECT", kind: ptrace.SpanKindInternal, dur: 3 * time.Millisecond})
+	}
+	td := build(specs...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = g.ConsumeTraces(context.Background(), td)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
+}
