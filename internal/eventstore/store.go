@@ -79,7 +79,8 @@ type Options struct {
 	// MaxHeadBytes is the memory budget for rows not yet in parts; Append
 	// returns ErrOverloaded beyond it. Default 512 MiB.
 	MaxHeadBytes int64
-	// FlushBytes flushes the head when it holds this much. Default 64 MiB.
+	// FlushBytes flushes the head when it holds this much. Default 64 MiB,
+	// capped at half of MaxHeadBytes.
 	FlushBytes int64
 	// FlushInterval flushes the head when it is this old. Default 10s. Rows
 	// are searchable before they are flushed.
@@ -124,9 +125,6 @@ func (o Options) Validate() error {
 	if o.MaxHeadBytes < 0 || o.FlushBytes < 0 || o.FlushInterval < 0 || o.MaxDiskBytes < 0 || o.MaxFuture < 0 {
 		return errors.New("validate event store options: sizes and durations must not be negative")
 	}
-	if o.FlushBytes > 0 && o.MaxHeadBytes > 0 && o.FlushBytes > o.MaxHeadBytes {
-		return fmt.Errorf("validate event store options: flush bytes %d exceed max head bytes %d", o.FlushBytes, o.MaxHeadBytes)
-	}
 	if o.MergeMinParts == 1 || o.MergeMinParts < 0 || o.MaxMergeParts == 1 || o.MaxMergeParts < 0 {
 		return errors.New("validate event store options: merge part counts must be at least 2")
 	}
@@ -139,8 +137,11 @@ func (o *Options) applyDefaults() {
 		o.MaxHeadBytes = d.MaxHeadBytes
 	}
 	if o.FlushBytes == 0 {
-		o.FlushBytes = min(d.FlushBytes, o.MaxHeadBytes/2)
+		o.FlushBytes = d.FlushBytes
 	}
+	// Flush well before the budget is reached so appends rarely see
+	// ErrOverloaded.
+	o.FlushBytes = max(min(o.FlushBytes, o.MaxHeadBytes/2), 1)
 	if o.FlushInterval == 0 {
 		o.FlushInterval = d.FlushInterval
 	}
