@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -127,6 +128,26 @@ func FuzzDecodeBatch(f *testing.F) {
 			evs2, _, err := decodeBatch(re, mapResolver{}, nil)
 			if err != nil || len(evs2) != len(evs) {
 				t.Fatalf("re-encoded batch does not decode: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzTraceChunk(f *testing.F) {
+	var buf []byte
+	for _, e := range []traceEntry{{5, 0}, {5, 2}, {9, 1}} {
+		buf = binary.AppendUvarint(buf, uint64(e.prefix))
+		buf = binary.AppendUvarint(buf, uint64(e.block))
+	}
+	f.Add(buf, uint32(3), uint32(5))
+	f.Fuzz(func(t *testing.T, b []byte, n, pre uint32) {
+		if n > traceChunkLen {
+			return
+		}
+		out, err := decodeTraceChunk(nil, b, traceChunk{n: n}, 4, pre)
+		for _, blk := range out {
+			if err == nil && blk >= 4 {
+				t.Fatalf("block %d out of range accepted", blk)
 			}
 		}
 	})

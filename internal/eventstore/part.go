@@ -517,23 +517,36 @@ func (p *part) traceBlocks(id model.TraceID) ([]uint32, error) {
 		if crc32.Checksum(buf, castagnoli) != c.crc {
 			return nil, fmt.Errorf("read trace directory of part %s: checksum mismatch", p.info.ID)
 		}
-		d := &decBuf{b: buf}
-		cur := c.first
-		for range c.n {
-			cur += uint32(d.uvarint("trace entry prefix"))
-			b := d.uvarint("trace entry block")
-			if d.err != nil {
-				return nil, fmt.Errorf("read trace directory of part %s: %w", p.info.ID, d.err)
-			}
-			if cur == pre {
-				if b >= uint64(len(p.idx.blocks)) {
-					return nil, fmt.Errorf("read trace directory of part %s: block %d out of range", p.info.ID, b)
-				}
-				out = append(out, uint32(b))
-			}
+		var err error
+		if out, err = decodeTraceChunk(out, buf, c, len(p.idx.blocks), pre); err != nil {
+			return nil, fmt.Errorf("read trace directory of part %s: %w", p.info.ID, err)
 		}
 	}
 	return slices.Compact(out), nil
+}
+
+// decodeTraceChunk appends the blocks of chunk c's entries whose prefix is
+// pre; blocks must be below nblocks.
+func decodeTraceChunk(dst []uint32, buf []byte, c traceChunk, nblocks int, pre uint32) ([]uint32, error) {
+	d := &decBuf{b: buf}
+	cur := c.first
+	for range c.n {
+		cur += uint32(d.uvarint("trace entry prefix"))
+		b := d.uvarint("trace entry block")
+		if d.err != nil {
+			return nil, d.err
+		}
+		if b >= uint64(nblocks) {
+			return nil, fmt.Errorf("decode trace chunk: block %d out of range", b)
+		}
+		if cur == pre {
+			dst = append(dst, uint32(b))
+		}
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("decode trace chunk: %d trailing bytes", len(d.b))
+	}
+	return dst, nil
 }
 
 func (p *part) labelPostings() map[string]map[string][]uint32 {
