@@ -303,3 +303,32 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+func TestApplyConfigKeepsNotificationState(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	conf := fmt.Sprintf("route: {receiver: w, group_wait: 10ms, group_interval: 100ms, repeat_interval: 1h}\nreceivers:\n- name: w\n  webhook_configs: [{url: %q}]\n", srv.URL)
+	n, _ := newTestNotifier(t, conf)
+	a := firing("Steady")
+	n.Send(a)
+	waitFor(t, "first notification", func() bool { mu.Lock(); defer mu.Unlock(); return calls == 1 })
+	c, _ := amconfig.Load(conf)
+	for range 3 {
+		if err := n.ApplyConfig(Config{Alertmanager: c}); err != nil {
+			t.Fatal(err)
+		}
+		n.Send(a) // the rules engine re-sends firing alerts
+		time.Sleep(300 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("reloads re-notified: %d calls", calls)
+	}
+}
