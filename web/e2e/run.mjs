@@ -276,6 +276,43 @@ describe('alerts', () => {
     }
   });
 
+  test('an alert is silenced from its row and the silence expired', async (t) => {
+    const probe = await fetch(BASE + '/api/v2/silences', { headers: TENANT ? { 'X-Scope-OrgID': TENANT } : {} });
+    if (probe.status === 404) return t.skip('the server has no silences API');
+    const active = (await apiJSON('/api/v1/alerts')).data.alerts;
+    if (active.length === 0) return t.skip('no active alert');
+    const name = active[0].labels.alertname;
+    const comment = `e2e silence ${Date.now()}`;
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/alerts'), { waitUntil: 'networkidle' });
+      const group = page.locator('.alert-group', { hasText: name });
+      await group.getByRole('button', { name: 'Silence…' }).first().click();
+      const form = page.getByRole('form', { name: 'New silence' });
+      await form.getByRole('textbox', { name: 'Comment' }).fill(comment);
+      await form.getByRole('combobox', { name: 'Silence duration' }).selectOption({ label: '4 hours' });
+      await shot(page, 'alerts-silence-form-dark');
+      await form.getByRole('button', { name: 'Create silence' }).click();
+      const row = page.getByRole('region', { name: 'Silences' }).locator('tbody tr', { hasText: comment });
+      await row.waitFor();
+      assert.match((await row.textContent()) ?? '', new RegExp(`alertname="${name}"`));
+      const created = (await apiJSON('/api/v2/silences')).find((x) => x.comment === comment);
+      assert.equal(created?.status.state, 'active');
+      const hours = (Date.parse(created.endsAt) - Date.parse(created.startsAt)) / 3600000;
+      assert.ok(Math.abs(hours - 4) < 0.01, `silence lasts ${hours} h`);
+      // History of state changes is listed under the silences.
+      await page.getByRole('region', { name: 'Alert history' }).waitFor();
+      await shot(page, 'alerts-silences-history-dark');
+      await row.getByRole('button', { name: 'Expire' }).click();
+      await row.waitFor({ state: 'detached' });
+      const after = (await apiJSON('/api/v2/silences')).find((x) => x.comment === comment);
+      assert.equal(after?.status.state, 'expired');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a log alert links to the log lines it counts', async (t) => {
     if (!SEEDING || missingApis.has('/loki/api/v1/labels')) return t.skip('needs the seeded log rule and the Loki API');
     const active = (await apiJSON('/api/v1/alerts')).data.alerts;
@@ -573,7 +610,7 @@ describe('service map', () => {
         // Every seeded payment charge fails: that edge is drawn unhealthy, with its rate, errors and p95.
         const bad = page.locator('.map-edge[data-edge="checkout>payment"]');
         await page.locator('.map-edge.health-bad[data-edge="checkout>payment"]').waitFor();
-        assert.match((await bad.locator('text').allTextContents()).join(' '), /\/s · 100% err.*p95/);
+        assert.match((await bad.locator('text').allTextContents()).join(' '), /\/(s|min) · 100% err.*p95/);
         await page.locator('.map-edge.health-ok[data-edge="frontend>checkout"]').waitFor();
       }
       const first = [...services].sort()[0];

@@ -133,7 +133,8 @@ function logsBody(now, traceId) {
         values: [
           [ns(now - 300000), 'cart 17 validated'],
           [ns(now - 240000), SEED.logLine],
-          [ns(now - 180000), `${SEED.logTraceLine} trace_id=${traceId}`],
+          // Inside the trace's time span (the last trace starts a minute ago).
+          [ns(now - 60000 + 52), `${SEED.logTraceLine} trace_id=${traceId}`],
         ],
       },
       {
@@ -143,8 +144,8 @@ function logsBody(now, traceId) {
       {
         stream: { service_name: 'payment', level: 'error' },
         values: [
-          [ns(now - 170000), `card declined for order 4711 trace_id=${traceId}`],
-          [ns(now - 60000), SEED.oomLine],
+          [ns(now - 60000 + 150), `card declined for order 4711 trace_id=${traceId}`],
+          [ns(now - 30000), SEED.oomLine],
         ],
       },
       {

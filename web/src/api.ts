@@ -308,6 +308,87 @@ export function alerts(signal?: AbortSignal): Promise<Result<{ alerts: Alert[] }
   return promGet<{ alerts: Alert[] }>('/api/v1/alerts', {}, signal);
 }
 
+// ---- Alertmanager v2 silences and the alert history ----
+
+export interface SilenceMatcher {
+  name: string;
+  value: string;
+  isRegex: boolean;
+  isEqual?: boolean;
+}
+
+export interface Silence {
+  id: string;
+  status: { state: 'active' | 'pending' | 'expired' };
+  matchers: SilenceMatcher[];
+  startsAt: string;
+  endsAt: string;
+  updatedAt?: string;
+  createdBy: string;
+  comment: string;
+}
+
+export interface NewSilence {
+  matchers: SilenceMatcher[];
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+  comment: string;
+}
+
+/** One state change of an alert, newest first. */
+export interface AlertHistoryEntry {
+  time: string;
+  state: string;
+  fingerprint: string;
+  labels: Labels;
+  annotations: Labels;
+  startsAt?: string;
+  endsAt?: string;
+  generatorURL?: string;
+}
+
+async function jsonOrThrow<T>(res: Response, path: string): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) {
+    let msg = text.trim().slice(0, 500) || res.statusText;
+    try {
+      const j = JSON.parse(text) as { message?: string; error?: string };
+      msg = j.message ?? j.error ?? msg;
+    } catch {
+      // not JSON: keep the text
+    }
+    throw new ApiError(msg, res.status, '', path);
+  }
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+/** Lists silences (Alertmanager API v2). */
+export async function silences(signal?: AbortSignal): Promise<Silence[]> {
+  const path = '/api/v2/silences';
+  return (await jsonOrThrow<Silence[] | null>(await request(path, { method: 'GET', signal }), path)) ?? [];
+}
+
+/** Creates a silence and returns its id. */
+export async function createSilence(s: NewSilence): Promise<string> {
+  const path = '/api/v2/silences';
+  const res = await request(path, { method: 'POST', body: JSON.stringify(s), headers: { 'Content-Type': 'application/json' } });
+  return (await jsonOrThrow<{ silenceID: string }>(res, path)).silenceID;
+}
+
+/** Expires a silence now. */
+export async function expireSilence(id: string): Promise<void> {
+  const path = `/api/v2/silence/${encodeURIComponent(id)}`;
+  await jsonOrThrow<unknown>(await request(path, { method: 'DELETE' }), path);
+}
+
+/** Lists recent alert state changes (firing, resolved), newest first. */
+export async function alertHistory(signal?: AbortSignal): Promise<AlertHistoryEntry[]> {
+  const path = '/api/v1/alerts/history';
+  const body = await jsonOrThrow<{ data?: AlertHistoryEntry[] | null }>(await request(path, { method: 'GET', signal }), path);
+  return body?.data ?? [];
+}
+
 // ---- Jaeger query API (served under /api/) ----
 
 export interface JaegerKV {

@@ -110,3 +110,4 @@ export function onLinkClick(e: React.MouseEvent<HTMLAnchorElement>): void {
   e.preventDefault();
   navigate(href);
 }
+

@@ -56,7 +56,7 @@ export function TraceWaterfall({ trace }: Props) {
         </button>
         <span className="spacer" />
         <span className="legend-inline">
-          <span className="crit-mark" /> on the critical path <span className="crit-mark off" /> off it{' '}
+          bars in the service's colour: <span className="crit-mark" /> solid on the critical path <span className="crit-mark off" /> faded off it{' '}
           <span className="err-mark" /> error
         </span>
       </div>
@@ -65,7 +65,7 @@ export function TraceWaterfall({ trace }: Props) {
         <div className="wf-timeline">
           {ticks.map((f) => (
             <span key={f} className="wf-tick" style={{ left: `${f * 100}%` }}>
-              {formatMicros(f * trace.duration)}
+              {f === 0 ? '0' : formatMicros(f * trace.duration)}
             </span>
           ))}
         </div>

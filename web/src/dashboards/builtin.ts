@@ -55,8 +55,10 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         unit: 'percent',
         queries: [
           {
+            // Services without failed calls have no error series: count them as 0, not as absent.
             expr:
-              'sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER", status_code="STATUS_CODE_ERROR"}[$__rate]))' +
+              '(sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER", status_code="STATUS_CODE_ERROR"}[$__rate]))' +
+              ' or 0 * sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))' +
               ' / sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
             legend: '{{service}}',
           },
@@ -106,7 +108,8 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         queries: [
           {
             expr:
-              'sum by (client, server) (rate(traces_service_graph_request_failed_total{client=~"$service"}[$__rate]))' +
+              '(sum by (client, server) (rate(traces_service_graph_request_failed_total{client=~"$service"}[$__rate]))' +
+              ' or 0 * sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate])))' +
               ' / sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate]))',
             legend: '{{client}} → {{server}}',
           },

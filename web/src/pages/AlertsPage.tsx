@@ -1,10 +1,27 @@
 import { useEffect, useMemo, useState } from 'react';
-import { alerts as fetchAlerts, isAbort, rules as fetchRules, type Alert, type AlertState, type AlertingRule, type Rule, type RuleGroup } from '../api';
+import {
+  alertHistory,
+  alerts as fetchAlerts,
+  createSilence,
+  errorMessage,
+  expireSilence,
+  isAbort,
+  rules as fetchRules,
+  silences as fetchSilences,
+  type Alert,
+  type AlertHistoryEntry,
+  type AlertState,
+  type AlertingRule,
+  type Rule,
+  type RuleGroup,
+  type Silence,
+} from '../api';
 import type { PageProps } from '../App';
 import { ErrorBox } from '../components/ErrorBox';
 import { hrefFor, onLinkClick, setParams } from '../router';
 import { formatValue, parseSample } from '../format';
 import { formatDuration } from '../time';
+import { canonicalLink } from '../links';
 import { logQueryOf, looksLikeLogQL } from '../logs/model';
 
 interface Loaded {
@@ -52,6 +69,7 @@ export function AlertsPage({ params, refreshKey }: PageProps) {
   }, [refreshKey, tenant]);
 
   const counts = useMemo(() => countRules(data?.groups ?? []), [data]);
+  const [silenceTick, setSilenceTick] = useState(0);
 
   return (
     <div className="page alerts-page">
@@ -71,7 +89,7 @@ export function AlertsPage({ params, refreshKey }: PageProps) {
       )}
       {!data && loading && <div className="empty-result">Loading rules…</div>}
 
-      {data && <ActiveAlerts alerts={data.alerts} groups={data.groups} />}
+      {data && <ActiveAlerts alerts={data.alerts} groups={data.groups} onSilenced={() => setSilenceTick((t) => t + 1)} />}
 
       {data && (
         <section className="card" aria-label="Rules">
@@ -102,10 +120,8 @@ export function AlertsPage({ params, refreshKey }: PageProps) {
           <RuleGroups groups={data.groups} filter={filter} search={search} />
         </section>
       )}
-      <p className="muted small footnote">
-        Silences, notification routing and alert history appear here once the server serves its silences and history
-        APIs.
-      </p>
+      <Silences refreshKey={refreshKey + silenceTick} tenant={tenant} />
+      <History refreshKey={refreshKey} tenant={tenant} />
     </div>
   );
 }
@@ -131,7 +147,7 @@ function countRules(groups: RuleGroup[]) {
 }
 
 /** Firing and pending alerts grouped by alert name, each with a link to its metric. */
-function ActiveAlerts({ alerts, groups }: { alerts: Alert[]; groups: RuleGroup[] }) {
+function ActiveAlerts({ alerts, groups, onSilenced }: { alerts: Alert[]; groups: RuleGroup[]; onSilenced: () => void }) {
   const ruleQuery = new Map<string, string>();
   for (const g of groups) for (const r of g.rules) if (r.type === 'alerting') ruleQuery.set(r.name, r.query);
   const byName = new Map<string, Alert[]>();
@@ -162,7 +178,7 @@ function ActiveAlerts({ alerts, groups }: { alerts: Alert[]; groups: RuleGroup[]
                 </div>
                 <ul className="alert-list">
                   {list.map((a, i) => (
-                    <AlertItem key={i} alert={a} query={ruleQuery.get(n)} />
+                    <AlertItem key={i} alert={a} query={ruleQuery.get(n)} onSilenced={onSilenced} />
                   ))}
                 </ul>
               </div>
@@ -178,7 +194,8 @@ function rankOf(list: Alert[]): number {
   return list.some((a) => a.state === 'firing') ? 0 : 1;
 }
 
-function AlertItem({ alert, query }: { alert: Alert; query?: string }) {
+function AlertItem({ alert, query, onSilenced }: { alert: Alert; query?: string; onSilenced: () => void }) {
+  const [silencing, setSilencing] = useState(false);
   const active = alert.activeAt ? Date.parse(alert.activeAt) : NaN;
   const since = Number.isNaN(active) ? '' : formatDuration((Date.now() - active) / 1000);
   const summary = alert.annotations.summary ?? alert.annotations.description ?? '';
@@ -223,7 +240,19 @@ function AlertItem({ alert, query }: { alert: Alert; query?: string }) {
             Graph
           </a>
         )}
+        <button type="button" className="btn small-btn" onClick={() => setSilencing((x) => !x)} aria-expanded={silencing}>
+          Silence…
+        </button>
       </div>
+      {silencing && (
+        <SilenceForm
+          alert={alert}
+          onDone={() => {
+            setSilencing(false);
+            onSilenced();
+          }}
+        />
+      )}
     </li>
   );
 }
@@ -334,4 +363,255 @@ function formatMs(sec: number): string {
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+const SILENCE_FOR = [
+  { label: '1 hour', ms: 3600_000 },
+  { label: '4 hours', ms: 4 * 3600_000 },
+  { label: '1 day', ms: 86400_000 },
+  { label: '1 week', ms: 7 * 86400_000 },
+];
+
+/** Creates a silence matching every label of the alert, for a chosen time. */
+function SilenceForm({ alert, onDone }: { alert: Alert; onDone: () => void }) {
+  const [forMs, setForMs] = useState(SILENCE_FOR[0]!.ms);
+  const [comment, setComment] = useState('');
+  const [author, setAuthor] = useState(() => localStorage.getItem('sightline.silence.author') ?? '');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const matchers = Object.entries(alert.labels).map(([name, value]) => ({ name, value, isRegex: false, isEqual: true }));
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    const now = Date.now();
+    setBusy(true);
+    localStorage.setItem('sightline.silence.author', author);
+    createSilence({
+      matchers,
+      startsAt: new Date(now).toISOString(),
+      endsAt: new Date(now + forMs).toISOString(),
+      createdBy: author || 'sightline UI',
+      comment: comment || 'silenced from the alerts page',
+    }).then(onDone, (err: unknown) => {
+      setError(err);
+      setBusy(false);
+    });
+  };
+  return (
+    <form className="silence-form" onSubmit={submit} aria-label="New silence">
+      <div className="muted small">
+        Silences notifications of alerts matching{' '}
+        {matchers.map((m) => (
+          <code key={m.name} className="chip">
+            {m.name}=&quot;{m.value}&quot;
+          </code>
+        ))}
+      </div>
+      <div className="silence-fields">
+        <label className="inline-field">
+          <span>for</span>
+          <select className="select" value={forMs} onChange={(e) => setForMs(Number(e.target.value))} aria-label="Silence duration">
+            {SILENCE_FOR.map((d) => (
+              <option key={d.ms} value={d.ms}>
+                {d.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <input className="input" placeholder="Your name" value={author} onChange={(e) => setAuthor(e.target.value)} aria-label="Created by" />
+        <input
+          className="input grow"
+          placeholder="Why (e.g. deploy in progress)"
+          value={comment}
+          onChange={(e) => setComment(e.target.value)}
+          aria-label="Comment"
+        />
+        <button type="submit" className="btn primary small-btn" disabled={busy}>
+          Create silence
+        </button>
+      </div>
+      {error !== null && (
+        <div className="panel-error" role="alert">
+          {errorMessage(error)}
+        </div>
+      )}
+    </form>
+  );
+}
+
+/** Active and pending silences with an Expire button; expired ones folded away. */
+function Silences({ refreshKey, tenant }: { refreshKey: number; tenant: string }) {
+  const [list, setList] = useState<Silence[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [tick, setTick] = useState(0);
+  const [showExpired, setShowExpired] = useState(false);
+  useEffect(() => {
+    const ac = new AbortController();
+    fetchSilences(ac.signal).then(
+      (l) => {
+        setList(l);
+        setError(null);
+      },
+      (err: unknown) => {
+        if (!isAbort(err)) setError(err);
+      },
+    );
+    return () => ac.abort();
+  }, [refreshKey, tenant, tick]);
+  const live = (list ?? []).filter((x) => x.status.state !== 'expired').sort((a, b) => a.endsAt.localeCompare(b.endsAt));
+  const expired = (list ?? []).filter((x) => x.status.state === 'expired');
+  const shown = showExpired ? [...live, ...expired] : live;
+  return (
+    <section className="card" aria-label="Silences">
+      <div className="card-head">
+        <h2>Silences</h2>
+        <span className="muted">{list ? `${live.length} active or pending` : ''}</span>
+        <span className="spacer" />
+        {expired.length > 0 && (
+          <label className="inline-field small">
+            <input type="checkbox" checked={showExpired} onChange={(e) => setShowExpired(e.target.checked)} /> show {expired.length} expired
+          </label>
+        )}
+      </div>
+      {error !== null && <ErrorBox error={error} title="Cannot load silences" />}
+      {list && shown.length === 0 && <div className="empty-result">No silence is active. Silence an alert from its row above.</div>}
+      {shown.length > 0 && (
+        <table className="table silences-table">
+          <thead>
+            <tr>
+              <th className="state-col">State</th>
+              <th>Matchers</th>
+              <th>Ends</th>
+              <th>Created by</th>
+              <th>Comment</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((x) => (
+              <tr key={x.id}>
+                <td className="state-col">
+                  <span className={`badge badge-${x.status.state === 'active' ? 'pending' : 'inactive'}`}>{x.status.state}</span>
+                </td>
+                <td>
+                  <div className="chips">
+                    {x.matchers.map((m, i) => (
+                      <code className="chip" key={i}>
+                        {m.name}
+                        {m.isEqual === false ? '!' : ''}
+                        {m.isRegex ? '=~' : '='}&quot;{m.value}&quot;
+                      </code>
+                    ))}
+                  </div>
+                </td>
+                <td className="muted nowrap">{new Date(x.endsAt).toLocaleString()}</td>
+                <td>{x.createdBy}</td>
+                <td>{x.comment}</td>
+                <td className="num">
+                  {x.status.state !== 'expired' && (
+                    <button
+                      type="button"
+                      className="btn small-btn"
+                      onClick={() => expireSilence(x.id).then(() => setTick((t) => t + 1), setError)}
+                    >
+                      Expire
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/** Rewrites a generator URL to this UI's metrics explorer (servers may link /metrics?g0.expr=…). */
+function historyLink(e: AlertHistoryEntry): string | undefined {
+  if (!e.generatorURL) return undefined;
+  try {
+    const u = new URL(e.generatorURL, window.location.origin);
+    const path = u.pathname.replace(/\/+$/, '').endsWith('/metrics') ? '/graph' : u.pathname;
+    return canonicalLink(path, u.search) ?? path + u.search;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The latest alert state changes, newest first. */
+function History({ refreshKey, tenant }: { refreshKey: number; tenant: string }) {
+  const [list, setList] = useState<AlertHistoryEntry[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    const ac = new AbortController();
+    alertHistory(ac.signal).then(
+      (l) => {
+        setList(l);
+        setError(null);
+      },
+      (err: unknown) => {
+        if (!isAbort(err)) setError(err);
+      },
+    );
+    return () => ac.abort();
+  }, [refreshKey, tenant]);
+  const shown = (list ?? []).slice(0, 50);
+  return (
+    <section className="card" aria-label="Alert history">
+      <div className="card-head">
+        <h2>History</h2>
+        <span className="muted">{list ? (list.length > shown.length ? `latest ${shown.length} of ${list.length}` : `${list.length} changes`) : ''}</span>
+      </div>
+      {error !== null && <ErrorBox error={error} title="Cannot load the alert history" />}
+      {list && list.length === 0 && <div className="empty-result">No alert has fired yet.</div>}
+      {shown.length > 0 && (
+        <table className="table history-table">
+          <thead>
+            <tr>
+              <th>Time</th>
+              <th className="state-col">State</th>
+              <th>Alert</th>
+              <th>Labels</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((e, i) => {
+              const href = historyLink(e);
+              return (
+                <tr key={`${e.fingerprint}-${e.time}-${i}`}>
+                  <td className="muted nowrap">{new Date(e.time).toLocaleString()}</td>
+                  <td className="state-col">
+                    <span className={`badge badge-${e.state === 'firing' ? 'firing' : e.state === 'pending' ? 'pending' : 'inactive'}`}>{e.state}</span>
+                  </td>
+                  <td>
+                    <strong>{e.labels.alertname ?? ''}</strong>
+                    {e.annotations.summary && <div className="muted small">{e.annotations.summary}</div>}
+                  </td>
+                  <td>
+                    <div className="chips">
+                      {Object.entries(e.labels)
+                        .filter(([k]) => k !== 'alertname')
+                        .map(([k, v]) => (
+                          <span className="chip" key={k}>
+                            {k}=<b>{v}</b>
+                          </span>
+                        ))}
+                    </div>
+                  </td>
+                  <td className="num">
+                    {href && (
+                      <a className="btn small-btn" href={href} onClick={onLinkClick}>
+                        Open
+                      </a>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
 }

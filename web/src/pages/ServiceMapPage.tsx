@@ -195,9 +195,14 @@ export function edgeHealth(s: EdgeStats | undefined): 'ok' | 'warn' | 'bad' | 'u
 
 const fmtSeconds = unitFormatter('seconds');
 
+/** Requests per second, or per minute when below one every ten seconds. */
+export function formatRate(perSec: number): string {
+  return perSec > 0 && perSec < 0.1 ? `${formatValue(perSec * 60)}/min` : `${formatValue(perSec)}/s`;
+}
+
 function edgeLabel(edge: MapEdge, s: EdgeStats | undefined): string[] {
   if (!s || s.rate === undefined) return [`${formatValue(edge.calls)} calls`];
-  const first = `${formatValue(s.rate)}/s${s.errorRatio !== undefined ? ` · ${formatValue(s.errorRatio * 100)}% err` : ''}`;
+  const first = `${formatRate(s.rate)}${s.errorRatio !== undefined ? ` · ${formatValue(s.errorRatio * 100)}% err` : ''}`;
   return s.p95 !== undefined ? [first, `p95 ${fmtSeconds(s.p95)}`] : [first];
 }
 

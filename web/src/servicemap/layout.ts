@@ -31,8 +31,8 @@ export interface MapLayout {
 
 export const NODE_W = 168;
 export const NODE_H = 44;
-const COL_GAP = 90;
-const ROW_GAP = 28;
+const COL_GAP = 170; // room for a two-line edge label (rate · errors, p95)
+const ROW_GAP = 48;
 const MARGIN = 24;
 
 /** Builds the layout; links with the same pair are summed, self-calls are kept as back edges. */
