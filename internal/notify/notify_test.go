@@ -22,6 +22,7 @@ import (
 
 	amconfig "github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/client_golang/prometheus"
+	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
 )
@@ -331,4 +332,46 @@ func TestApplyConfigKeepsNotificationState(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("reloads re-notified: %d calls", calls)
 	}
+}
+
+func TestForwardToExternalAlertmanager(t *testing.T) {
+	got := make(chan []map[string]any, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v2/alerts" || r.Method != http.MethodPost {
+			t.Errorf("%s %s", r.Method, r.URL.Path)
+		}
+		var as []map[string]any
+		json.NewDecoder(r.Body).Decode(&as)
+		got <- as
+	}))
+	defer srv.Close()
+	pc, err := promconfig.Load(fmt.Sprintf("global: {external_labels: {cluster: eu1}}\nalerting:\n  alertmanagers:\n  - static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(srv.URL, "http://")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	n, err := New(Options{Dir: t.TempDir(), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if err := n.ApplyConfig(Config{External: pc}); err != nil {
+		t.Fatal(err)
+	}
+	n.Send(firing("Forwarded"))
+	select {
+	case as := <-got:
+		if len(as) != 1 {
+			t.Fatalf("alerts %v", as)
+		}
+		ls, _ := as[0]["labels"].(map[string]any)
+		if ls["alertname"] != "Forwarded" || ls["cluster"] != "eu1" || as[0]["generatorURL"] != "http://sightline/metrics?g0.expr=up" {
+			t.Errorf("forwarded %v", as[0])
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing forwarded")
+	}
+	waitFor(t, "prometheus_notifications_sent_total", func() bool {
+		return counterSum(t, reg, "prometheus_notifications_sent_total") >= 1
+	})
 }
