@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -139,10 +138,16 @@ type series struct {
 	lsets   []labels.Labels
 	refs    []storage.SeriesRef
 	dirty   bool
-	written bool // a sample was written before (else a 0 is written first)
-	exTrace string
+	written bool            // a sample was written before (else a 0 is written first)
+	exTrace pcommon.TraceID // zero: no exemplar yet
 	exValue float64
 	exTime  int64
+}
+
+// seriesKey identifies a series without building a string.
+type seriesKey struct {
+	family     byte
+	a, b, c, d string
 }
 
 type edgeKey struct {
@@ -170,10 +175,10 @@ type Generator struct {
 	opts Options
 
 	mu      sync.Mutex
-	series  map[string]*series // guarded by mu
-	pending map[edgeKey]*edge  // guarded by mu
-	lastTS  int64              // guarded by mu: last written sample time (ms)
-	lastAll time.Time          // guarded by mu: last full rewrite
+	series  map[seriesKey]*series // guarded by mu
+	pending map[edgeKey]*edge     // guarded by mu
+	lastTS  int64                 // guarded by mu: last written sample time (ms)
+	lastAll time.Time             // guarded by mu: last full rewrite
 
 	// flushMu serialises flushes so sample times increase.
 	flushMu sync.Mutex
@@ -195,7 +200,7 @@ func New(app storage.Appendable, opts Options, reg prometheus.Registerer) (*Gene
 	opts.fill()
 	g := &Generator{
 		app: app, opts: opts,
-		series:  map[string]*series{},
+		series:  map[seriesKey]*series{},
 		pending: map[edgeKey]*edge{},
 		droppedSeries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_dropped_series_total",
 			Help: "Span-metric series not created because the series limit was reached."}),
@@ -311,19 +316,15 @@ func (g *Generator) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 func (g *Generator) observeSpanLocked(svc string, sp ptrace.Span, secs float64, nowMs int64) {
 	kind, status := kindLabel(sp.Kind()), statusLabel(sp.Status().Code())
 	name := sp.Name()
-	key := svc + "\xff" + name + "\xff" + kind + "\xff" + status
-	tid := ""
-	if !sp.TraceID().IsEmpty() {
-		tid = sp.TraceID().String()
-	}
-	if s := g.getLocked("c\xff"+key, false, func() labels.Labels {
+	tid := sp.TraceID()
+	if s := g.getLocked(seriesKey{'c', svc, name, kind, status}, false, func() labels.Labels {
 		return labels.FromStrings("__name__", CallsTotal, "service", svc, "span_name", name, "span_kind", kind, "status_code", status)
 	}); s != nil {
 		s.count++
 		s.dirty = true
 		s.exTrace, s.exValue, s.exTime = tid, secs, nowMs
 	}
-	if s := g.getLocked("h\xff"+key, true, func() labels.Labels {
+	if s := g.getLocked(seriesKey{'h', svc, name, kind, status}, true, func() labels.Labels {
 		return labels.FromStrings("__name__", Duration, "service", svc, "span_name", name, "span_kind", kind, "status_code", status)
 	}); s != nil {
 		s.observe(g.opts.Buckets, secs)
@@ -344,7 +345,7 @@ func (s *series) observe(bounds []float64, v float64) {
 
 // getLocked returns the series under key, creating it with the labels mk
 // builds (nil when the series limit is reached).
-func (g *Generator) getLocked(key string, hist bool, mk func() labels.Labels) *series {
+func (g *Generator) getLocked(key seriesKey, hist bool, mk func() labels.Labels) *series {
 	if s, ok := g.series[key]; ok {
 		return s
 	}
@@ -441,28 +442,27 @@ func (g *Generator) edgeLocked(svc string, sp ptrace.Span, secs float64, now tim
 }
 
 func (g *Generator) recordEdgeLocked(client, server, conn string, failed bool, serverSecs, clientSecs float64, hasServer bool) {
-	key := client + "\xff" + server + "\xff" + conn
 	mk := func(name string) func() labels.Labels {
 		return func() labels.Labels {
 			return labels.FromStrings("__name__", name, "client", client, "server", server, "connection_type", conn)
 		}
 	}
-	if s := g.getLocked("gt\xff"+key, false, mk(GraphRequestTotal)); s != nil {
+	if s := g.getLocked(seriesKey{'t', client, server, conn, ""}, false, mk(GraphRequestTotal)); s != nil {
 		s.count++
 		s.dirty = true
 	}
 	if failed {
-		if s := g.getLocked("gf\xff"+key, false, mk(GraphRequestFailed)); s != nil {
+		if s := g.getLocked(seriesKey{'f', client, server, conn, ""}, false, mk(GraphRequestFailed)); s != nil {
 			s.count++
 			s.dirty = true
 		}
 	}
 	if hasServer {
-		if s := g.getLocked("gs\xff"+key, true, mk(GraphServerSeconds)); s != nil {
+		if s := g.getLocked(seriesKey{'s', client, server, conn, ""}, true, mk(GraphServerSeconds)); s != nil {
 			s.observe(g.opts.Buckets, serverSecs)
 		}
 	}
-	if s := g.getLocked("gc\xff"+key, true, mk(GraphClientSeconds)); s != nil {
+	if s := g.getLocked(seriesKey{'l', client, server, conn, ""}, true, mk(GraphClientSeconds)); s != nil {
 		s.observe(g.opts.Buckets, clientSecs)
 	}
 }
@@ -488,7 +488,7 @@ func (g *Generator) Expire(now time.Time) {
 		} else {
 			side, svc = "server", e.server.service
 		}
-		if s := g.getLocked("gu\xff"+side+"\xff"+svc, false, func() labels.Labels {
+		if s := g.getLocked(seriesKey{'u', side, svc, "", ""}, false, func() labels.Labels {
 			return labels.FromStrings("__name__", GraphUnpairedTotal, side, svc)
 		}); s != nil {
 			s.count++
@@ -509,7 +509,7 @@ type sample struct {
 	i      int
 	v      float64
 	ex     bool
-	exT    string
+	exT    pcommon.TraceID
 	exV    float64
 	exTime int64
 }
@@ -528,22 +528,17 @@ func (g *Generator) Flush() error {
 		g.lastAll = now
 	}
 	var zeros, out []sample
-	keys := make([]string, 0, len(g.series))
-	for k, s := range g.series {
-		if s.dirty || all {
-			keys = append(keys, k)
+	for _, s := range g.series {
+		if !s.dirty && !all {
+			continue
 		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		s := g.series[k]
 		first := !s.written
 		s.dirty, s.written = false, true
 		if !s.hist {
 			if first {
 				zeros = append(zeros, sample{s: s, i: 0})
 			}
-			out = append(out, sample{s: s, i: 0, v: s.count, ex: s.exTrace != "", exT: s.exTrace, exV: s.exValue, exTime: s.exTime})
+			out = append(out, sample{s: s, i: 0, v: s.count, ex: !s.exTrace.IsEmpty(), exT: s.exTrace, exV: s.exValue, exTime: s.exTime})
 			continue
 		}
 		n := len(s.buckets)
@@ -561,7 +556,7 @@ func (g *Generator) Flush() error {
 				v = s.sum
 			}
 			sm := sample{s: s, i: i, v: v}
-			if s.exTrace != "" && i <= n && (i == n || s.exValue <= g.opts.Buckets[i]) && (i == 0 || i == n || s.exValue > g.opts.Buckets[i-1]) {
+			if !s.exTrace.IsEmpty() && i <= n && (i == n || s.exValue <= g.opts.Buckets[i]) && (i == 0 || i == n || s.exValue > g.opts.Buckets[i-1]) {
 				sm.ex, sm.exT, sm.exV, sm.exTime = true, s.exTrace, s.exValue, s.exTime
 			}
 			out = append(out, sm)
@@ -591,7 +586,7 @@ func (g *Generator) Flush() error {
 		o.s.refs[o.i] = ref
 		if o.ex {
 			_, _ = app.AppendExemplar(ref, o.s.lsets[o.i], exemplar.Exemplar{
-				Labels: labels.FromStrings("trace_id", o.exT), Value: o.exV, Ts: o.exTime, HasTs: true,
+				Labels: labels.FromStrings("trace_id", o.exT.String()), Value: o.exV, Ts: o.exTime, HasTs: true,
 			})
 		}
 	}
