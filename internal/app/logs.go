@@ -18,9 +18,9 @@ import (
 	"github.com/sightline/sightline/internal/query/logql"
 )
 
-// logsConfig is the logs section in force. Until Config has a Logs field it
-// is the defaults.
-func (a *App) logsConfig() config.LogsConfig { return config.DefaultLogs() }
+// logsConfig is the logs section in force (read at start; its changes take
+// effect after a restart).
+func (a *App) logsConfig() config.LogsConfig { return a.cfg.Logs }
 
 // logSchemaOptions turns the logs section into schema options.
 func logSchemaOptions(lc config.LogsConfig, fields []string) (logstore.Options, error) {
@@ -72,7 +72,7 @@ func (a *App) setupLogs(mux *http.ServeMux, rcv *otlp.Receiver) error {
 		return err
 	}
 	api, err := loki.New(loki.Options{
-		Engine: engine, Index: a.events, Logger: a.logger.With("component", "loki-api"),
+		Engine: engine, Index: a.events, Counter: src, Logger: a.logger.With("component", "loki-api"),
 		Version: a.build.Version, Revision: a.build.Revision, Branch: a.build.Branch,
 		BuildDate: a.build.BuildDate, GoVersion: a.build.GoVersion,
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/sightline/sightline/internal/eventstore"
 	"github.com/sightline/sightline/internal/model"
 	"github.com/sightline/sightline/internal/query/logql"
@@ -85,4 +87,50 @@ func (s *Source) Counts(ctx context.Context, h Hitter, q CountQuery) (counts map
 		counts[g.Value] = out
 	}
 	return counts, true, nil
+}
+
+// SelectParamsOf returns the select parameters of a log query made only of
+// a stream selector, |= != |~ !~ line filters and and-ed label matchers;
+// ok is false for any other stage.
+func SelectParamsOf(e *logql.LogExpr) (logql.SelectParams, bool) {
+	sp := logql.SelectParams{Matchers: e.Matchers}
+	for _, st := range e.Stages {
+		switch x := st.(type) {
+		case *logql.LineFilter:
+			switch x.Op {
+			case logql.LineContains, logql.LineNotContains, logql.LineRegex, logql.LineNotRegex:
+				if !x.IP {
+					sp.LineFilters = append(sp.LineFilters, logql.LineFilterHint{Op: x.Op, Values: x.Values})
+					continue
+				}
+			}
+		case *logql.LabelFilterStage:
+			if ms, ok := andMatchers(x.Pred, nil); ok {
+				sp.LabelFilters = append(sp.LabelFilters, ms...)
+				continue
+			}
+		}
+		return sp, false
+	}
+	return sp, true
+}
+
+func andMatchers(p logql.LabelPred, out []*labels.Matcher) ([]*labels.Matcher, bool) {
+	switch x := p.(type) {
+	case *logql.LabelMatch:
+		if x.Matcher.Name == logql.ErrorLabel {
+			return out, false
+		}
+		return append(out, x.Matcher), true
+	case *logql.LabelBinary:
+		if !x.And {
+			return out, false
+		}
+		out, ok := andMatchers(x.L, out)
+		if !ok {
+			return out, false
+		}
+		return andMatchers(x.R, out)
+	}
+	return out, false
 }

@@ -75,7 +75,7 @@ func TestQueryPagesWithCursor(t *testing.T) {
 		for page := 0; page < 20; page++ {
 			var resp struct {
 				Data struct {
-					Rows []Row `json:"rows"`
+					Rows []Row  `json:"rows"`
 					Next string `json:"next_cursor"`
 				} `json:"data"`
 			}

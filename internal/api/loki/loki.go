@@ -42,6 +42,9 @@ type Index interface {
 type Options struct {
 	Engine *logql.Engine
 	Index  Index
+	// Counter, when set, answers sum/sum by (one label) of count_over_time
+	// and rate over push-down filters from the store's bucket counts.
+	Counter Counter
 	// Version is reported by status/buildinfo next to the Loki API level.
 	Version, Revision, Branch, BuildDate, GoVersion string
 	// Timeout bounds one query. Default 2m.
@@ -215,7 +218,10 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, q string, p logql.Para
 	ctx, cancel := context.WithTimeout(r.Context(), a.o.Timeout)
 	defer cancel()
 	began := time.Now()
-	res, err := a.o.Engine.Eval(ctx, expr, p)
+	res, ok, err := a.fastCount(ctx, expr, p)
+	if err == nil && !ok {
+		res, err = a.o.Engine.Eval(ctx, expr, p)
+	}
 	if err != nil {
 		writeError(w, err)
 		return

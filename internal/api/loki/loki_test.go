@@ -25,6 +25,7 @@ var base = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
 	srv    *httptest.Server
+	slow   *httptest.Server // the same API without the count fast path
 	st     *eventstore.Store
 	schema *logstore.Schema
 	clock  time.Time
@@ -46,14 +47,22 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, schema: schema, clock: base.Add(10 * time.Minute)}
-	api, err := New(Options{Engine: eng, Index: st, TailPoll: 20 * time.Millisecond, Now: func() time.Time { return f.clock }, Version: "test"})
-	if err != nil {
-		t.Fatal(err)
+	src := &logstore.Source{R: st, Schema: schema}
+	for i, counter := range []Counter{src, nil} {
+		api, err := New(Options{Engine: eng, Index: st, Counter: counter, TailPoll: 20 * time.Millisecond, Now: func() time.Time { return f.clock }, Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		api.Register(mux, "")
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		if i == 0 {
+			f.srv = srv
+		} else {
+			f.slow = srv
+		}
 	}
-	mux := http.NewServeMux()
-	api.Register(mux, "")
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
 	return f
 }
 
@@ -167,4 +176,77 @@ func TestTail(t *testing.T) {
 	if len(m.Streams) != 1 || len(m.Streams[0].Values) != 1 || m.Streams[0].Values[0][1] != "new line" {
 		t.Fatalf("second message %+v", m)
 	}
+}
+
+func TestCountFastPathMatchesEngine(t *testing.T) {
+	f := newFixture(t)
+	for i := range 400 {
+		f.add(t, []string{"cart", "shop", "web"}[i%3], []string{"info", "error", "", "warn"}[i%4], fmt.Sprintf("line %d status=%d", i, 200+i%3*100), base.Add(time.Duration(i)*1300*time.Millisecond))
+	}
+	rng := func(q, step string) url.Values {
+		return url.Values{"query": {q}, "step": {step}, "start": {fmt.Sprint(base.UnixNano())}, "end": {fmt.Sprint(base.Add(10 * time.Minute).UnixNano())}}
+	}
+	for _, tc := range []struct {
+		path   string
+		params url.Values
+	}{
+		{"/loki/api/v1/query_range", rng(`sum by (level) (count_over_time({app=~".+"}[1m]))`, "60")},
+		{"/loki/api/v1/query_range", rng(`sum by (app) (count_over_time({app=~".+"} |= "status=300" [2m]))`, "30s")},
+		{"/loki/api/v1/query_range", rng(`sum(rate({app="web"} != "status=200" | level="error" [1m]))`, "20")},
+		{"/loki/api/v1/query_range", rng(`sum by (level) (count_over_time({app="cart"}[45s]))`, "60")}, // not tiling: engine
+		{"/loki/api/v1/query", url.Values{"query": {`sum by (level) (count_over_time({app=~".+"}[5m]))`}, "time": {fmt.Sprint(base.Add(7 * time.Minute).Unix())}}},
+	} {
+		code, fast := f.get(t, tc.path, tc.params)
+		_, slow := f.get(t, tc.path, tc.params) // warm
+		resp, err := http.Get(f.slow.URL + tc.path + "?" + tc.params.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow = string(b)
+		if code != 200 || resultOf(t, fast) != resultOf(t, slow) {
+			t.Errorf("%s:\nfast %s\nslow %s", tc.params.Get("query"), resultOf(t, fast), resultOf(t, slow))
+		}
+		if !strings.Contains(slow, `"values"`) && !strings.Contains(slow, `"value"`) {
+			t.Errorf("%s: empty answer, the comparison proves nothing: %s", tc.params.Get("query"), slow)
+		}
+	}
+}
+
+func TestCountFastPathTakesDashboardShapes(t *testing.T) {
+	f := newFixture(t)
+	schema, _ := logstore.NewSchema(logstore.Options{})
+	eng, _ := logql.NewEngine(&logstore.Source{R: f.st, Schema: schema}, logql.DefaultOptions())
+	api, _ := New(Options{Engine: eng, Index: f.st, Counter: &logstore.Source{R: f.st, Schema: schema}})
+	p := logql.Params{Start: base, End: base.Add(time.Hour), Step: time.Minute}
+	for q, want := range map[string]bool{
+		`sum by (level) (count_over_time({app="x"} |= "a" [1m]))`: true,
+		`sum(rate({app="x"} | level="error" [5m]))`:               true,
+		`count_over_time({app="x"}[1m])`:                          false, // keeps all labels
+		`sum by (level) (count_over_time({app="x"} | json [1m]))`: false,
+		`sum by (a, b) (count_over_time({app="x"}[1m]))`:          false,
+		`sum by (level) (count_over_time({app="x"}[90s]))`:        false, // windows do not tile
+	} {
+		expr, err := logql.ParseExpr(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok, err := api.fastCount(context.Background(), expr, p)
+		if err != nil || ok != want {
+			t.Errorf("%s: ok=%v err=%v, want ok=%v", q, ok, err, want)
+		}
+	}
+}
+
+func resultOf(t *testing.T, body string) string {
+	var r struct {
+		Data struct {
+			Result json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return string(r.Data.Result)
 }
