@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/golang/snappy"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -337,5 +338,52 @@ func TestLogsLokiLabelsSeriesStats(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestLogsLokiTail follows a query over the websocket tail endpoint of the
+// real binary while lines are pushed.
+func TestLogsLokiTail(t *testing.T) {
+	s := StartServer(t)
+	u := strings.Replace(s.URL, "http", "ws", 1) + "/loki/api/v1/tail?" + url.Values{"query": {`{job="tail"} |= "keep"`}}.Encode()
+	c, _, err := websocket.Dial(ctx(t), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	want := []string{"keep 1", "keep 2", "keep 3"}
+	go func() {
+		for i, l := range []string{"keep 1", "drop 1", "keep 2", "keep 3"} {
+			time.Sleep(300 * time.Millisecond)
+			body := fmt.Sprintf(`{"streams":[{"stream":{"job":"tail"},"values":[["%d",%q]]}]}`, time.Now().UnixNano()+int64(i), l)
+			resp, err := http.Post(s.URL+"/loki/api/v1/push", "application/json", strings.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	var got []string
+	for len(got) < len(want) {
+		_, b, err := c.Read(ctx(t))
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		var m struct {
+			Streams []struct {
+				Stream map[string]string `json:"stream"`
+				Values [][2]string       `json:"values"`
+			} `json:"streams"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		for _, st := range m.Streams {
+			for _, v := range st.Values {
+				got = append(got, v[1])
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("tail got %q, want %q", got, want)
 	}
 }
