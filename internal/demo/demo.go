@@ -135,6 +135,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	// Bound already; logged before the server's listeners so that whoever
+	// waits for those has seen the gateway too.
+	logger.Info("listening", "listener", "shop-gateway", "addr", lns.http["gateway"].Addr().String())
 	cfgText, err := ConfigYAML(ConfigParams{RuleDir: ruleDir, ScrapeInterval: o.ScrapeInterval, Targets: targetsOf(lns)})
 	if err != nil {
 		lns.close()
@@ -173,7 +176,6 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	gatewayURL := "http://" + lns.http["gateway"].Addr().String()
-	logger.Info("listening", "listener", "shop-gateway", "addr", lns.http["gateway"].Addr().String())
 
 	var wg sync.WaitGroup
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -183,7 +185,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		acfg := agent.DefaultConfig()
 		acfg.Server = "http://" + srv.HTTPAddr()
 		acfg.Paths = []string{filepath.Join(logDir, s.Name+".log")}
-		acfg.Labels = map[string]string{"service": s.Name, "namespace": "shop"}
+		acfg.Labels = map[string]string{"service.name": s.Name, "service.namespace": "shop"}
 		acfg.DataDir = filepath.Join(dir, "agent", s.Name)
 		ag, err := agent.New(acfg, logger.With("component", "agent", "service", s.Name), prometheus.NewRegistry())
 		if err != nil {
@@ -209,17 +211,21 @@ func Run(ctx context.Context, o Options) (err error) {
 		})
 	}
 
+	timer := "only by command"
+	if o.FaultEvery > 0 {
+		timer = fmt.Sprintf("one every %v for %v", o.FaultEvery, o.FaultFor)
+	}
 	fmt.Fprintf(out, `
 sightline demo is running.
 
   Open  http://%s/  (the UI; the shop's traces, logs, metrics and alerts arrive within a minute)
   Shop  %s  (gateway; GET /api/products, POST /api/cart, POST /api/checkout)
 
-  Faults (%s) switch every %v; switch one yourself with
+  Faults (%s) switch on %s; switch one yourself with
     sightline demo fault latency --on --addr %s
 
 Press Ctrl-C to stop.
-`, srv.HTTPAddr(), gatewayURL, joinNames(), o.FaultEvery, gatewayURL)
+`, srv.HTTPAddr(), gatewayURL, joinNames(), timer, gatewayURL)
 
 	<-ctx.Done()
 	logger.Info("stopping demo")

@@ -426,7 +426,7 @@ func newDBPool(svc *service, size int) *dbPool {
 }
 
 // leakFor is how long queryLeaking keeps a connection after its query.
-const leakFor = 30 * time.Second
+const leakFor = 15 * time.Second
 
 func (p *dbPool) query(ctx context.Context, stmt string, hold time.Duration) error {
 	return p.run(ctx, stmt, hold, false)
