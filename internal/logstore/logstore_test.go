@@ -290,3 +290,12 @@ func TestWriterRefusesRowsOutsideWindow(t *testing.T) {
 		t.Fatalf("got %v (status %d)", err, failure.HTTPStatus(err))
 	}
 }
+
+func TestRowsWithoutStreamGetUnknownService(t *testing.T) {
+	r := mustSchema(t).NewRecord("", 1)
+	r.SetBody("x")
+	r.AddString("pod", "p")
+	if e := r.Event(); e.Stream.String() != `{service_name="unknown_service"}` {
+		t.Fatalf("stream %s", e.Stream)
+	}
+}

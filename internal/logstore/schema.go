@@ -142,6 +142,13 @@ func (s *Schema) StreamLabelFor(key string) (string, bool) {
 // of the batch only). It is hidden from LogQL.
 const BatchIDField = "_sightline_batch_id"
 
+// UnknownServiceLabel and UnknownService form the stream of rows that
+// arrive without any stream label.
+const (
+	UnknownServiceLabel = "service_name"
+	UnknownService      = "unknown_service"
+)
+
 // DroppedFieldsField counts attributes dropped by the MaxFields bound.
 const DroppedFieldsField = "_dropped_fields"
 
@@ -318,6 +325,11 @@ func (r *Record) streamNames() []string {
 func (r *Record) Event() model.Event {
 	if r.dropped > 0 {
 		r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: DroppedFieldsField, Value: model.IntValue(r.dropped)})
+	}
+	if r.lb.Labels().IsEmpty() {
+		// A row needs a stream label to be reachable by a LogQL selector;
+		// like Loki for OTLP, name the unknown service.
+		r.lb.Add(UnknownServiceLabel, UnknownService)
 	}
 	r.lb.Sort()
 	ls := r.lb.Labels()
