@@ -3,11 +3,15 @@
 // syslog, JSON lines) into model.Event rows, writes them with exactly-once
 // handling of agent batch ids (Writer), and adapts the store to the LogQL
 // engine (Source) with line filters, label matchers, time range, direction
-// and limit pushed down into eventstore queries.
+// and limit pushed down into eventstore queries; Source.Counts answers
+// count_over_time windows from the store's per-bucket counts without
+// reading lines.
 //
 // Schema: a row's stream is a small configurable set of labels taken from
-// resource attributes or incoming labels (service.name → service_name, …);
-// everything else is an attribute column. Attribute keys are stored in
+// resource attributes or incoming labels (service.name → service_name, …;
+// service_name="unknown_service" when none is present); everything else is
+// an attribute column. Severity is shown to LogQL as the "level" metadata
+// label, trace and span ids as trace_id and span_id. Attribute keys are stored in
 // Loki's label-name form (dots and other invalid runes become "_"), so a
 // LogQL label filter names exactly the stored column and can be pushed down.
 // JSON bodies are flattened into attributes with bounded names, sizes and
