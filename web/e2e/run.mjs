@@ -270,6 +270,21 @@ describe('alerts', () => {
       await chart.locator('canvas').waitFor();
       assert.ok(Number(await chart.getAttribute('data-series')) > 0, 'the alert metric graph is empty');
       await shot(page, 'alerts-to-metric-dark');
+      if (SEEDING && !missingApis.has('/loki/api/v1/labels') && !missingApis.has('/api/services')) {
+        // The on-call path goes on: metric → the service's logs → the trace in a line.
+        const range = new URL(page.url()).searchParams.get('from');
+        const related = page.getByLabel('Related logs and traces').locator('.related-service', { hasText: 'checkout' });
+        await related.getByRole('link', { name: 'logs' }).click();
+        await page.getByRole('heading', { level: 1, name: 'Logs' }).waitFor();
+        assert.equal(new URL(page.url()).searchParams.get('q'), '{service_name="checkout"}');
+        assert.equal(new URL(page.url()).searchParams.get('from'), range);
+        const line = page.getByRole('option').filter({ hasText: SEED.logTraceLine }).first();
+        await line.waitFor();
+        await line.locator('a.log-trace').click();
+        await page.getByTestId('span-count').waitFor();
+        assert.equal(Number(await page.getByTestId('span-count').textContent()), SEED.spansPerTrace);
+        await shot(page, 'alerts-metric-logs-trace-dark');
+      }
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

@@ -14,7 +14,7 @@ import { MetricBrowser } from '../components/MetricBrowser';
 import { PromQLEditor, type EditorHandle } from '../components/PromQLEditor';
 import { TimeSeriesChart, type ChartData } from '../components/TimeSeriesChart';
 import { PALETTE, seriesName } from '../format';
-import { setParams } from '../router';
+import { hrefFor, onLinkClick, setParams } from '../router';
 import { autoStep, formatDateTime, formatDuration, parseDuration, resolveRange } from '../time';
 
 const MAX_GRAPH_SERIES = 300;
@@ -285,6 +285,7 @@ export function MetricsPage({ range, params, refreshKey }: PageProps) {
           </>
         )}
         {results?.kind === 'table' && <InstantTables results={results} />}
+        {results && <RelatedLinks results={results} range={range} />}
       </section>
     </div>
   );
@@ -396,6 +397,51 @@ function EmptyHint({ onPick }: { onPick: (q: string) => void }) {
           </button>
         ))}
       </div>
+    </div>
+  );
+}
+
+const SERVICE_LABELS = ['service', 'service_name', 'service.name', 'job'];
+const MAX_RELATED = 6;
+
+/** The services named by the results' labels, each linked to its logs, traces and map node over the same range. */
+function RelatedLinks({ results, range }: { results: Results; range: { from: string; to: string } }) {
+  const services = useMemo(() => {
+    const found = new Set<string>();
+    const add = (m: Labels) => {
+      for (const k of SERVICE_LABELS) {
+        const v = m[k];
+        if (v) {
+          found.add(v);
+          return;
+        }
+      }
+    };
+    for (const r of results.range ?? []) for (const x of r.series) add(x.metric);
+    for (const r of results.instant ?? [])
+      if (r.data && (r.data.resultType === 'vector' || r.data.resultType === 'matrix')) for (const x of r.data.result) add(x.metric);
+    return [...found].sort();
+  }, [results]);
+  if (services.length === 0) return null;
+  const keep = { from: range.from, to: range.to };
+  return (
+    <div className="related-links" aria-label="Related logs and traces">
+      <span className="muted small">Same time range:</span>
+      {services.slice(0, MAX_RELATED).map((svc) => (
+        <span className="related-service" key={svc}>
+          <b>{svc}</b>
+          <a href={hrefFor('/logs', { ...keep, q: `{service_name="${svc.replace(/["\\]/g, '\\$&')}"}` })} onClick={onLinkClick}>
+            logs
+          </a>
+          <a href={hrefFor('/traces', { ...keep, service: svc })} onClick={onLinkClick}>
+            traces
+          </a>
+          <a href={hrefFor('/service-map', { ...keep, service: svc })} onClick={onLinkClick}>
+            map
+          </a>
+        </span>
+      ))}
+      {services.length > MAX_RELATED && <span className="muted small">and {services.length - MAX_RELATED} more</span>}
     </div>
   );
 }
