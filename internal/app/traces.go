@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -26,11 +27,23 @@ type tracePipeline struct {
 	tenant  string
 	sampler *sampling.Sampler
 	gen     *spanmetrics.Generator
+	bufs    sync.Pool // *tracestore.RowBuffer, reused when the sampler does not keep rows
 }
 
 func (p *tracePipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	rows := tracestore.AppendRows(nil, p.tenant, td)
-	if err := p.sampler.Offer(ctx, rows); err != nil {
+	var err error
+	if p.sampler.PassThrough() {
+		// The store copies what it keeps, so the rows' memory is reused.
+		buf, _ := p.bufs.Get().(*tracestore.RowBuffer)
+		if buf == nil {
+			buf = new(tracestore.RowBuffer)
+		}
+		err = p.sampler.Offer(ctx, buf.Rows(p.tenant, td))
+		p.bufs.Put(buf)
+	} else {
+		err = p.sampler.Offer(ctx, tracestore.AppendRows(nil, p.tenant, td))
+	}
+	if err != nil {
 		return err
 	}
 	return p.gen.ConsumeTraces(ctx, td)

@@ -65,6 +65,18 @@ func BenchmarkAppendRows(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
 }
 
+// BenchmarkRowBuffer measures conversion reusing memory across batches.
+func BenchmarkRowBuffer(b *testing.B) {
+	td, _ := benchTraces(rand.New(rand.NewPCG(1, 1)), 100, time.Now())
+	var buf RowBuffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = buf.Rows("", td)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
+}
+
 // BenchmarkTraceByID measures a warm trace lookup among 100k spans in
 // flushed parts.
 func BenchmarkTraceByID(b *testing.B) {

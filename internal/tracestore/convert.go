@@ -102,6 +102,10 @@ func AppendRows(dst []model.Event, tenant string, td ptrace.Traces) []model.Even
 		dst = make([]model.Event, 0, td.SpanCount())
 	}
 	var ar arena
+	return appendRows(dst, &ar, tenant, td)
+}
+
+func appendRows(dst []model.Event, ar *arena, tenant string, td ptrace.Traces) []model.Event {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -139,7 +143,7 @@ func AppendRows(dst []model.Event, tenant string, td ptrace.Traces) []model.Even
 			})
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
-				dst = appendSpan(dst, &ar, tenant, stream, common, spans.At(k))
+				dst = appendSpan(dst, ar, tenant, stream, common, spans.At(k))
 			}
 		}
 	}
@@ -147,16 +151,47 @@ func AppendRows(dst []model.Event, tenant string, td ptrace.Traces) []model.Even
 }
 
 // arena hands out attribute slices carved from shared chunks, so a batch
-// costs a few large allocations instead of one per row.
-type arena struct{ buf []model.Attr }
+// costs a few large allocations instead of one per row; reset makes the
+// chunks reusable for the next batch.
+type arena struct {
+	chunks [][]model.Attr
+	ci     int // current chunk
+	off    int // used part of the current chunk
+}
 
 func (a *arena) alloc(n int) []model.Attr {
-	if n > len(a.buf) {
-		a.buf = make([]model.Attr, max(n, 4096))
+	for {
+		if a.ci < len(a.chunks) {
+			c := a.chunks[a.ci]
+			if a.off+n <= len(c) {
+				s := c[a.off : a.off : a.off+n]
+				a.off += n
+				return s
+			}
+			a.ci++
+			a.off = 0
+			continue
+		}
+		a.chunks = append(a.chunks, make([]model.Attr, max(n, 4096)))
 	}
-	s := a.buf[:0:n]
-	a.buf = a.buf[n:]
-	return s
+}
+
+func (a *arena) reset() { a.ci, a.off = 0, 0 }
+
+// RowBuffer converts batches reusing the memory of earlier ones. The rows
+// a call returns are valid until the next call. Not safe for concurrent
+// use; keep one per goroutine (e.g. in a sync.Pool).
+type RowBuffer struct {
+	rows []model.Event
+	ar   arena
+}
+
+// Rows converts td like AppendRows into the buffer's memory.
+func (b *RowBuffer) Rows(tenant string, td ptrace.Traces) []model.Event {
+	b.ar.reset()
+	clear(b.rows)
+	b.rows = appendRows(b.rows[:0], &b.ar, tenant, td)
+	return b.rows
 }
 
 func appendSpan(dst []model.Event, ar *arena, tenant string, stream labels.Labels, common []model.Attr, sp ptrace.Span) []model.Event {

@@ -143,6 +143,23 @@ func TestRoundTrip(t *testing.T) {
 	if len(cart.Links) != 1 || cart.Links[0].TraceID != model.TraceID(tid(7)).String() || cart.Links[0].Attrs[0].Value.Int() != 3 {
 		t.Errorf("links = %+v", cart.Links)
 	}
+	var buf RowBuffer
+	for i := 0; i < 3; i++ { // reused memory converts the same
+		again := buf.Rows("", sample(base))
+		if len(again) != len(rows) {
+			t.Fatalf("RowBuffer rows = %d", len(again))
+		}
+		for j := range rows {
+			if again[j].Name != rows[j].Name || len(again[j].Attrs) != len(rows[j].Attrs) || again[j].SpanID != rows[j].SpanID {
+				t.Fatalf("RowBuffer row %d differs: %+v vs %+v", j, again[j], rows[j])
+			}
+			for k := range rows[j].Attrs {
+				if again[j].Attrs[k] != rows[j].Attrs[k] {
+					t.Fatalf("RowBuffer row %d attr %d: %v vs %v", j, k, again[j].Attrs[k], rows[j].Attrs[k])
+				}
+			}
+		}
+	}
 	sum := Summarize(&tr)
 	if sum.RootService != "frontend" || sum.RootOperation != "GET /cart" || sum.SpanCount != 3 || sum.ErrorCount != 1 ||
 		sum.Duration != int64(30*time.Millisecond) || len(sum.Services) != 2 {
