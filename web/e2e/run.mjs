@@ -92,9 +92,9 @@ async function openPage(theme) {
   return { context, page, errors };
 }
 
-async function shot(page, name) {
+async function shot(page, name, fullPage = false) {
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
 }
 
 async function apiJSON(p) {
@@ -317,7 +317,7 @@ describe('alerts', () => {
       assert.ok(Math.abs(hours - 4) < 0.01, `silence lasts ${hours} h`);
       // History of state changes is listed under the silences.
       await page.getByRole('region', { name: 'Alert history' }).waitFor();
-      await shot(page, 'alerts-silences-history-dark');
+      await shot(page, 'alerts-silences-history-dark', true);
       await row.getByRole('button', { name: 'Expire' }).click();
       await row.waitFor({ state: 'detached' });
       const after = (await apiJSON('/api/v2/silences')).find((x) => x.comment === comment);

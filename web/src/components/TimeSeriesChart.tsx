@@ -59,7 +59,21 @@ export function TimeSeriesChart({ data, height = 320, onZoom, format = formatVal
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 6 } },
       select: { show: true, left: 0, top: 0, width: 0, height: 0 },
-      scales: { x: { time: true } },
+      scales: {
+        x: { time: true },
+        // A flat series gets a small band around its value (all zeros: 0…1)
+        // instead of uPlot's 0…100, which reads as 10000% on a ratio panel.
+        y: {
+          range: (_u, min, max): uPlot.Range.MinMax => {
+            if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+            if (min === max) {
+              const pad = min === 0 ? 1 : Math.abs(min) * 0.1;
+              return [min >= 0 && min - pad < 0 ? 0 : min - pad, max + pad];
+            }
+            return uPlot.rangeNum(min, max, 0.1, true);
+          },
+        },
+      },
       axes: [
         { stroke: axis, font, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1, size: 4 } },
         {

@@ -481,7 +481,7 @@ function Silences({ refreshKey, tenant }: { refreshKey: number; tenant: string }
               <th className="state-col">State</th>
               <th>Matchers</th>
               <th>Ends</th>
-              <th>Created by</th>
+              <th className="nowrap">Created by</th>
               <th>Comment</th>
               <th />
             </tr>
@@ -504,7 +504,7 @@ function Silences({ refreshKey, tenant }: { refreshKey: number; tenant: string }
                   </div>
                 </td>
                 <td className="muted nowrap">{new Date(x.endsAt).toLocaleString()}</td>
-                <td>{x.createdBy}</td>
+                <td className="nowrap">{x.createdBy}</td>
                 <td>{x.comment}</td>
                 <td className="num">
                   {x.status.state !== 'expired' && (

@@ -86,15 +86,15 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
               <span className="spacer" />
               <span className="muted small">
                 {stats.size > 0
-                  ? 'Edges: request rate · error ratio · p95 latency, coloured by health · click a service for details'
-                  : 'Edge labels: calls in the time range · click a service for details'}
+                  ? 'Edges: rate · errors · p95, coloured by health'
+                  : 'Edges: calls in the time range'}
               </span>
             </div>
             <div className="map-scroll">
               <svg
                 viewBox={`0 0 ${layout.width} ${layout.height}`}
-                width="100%"
-                style={{ maxWidth: layout.width }}
+                width={layout.width}
+                height={layout.height}
                 role="img"
                 aria-label="Service map"
                 className="map-svg"
@@ -126,7 +126,7 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
                     <rect width={NODE_W} height={NODE_H} rx={8} />
                     <rect width={4} height={NODE_H} rx={2} style={{ fill: serviceColor(n.id) }} />
                     <text x={14} y={19} className="map-node-name">
-                      {n.id.length > 20 ? n.id.slice(0, 19) + '…' : n.id}
+                      {n.id.length > 17 ? n.id.slice(0, 16) + '…' : n.id}
                     </text>
                     <text x={14} y={34} className="map-node-meta">
                       {n.callsIn ? `${formatValue(n.callsIn)} in` : 'entry'}

@@ -29,9 +29,9 @@ export interface MapLayout {
   height: number;
 }
 
-export const NODE_W = 168;
+export const NODE_W = 150;
 export const NODE_H = 44;
-const COL_GAP = 170; // room for a two-line edge label (rate · errors, p95)
+const COL_GAP = 150; // room for a two-line edge label (rate · errors, p95)
 const ROW_GAP = 48;
 const MARGIN = 24;
 
