@@ -259,6 +259,18 @@ func TestDemo(t *testing.T) {
 		}
 	})
 
+	t.Run("no fault alert fires without a fault", func(t *testing.T) {
+		names, err := firingAlerts(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, "Demo") {
+				t.Errorf("%s fires with every fault off (firing: %v)", n, names)
+			}
+		}
+	})
+
 	t.Run("alert fires with a fault and resolves without", func(t *testing.T) {
 		demoFault(t, gateway, "pool", true)
 		Eventually(t, 90*time.Second, func() error {
