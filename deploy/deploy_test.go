@@ -428,7 +428,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	var froms, users []string
 	var build string
-	var exposed []string
+	var exposed, copies []string
 	for _, l := range strings.Split(string(bytes.ReplaceAll(b, []byte("\\\n"), nil)), "\n") {
 		f := strings.Fields(l)
 		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
@@ -443,6 +443,8 @@ func TestDockerfile(t *testing.T) {
 			if strings.Contains(l, "go build") {
 				build = l
 			}
+		case "COPY":
+			copies = append(copies, l)
 		case "EXPOSE":
 			exposed = append(exposed, f[1:]...)
 		}
@@ -458,6 +460,14 @@ func TestDockerfile(t *testing.T) {
 		if !strings.Contains(build, want) {
 			t.Errorf("build step lacks %s: %s", want, build)
 		}
+	}
+	// The web UI is built in its own stage and embedded before go build.
+	uiEmbedded := false
+	for _, c := range copies {
+		uiEmbedded = uiEmbedded || (strings.Contains(c, "--from=ui") && strings.Contains(c, "internal/ui/dist"))
+	}
+	if !uiEmbedded {
+		t.Error("the UI stage's output is not copied into internal/ui/dist for embedding")
 	}
 	if len(users) == 0 {
 		t.Fatal("no USER: the image would run as root")
