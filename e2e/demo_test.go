@@ -102,15 +102,20 @@ func demoLogLines(s *Server, query string) ([]string, error) {
 	return out, nil
 }
 
+// demoFault switches a fault with `sightline demo fault`, as a user would.
 func demoFault(t *testing.T, gateway, name string, on bool) {
 	t.Helper()
-	resp, err := http.Post(fmt.Sprintf("%s/faults/%s?on=%t", gateway, name, on), "", nil)
-	if err != nil {
-		t.Fatal(err)
+	sw := "--off"
+	if on {
+		sw = "--on"
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("switch %s: %s", name, resp.Status)
+	out, err := exec.Command(binary, "demo", "fault", name, sw, "--addr", gateway).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sightline demo fault %s %s: %v\n%s", name, sw, err, out)
+	}
+	want := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s+` + strings.TrimPrefix(sw, "--") + `$`)
+	if !want.Match(out) {
+		t.Fatalf("sightline demo fault %s %s printed:\n%s", name, sw, out)
 	}
 }
 

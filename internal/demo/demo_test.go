@@ -340,6 +340,35 @@ func TestRunShop(t *testing.T) {
 	})
 }
 
+// TestRunStopsAfterDuration: with Duration set and no DataDir, Run stops
+// by itself, cleanly, and removes its temporary directory.
+func TestRunStopsAfterDuration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole demo")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	o := DefaultOptions()
+	o.HTTPAddr, o.OTLPGRPCAddr, o.OTLPHTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	o.Duration, o.FaultEvery = 3*time.Second, 0
+	var out syncBuffer
+	o.Out = &out
+	start := time.Now()
+	if err := Run(context.Background(), o); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := time.Since(start); d > 45*time.Second {
+		t.Errorf("Run took %v for a 3s demo", d)
+	}
+	if !regexp.MustCompile(`Open  http://127\.0\.0\.1:\d+/`).MatchString(out.String()) {
+		t.Errorf("no URL to open in:\n%s", out.String())
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "sightline-demo-*"))
+	if len(left) > 0 {
+		t.Errorf("temporary data dir left behind: %v", left)
+	}
+}
+
 func getJSON(u string, v any) error {
 	resp, err := http.Get(u)
 	if err != nil {
