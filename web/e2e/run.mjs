@@ -284,6 +284,12 @@ describe('alerts', () => {
         await page.getByTestId('span-count').waitFor();
         assert.equal(Number(await page.getByTestId('span-count').textContent()), SEED.spansPerTrace);
         await shot(page, 'alerts-metric-logs-trace-dark');
+        // …and on to the service map around the trace's root service.
+        if (!missingApis.has('/api/dependencies')) {
+          await page.locator('.trace-header').getByRole('link', { name: 'Service map' }).click();
+          await page.getByRole('complementary', { name: 'Service frontend' }).waitFor();
+          await page.getByTestId('map-node').first().waitFor();
+        }
       }
       assert.deepEqual(errors, []);
     } finally {

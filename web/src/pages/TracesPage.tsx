@@ -363,6 +363,18 @@ function TraceView({ id }: PageProps & { id: string }) {
           <a className="btn" href={logsHref} onClick={onLinkClick}>
             Logs of this trace
           </a>
+          <a
+            className="btn"
+            href={hrefFor('/service-map', {
+              service: trace.rootService,
+              from: String(Math.floor(startS * 1000) - 30 * 60_000),
+              to: String(Math.ceil(startS * 1000 + trace.duration / 1000) + 30 * 60_000),
+            })}
+            onClick={onLinkClick}
+            title="The services around this trace's root service, half an hour either side"
+          >
+            Service map
+          </a>
         </div>
         <div className="trace-facts">
           <Fact label="Trace ID" value={<span className="mono">{trace.traceID}</span>} />
