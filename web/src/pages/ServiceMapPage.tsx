@@ -232,8 +232,10 @@ function Edge({ edge, stats, nodes, active }: { edge: MapEdge; stats?: EdgeStats
     const y2 = b.y + NODE_H / 2;
     const mx = (x1 + x2) / 2;
     d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`;
-    lx = mx;
-    ly = (y1 + y2) / 2 - 5;
+    // Above the flat end of the curve by the callee, where fanned-out edges
+    // from one caller no longer cross each other.
+    lx = y1 === y2 ? mx : x2 - 62;
+    ly = y2 - 7;
   }
   return (
     <g className={`map-edge health-${edgeHealth(stats)}${active ? ' active' : ''}`} data-edge={`${edge.from}>${edge.to}`}>
