@@ -322,8 +322,10 @@ describe('alerts', () => {
       const hours = (Date.parse(created.endsAt) - Date.parse(created.startsAt)) / 3600000;
       assert.ok(Math.abs(hours - 4) < 0.01, `silence lasts ${hours} h`);
       // History of state changes is listed under the silences.
-      await page.getByRole('region', { name: 'Alert history' }).waitFor();
-      await shot(page, 'alerts-silences-history-dark', true);
+      const history = page.getByRole('region', { name: 'Alert history' });
+      await history.waitFor();
+      await history.scrollIntoViewIfNeeded();
+      await shot(page, 'alerts-silences-history-dark');
       await row.getByRole('button', { name: 'Expire' }).click();
       await row.waitFor({ state: 'detached' });
       const after = (await apiJSON('/api/v2/silences')).find((x) => x.comment === comment);
