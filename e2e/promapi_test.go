@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +149,42 @@ func TestQueryLimits(t *testing.T) {
 	}
 	if v := s.Query(`count(many)`, now); len(v) != 1 || v[0].Value[1] != "2000" {
 		t.Errorf("aggregations that stay under the limit still work: %v", v)
+	}
+}
+
+// Browsers send an Origin header with every POST, even to the same site;
+// the API must answer it (it once panicked on it).
+func TestQueryWithOriginHeader(t *testing.T) {
+	s := StartServer(t)
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/query", strings.NewReader(url.Values{"query": {"1+1"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.URL)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("POST with Origin: %d, CORS %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// A listener that cannot bind stops start-up with a message naming the
+// setting, not a crash.
+func TestPortInUseIsAClearError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := exec.Command(binary, "server", "--data-dir", t.TempDir(), "--http-addr", "127.0.0.1:0",
+		"--otlp-grpc-addr", ln.Addr().String(), "--otlp-http-addr", "127.0.0.1:0").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("want exit code 1, got %v", err)
+	}
+	if !strings.Contains(string(out), "address already in use") || !strings.Contains(string(out), "--otlp-grpc-addr") || strings.Contains(string(out), "panic") {
+		t.Fatalf("output:\n%s", out)
 	}
 }

@@ -123,6 +123,10 @@ func (m *Metrics) Middleware(listener string, h http.Handler, route func(*http.R
 				}
 				logger.Error("HTTP handler panicked", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 				if !rw.wrote {
+					// A wrapped handler may have announced a compressed
+					// body already; the error below is plain text.
+					rw.Header().Del("Content-Encoding")
+					rw.Header().Del("Content-Length")
 					http.Error(rw, "internal error", http.StatusInternalServerError)
 				}
 				rw.code = http.StatusInternalServerError

@@ -11,6 +11,7 @@ package prom
 import (
 	"context"
 	"fmt"
+	"github.com/grafana/regexp"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -92,6 +93,12 @@ func NewEngine(dir string, timeout time.Duration, maxSamples, maxConcurrent int,
 	return e, p, nil
 }
 
+// sameOriginOnly matches no Origin, so the API sends no CORS headers:
+// browsers may use it from sightline's own UI only. (Prometheus' API
+// dereferences this regexp whenever a request has an Origin header, which
+// every browser POST has, so it must not be nil.)
+var sameOriginOnly = regexp.MustCompile(`^$`)
+
 // New returns the handler for everything under /api/v1/.
 func New(o Options) http.Handler {
 	cfgFn := o.Config
@@ -131,11 +138,11 @@ func New(o Options) http.Handler {
 		10000,
 		o.Logger.With("component", "api"),
 		rulesFn,
-		50_000_000, // remote read sample limit
-		10,         // remote read concurrency
-		1<<20,      // remote read frame bytes
-		false,      // not agent mode
-		nil,        // CORS origin: same-origin only
+		50_000_000,     // remote read sample limit
+		10,             // remote read concurrency
+		1<<20,          // remote read frame bytes
+		false,          // not agent mode
+		sameOriginOnly, // CORS: no cross-origin reads
 		func() (apiv1.RuntimeInfo, error) { return runtimeInfo(o) },
 		&o.Version,
 		func() []notifications.Notification { return nil },
