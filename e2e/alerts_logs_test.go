@@ -62,7 +62,7 @@ alertmanager:
 		if a.Labels["alertname"] != "OutOfMemory" || a.Labels["service"] != "checkout" {
 			return fmt.Errorf("alert %+v", a)
 		}
-		if !strings.HasPrefix(a.GeneratorURL, s.URL+"/logs?") || !strings.Contains(a.GeneratorURL, "query=sum") {
+		if !strings.HasPrefix(a.GeneratorURL, s.URL+"/logs?") || !strings.Contains(a.GeneratorURL, "q=sum") {
 			return fmt.Errorf("generatorURL %q does not open the logs explorer", a.GeneratorURL)
 		}
 		return nil

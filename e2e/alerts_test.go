@@ -159,7 +159,7 @@ func TestAlertsFireNotifyInhibitResolve(t *testing.T) {
 	if got := m.CommonAnnotations["summary"]; got != "checkout has 10 errors" {
 		t.Errorf("templated summary %q", got)
 	}
-	if g := m.Alerts[0].GeneratorURL; !strings.HasPrefix(g, s.URL+"/metrics?") || !strings.Contains(g, "g0.expr=app_errors+%3E+5") || !strings.Contains(g, "from=") {
+	if g := m.Alerts[0].GeneratorURL; !strings.HasPrefix(g, s.URL+"/graph?") || !strings.Contains(g, "q=app_errors+%3E+5") || !strings.Contains(g, "from=") {
 		t.Errorf("generatorURL %q does not open the expression in sightline", g)
 	}
 	// The warning is inhibited by the critical alert, and shown so.

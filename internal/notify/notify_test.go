@@ -51,7 +51,7 @@ func firing(name string) *notifier.Alert {
 		Annotations:  labels.FromStrings("summary", name+" is firing"),
 		StartsAt:     time.Now(),
 		EndsAt:       time.Now().Add(time.Hour),
-		GeneratorURL: "http://sightline/metrics?g0.expr=up",
+		GeneratorURL: "http://sightline/graph?q=up",
 	}
 }
 
@@ -365,7 +365,7 @@ func TestForwardToExternalAlertmanager(t *testing.T) {
 			t.Fatalf("alerts %v", as)
 		}
 		ls, _ := as[0]["labels"].(map[string]any)
-		if ls["alertname"] != "Forwarded" || ls["cluster"] != "eu1" || as[0]["generatorURL"] != "http://sightline/metrics?g0.expr=up" {
+		if ls["alertname"] != "Forwarded" || ls["cluster"] != "eu1" || as[0]["generatorURL"] != "http://sightline/graph?q=up" {
 			t.Errorf("forwarded %v", as[0])
 		}
 	case <-time.After(15 * time.Second):

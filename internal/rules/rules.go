@@ -271,16 +271,17 @@ func expand(globs []string) ([]string, error) {
 // expression is shown over the window [from, to].
 type LinkFunc func(base *url.URL, expr string, from, to time.Time) string
 
-// MetricsLink opens the metrics explorer:
-// {base}/metrics?g0.expr=<expr>&from=<unix ms>&to=<unix ms>.
+// MetricsLink opens the UI's metrics explorer (the page at /graph; /metrics
+// is the server's own exposition):
+// {base}/graph?q=<expr>&from=<unix ms>&to=<unix ms>.
 func MetricsLink(base *url.URL, expr string, from, to time.Time) string {
-	return link(base, "/metrics", "g0.expr", expr, from, to)
+	return link(base, "/graph", "q", expr, from, to)
 }
 
-// LogsLink opens the logs explorer:
-// {base}/logs?query=<expr>&from=<unix ms>&to=<unix ms>.
+// LogsLink opens the UI's logs explorer:
+// {base}/logs?q=<expr>&from=<unix ms>&to=<unix ms>.
 func LogsLink(base *url.URL, expr string, from, to time.Time) string {
-	return link(base, "/logs", "query", expr, from, to)
+	return link(base, "/logs", "q", expr, from, to)
 }
 
 func link(base *url.URL, path, key, expr string, from, to time.Time) string {

@@ -124,7 +124,7 @@ func TestLogRulesOverMemsource(t *testing.T) {
 		t.Errorf("alert %v %v", a.Labels, a.Annotations)
 	}
 	u, err := url.Parse(a.GeneratorURL)
-	if err != nil || u.Host != "sightline.example:9090" || u.Path != "/ui/logs" || !strings.Contains(u.Query().Get("query"), "OutOfMemoryError") || u.Query().Get("from") == "" || u.Query().Get("to") == "" {
+	if err != nil || u.Host != "sightline.example:9090" || u.Path != "/ui/logs" || !strings.Contains(u.Query().Get("q"), "OutOfMemoryError") || u.Query().Get("from") == "" || u.Query().Get("to") == "" {
 		t.Errorf("generatorURL %q", a.GeneratorURL)
 	}
 	if n := len(m.AlertingRules()); n != 1 {
@@ -150,8 +150,8 @@ func TestLinks(t *testing.T) {
 	base, _ := url.Parse("https://obs.example.com/")
 	from, to := time.UnixMilli(1000), time.UnixMilli(2000)
 	for _, c := range []struct{ got, want string }{
-		{MetricsLink(base, `rate(x{a="b"}[5m]) > 1`, from, to), "https://obs.example.com/metrics?from=1000&g0.expr=rate%28x%7Ba%3D%22b%22%7D%5B5m%5D%29+%3E+1&to=2000"},
-		{LogsLink(base, `count_over_time({a="b"}[1m])`, from, to), "https://obs.example.com/logs?from=1000&query=count_over_time%28%7Ba%3D%22b%22%7D%5B1m%5D%29&to=2000"},
+		{MetricsLink(base, `rate(x{a="b"}[5m]) > 1`, from, to), "https://obs.example.com/graph?from=1000&q=rate%28x%7Ba%3D%22b%22%7D%5B5m%5D%29+%3E+1&to=2000"},
+		{LogsLink(base, `count_over_time({a="b"}[1m])`, from, to), "https://obs.example.com/logs?from=1000&q=count_over_time%28%7Ba%3D%22b%22%7D%5B1m%5D%29&to=2000"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %s\nwant %s", c.got, c.want)
