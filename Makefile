@@ -25,8 +25,8 @@ build-go: ## build bin/sightline without (re)building the UI
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sightline
 
 .PHONY: run
-run: build ## run sightline with a demo shop; open the printed URL
-	./$(BIN) server --data-dir $(DATA_DIR)
+run: build ## run sightline with its demo shop; open the printed URL (Ctrl-C stops)
+	./$(BIN) demo --data-dir $(DATA_DIR)
 
 # The UI is rebuilt only when its sources changed (internal/ui/dist/index.html
 # is the stamp). Without Node/npm the binary still builds and serves a page

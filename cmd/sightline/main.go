@@ -30,6 +30,7 @@ const usage = `sightline — logs, metrics, alerts, traces and the service map i
 
 Usage:
   sightline server [flags]      run the all-in-one server (ingest, storage, query, UI)
+  sightline demo [flags]        run a server, an agent and a small microservice shop with faults
   sightline agent [flags]       collect logs on this node and ship them to a server
   sightline tool <command>      offline helpers (check-config)
   sightline version             print the version
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runServer(ctx, rest, stderr)
 	case "agent":
 		err = runAgent(ctx, rest)
+	case "demo":
+		err = runDemo(ctx, rest)
 	case "tool":
 		err = runTool(rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -4,17 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/sightline/sightline/internal/api/prom"
 	"github.com/sightline/sightline/internal/config"
-	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/notify"
-	"github.com/sightline/sightline/internal/query/logql"
 	"github.com/sightline/sightline/internal/rules"
 )
 
@@ -22,18 +18,6 @@ import (
 type alerting struct {
 	rules    *rules.Manager
 	notifier *notify.Notifier
-}
-
-// alertsByApp holds each App's alerting state until App gets a field for
-// it (lead: replace with `alerts *alerting` on App).
-var alertsByApp sync.Map // *App → *alerting
-
-func (a *App) alerting() *alerting {
-	v, ok := alertsByApp.Load(a)
-	if !ok {
-		return nil
-	}
-	return v.(*alerting)
 }
 
 // setupAlerts wires the alerts pillar: PromQL and LogQL rule managers
@@ -79,7 +63,8 @@ func (a *App) setupAlerts(mux *http.ServeMux) (err error) {
 		return err
 	}
 	rm.Run()
-	alertsByApp.Store(a, &alerting{rules: rm, notifier: n})
+	a.alerts = &alerting{rules: rm, notifier: n}
+	a.onStop(a.stopAlerts)
 	a.rules = func(context.Context) prom.RulesRetriever { return rm }
 
 	am := n.Handler()
@@ -92,37 +77,18 @@ func (a *App) setupAlerts(mux *http.ServeMux) (err error) {
 	return nil
 }
 
-// logQuerier is the LogQL engine log rules run on: the log store as the
-// Loki API sees it, default tenant. (Lead: share the logs pillar's engine
-// once App holds it.)
+// logQuerier is the LogQL engine log rules run on: the logs pillar's,
+// over the log store as the Loki API sees it (default tenant).
 func (a *App) logQuerier() (rules.LogQuerier, error) {
-	lc := a.logsConfig()
-	so, err := logSchemaOptions(lc, lc.StreamFields)
-	if err != nil {
-		return nil, err
+	if a.logEngine == nil {
+		return nil, errors.New("log rules need the logs pillar, which is not set up")
 	}
-	schema, err := logstore.NewSchema(so)
-	if err != nil {
-		return nil, err
-	}
-	eo := logql.DefaultOptions()
-	eo.MaxEntries, eo.MaxSeries = lc.MaxQueryEntries, lc.MaxQuerySeries
-	engine, err := logql.NewEngine(&logstore.Source{R: a.events, Schema: schema}, eo)
-	if err != nil {
-		return nil, fmt.Errorf("create log rules engine: %w", err)
-	}
-	return rules.LogQLEngine{Engine: engine}, nil
+	return rules.LogQLEngine{Engine: a.logEngine}, nil
 }
 
 // serveReload reloads the configuration file, like SIGHUP.
 func (a *App) serveReload(w http.ResponseWriter, _ *http.Request) {
-	var err error
-	if r, ok := any(a).(interface{ reloadFromFile() error }); ok {
-		err = r.reloadFromFile()
-	} else {
-		err = a.reloadFileFallback()
-	}
-	if err != nil {
+	if err := a.reloadFromFile(); err != nil {
 		a.logger.Error("reload failed", "err", err)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusInternalServerError)
@@ -132,31 +98,11 @@ func (a *App) serveReload(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// reloadFileFallback re-reads the configuration file, keeping the server
-// section in force (flags override it), and applies it.
-func (a *App) reloadFileFallback() error {
-	a.mu.RLock()
-	cur := a.cfg
-	a.mu.RUnlock()
-	if cur.File == "" {
-		return errors.New("reload: the server was started without --config")
-	}
-	cfg, err := config.LoadFile(cur.File, a.logger)
-	if err != nil {
-		return fmt.Errorf("reload %s: %w", cur.File, err)
-	}
-	cfg.Server = cur.Server
-	if err := a.Reload(cfg); err != nil {
-		return err
-	}
-	return a.reloadAlerts(cfg)
-}
-
 // reloadAlerts applies new rule files and notification settings; alert
 // state of unchanged rules, silences and the notification log are kept. On
 // error the previous rules/routes stay in force.
 func (a *App) reloadAlerts(cfg *config.Config) error {
-	al := a.alerting()
+	al := a.alerts
 	if al == nil {
 		return nil
 	}
@@ -164,17 +110,16 @@ func (a *App) reloadAlerts(cfg *config.Config) error {
 }
 
 // stopAlerts stops rule evaluation, then notifications (writing the
-// silence and notification-log snapshots). Call it before the metric
-// store closes.
+// silence and notification-log snapshots). It runs among the pillar stops,
+// before the metric store closes.
 func (a *App) stopAlerts(context.Context) error {
-	al := a.alerting()
+	al := a.alerts
 	if al == nil {
 		return nil
 	}
+	a.alerts = nil
 	al.rules.Stop()
-	err := al.notifier.Stop()
-	alertsByApp.Delete(a)
-	return err
+	return al.notifier.Stop()
 }
 
 func notifyConfig(cfg *config.Config) notify.Config {

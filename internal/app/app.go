@@ -35,7 +35,9 @@ import (
 	"github.com/sightline/sightline/internal/ingest"
 	"github.com/sightline/sightline/internal/ingest/otlp"
 	"github.com/sightline/sightline/internal/ingest/promrw"
+	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/metricstore"
+	"github.com/sightline/sightline/internal/query/logql"
 	"github.com/sightline/sightline/internal/scrape"
 	"github.com/sightline/sightline/internal/ui"
 )
@@ -66,7 +68,16 @@ type App struct {
 	extURL     *url.URL // how users reach this server (links in notifications)
 	// rules lists rule groups and alerts for the Prometheus API; nil until
 	// the alerts pillar sets it.
-	rules func(context.Context) prom.RulesRetriever
+	rules  func(context.Context) prom.RulesRetriever
+	alerts *alerting // the alerts pillar's rule managers and notifier
+	// logEngine evaluates LogQL over the log store (set by the logs pillar,
+	// shared by the Loki API and log alerting rules).
+	logEngine *logql.Engine
+
+	// pillarStops are the pillars' shutdown steps (flush pending span
+	// metrics, stop rules, snapshot silences …), run in reverse order
+	// after the listeners stop and before the stores close.
+	pillarStops []func(context.Context) error
 
 	httpSrv     *httpserver.Server
 	otlpHTTPSrv *httpserver.Server // nil when disabled
@@ -109,15 +120,16 @@ func (a *App) reloadFromFile() error {
 
 // New opens the stores and binds the listeners. Nothing is served until
 // Start. On error everything opened so far is closed again.
-func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *slog.Logger) (a *App, err error) {
-	a = &App{logger: logger, cfg: cfg, build: build, started: time.Now(), reg: prometheus.NewRegistry()}
+func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *slog.Logger) (_ *App, err error) {
+	// a is a local, not the named result: the cleanups below close over it
+	// and run after a failing return has set the result to nil.
+	a := &App{logger: logger, cfg: cfg, build: build, started: time.Now(), reg: prometheus.NewRegistry()}
 	var cleanups []func() error
 	defer func() {
 		if err != nil {
 			for i := len(cleanups) - 1; i >= 0; i-- {
 				err = errors.Join(err, cleanups[i]())
 			}
-			a = nil
 		}
 	}()
 	a.reg.MustRegister(
@@ -190,6 +202,7 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	}, a.reg)
 
 	mux := http.NewServeMux()
+	cleanups = append(cleanups, func() error { return a.stopPillars(context.Background()) })
 	if err := a.setupLogs(mux, receiver); err != nil {
 		return nil, err
 	}
@@ -238,7 +251,9 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	httpserver.RegisterOps(mux, a.reg, a.Ready)
 	mux.Handle("/", ui.Handler()) // the web UI; every other route is more specific
 	httpMetrics := httpserver.NewMetrics(a.reg)
-	a.httpSrv.SetHandler(httpMetrics.Middleware("http", mux, routeName(mux), logger))
+	// RequestContext carries the tenant and the agent's batch id from the
+	// HTTP headers to the sinks (OTLP gets them from gRPC metadata).
+	a.httpSrv.SetHandler(httpMetrics.Middleware("http", logstore.RequestContext(mux), routeName(mux), logger))
 
 	if cfg.Server.OTLPHTTPAddr != "" {
 		omux := http.NewServeMux()
@@ -248,7 +263,7 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 			return nil, fmt.Errorf("%w (server.otlp_http_addr / --otlp-http-addr)", err)
 		}
 		cleanups = append(cleanups, func() error { return a.otlpHTTPSrv.Shutdown(context.Background()) })
-		a.otlpHTTPSrv.SetHandler(httpMetrics.Middleware("otlp-http", omux, routeName(omux), logger))
+		a.otlpHTTPSrv.SetHandler(httpMetrics.Middleware("otlp-http", logstore.RequestContext(omux), routeName(omux), logger))
 	}
 	if cfg.Server.OTLPGRPCAddr != "" {
 		a.grpcLn, err = net.Listen("tcp", cfg.Server.OTLPGRPCAddr)
@@ -339,13 +354,26 @@ func (a *App) Stop(ctx context.Context) error {
 			errs = append(errs, a.otlpHTTPSrv.Shutdown(ctx))
 		}
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
-		errs = append(errs, a.stopAlerts(ctx)) // rules write to the metric store
+		errs = append(errs, a.stopPillars(ctx))
 		a.scrape.Stop()
 		errs = append(errs, a.otlpWriter.Shutdown(ctx))
 		errs = append(errs, a.events.Close())
 		errs = append(errs, a.metrics.Close())
 		a.logger.Info("sightline stopped")
 	})
+	return errors.Join(errs...)
+}
+
+// onStop registers a pillar's shutdown step (see pillarStops).
+func (a *App) onStop(f func(context.Context) error) { a.pillarStops = append(a.pillarStops, f) }
+
+// stopPillars runs the pillars' shutdown steps once, newest first.
+func (a *App) stopPillars(ctx context.Context) error {
+	var errs []error
+	for i := len(a.pillarStops) - 1; i >= 0; i-- {
+		errs = append(errs, a.pillarStops[i](ctx))
+	}
+	a.pillarStops = nil
 	return errors.Join(errs...)
 }
 

@@ -68,6 +68,7 @@ func (a *App) setupLogs(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	eo := logql.DefaultOptions()
 	eo.MaxEntries, eo.MaxSeries = lc.MaxQueryEntries, lc.MaxQuerySeries
 	engine, err := logql.NewEngine(src, eo)
+	a.logEngine = engine // log alerting rules share it
 	if err != nil {
 		return err
 	}
@@ -109,9 +110,9 @@ func (a *App) setupLogs(mux *http.ServeMux, rcv *otlp.Receiver) error {
 		if err != nil {
 			return err
 		}
-		// TODO(lead): keep srv in App, Serve it in Start and Stop it before
-		// the stores close; until then it serves from here and stops with
-		// the process.
+		// The stores are open, so syslog may be served at once; it stops
+		// with the other pillars, before the stores close.
+		a.onStop(func(context.Context) error { return srv.Stop() })
 		srv.Serve()
 	}
 	return nil

@@ -54,9 +54,7 @@ func (p *tracePipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 // trace query APIs on mux; it sets rcv.Traces for OTLP traces.
 func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	store := &tracestore.Store{Events: a.events}
-	// TODO(lead): once Config has a Traces field (yaml "traces"),
-	// use sopts, gopts := traceOptions(a.cfg.Traces).
-	sopts, gopts := sampling.DefaultOptions(), spanmetrics.DefaultOptions()
+	sopts, gopts := traceOptions(a.cfg.Traces)
 	sopts.Logger = a.logger.With("component", "sampling")
 	gopts.Logger = a.logger.With("component", "spanmetrics")
 	smp, err := sampling.New(sopts, store.Append, a.reg)
@@ -67,8 +65,11 @@ func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	if err != nil {
 		return fmt.Errorf("set up span metrics: %w", err)
 	}
-	// TODO(lead): call gen.Close and smp.Close on Stop (before the stores
-	// close) so the last pending edges and buffered traces are written.
+	// On stop, buffered traces are decided and stored first, then the last
+	// pending service-graph edges are written (pillar stops run newest
+	// first).
+	a.onStop(func(context.Context) error { return gen.Close() })
+	a.onStop(func(context.Context) error { return smp.Close() })
 	gen.Start()
 	if !smp.PassThrough() {
 		smp.Start()
