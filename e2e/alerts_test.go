@@ -299,7 +299,7 @@ func TestAlertsRestartKeepsFiringWithoutRenotifying(t *testing.T) {
 	resp.Body.Close()
 	s.Stop()
 	if _, err := os.Stat(filepath.Join(s.DataDir, "alerts", "nflog")); err != nil {
-		t.Skip("the notification log is snapshotted on stop once App.Stop calls stopAlerts: ", err)
+		t.Fatalf("the notification log was not snapshotted on stop: %v", err)
 	}
 	s.Restart()
 	Eventually(t, 30*time.Second, func() error {

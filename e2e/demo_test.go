@@ -31,12 +31,9 @@ var demoEdges = []string{
 }
 
 // startDemo runs `sightline demo` on random ports and returns the server
-// and the shop gateway's URL; it skips when the binary has no demo command.
+// and the shop gateway's URL.
 func startDemo(t *testing.T, args ...string) (*Server, string) {
 	t.Helper()
-	if out, err := exec.Command(binary, "demo", "-h").CombinedOutput(); err != nil && strings.Contains(string(out), "unknown command") {
-		t.Skip("this sightline binary has no `demo` command yet (cmd/sightline/main.go must dispatch it to runDemo)")
-	}
 	s := &Server{t: t, DataDir: filepath.Join(t.TempDir(), "data")}
 	s.args = append([]string{"demo",
 		"--data-dir", s.DataDir,

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,15 +18,15 @@ var syslogAddrRE = regexp.MustCompile(`listener=syslog addr=(\S+)`)
 // in RFC 5424 and RFC 3164, and reads exactly those lines back.
 func TestLogsSyslog(t *testing.T) {
 	if _, err := exec.LookPath("logger"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("util-linux logger must be installed in CI (make deps)")
+		}
 		t.Skip("util-linux logger not installed")
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sightline.yml")
 	writeFile(t, cfg, "logs:\n  syslog_addr: \"127.0.0.1:0\"\n")
 	if out, err := exec.Command(binary, "tool", "check-config", cfg).CombinedOutput(); err != nil {
-		if strings.Contains(string(out), "field logs not found") {
-			t.Skip("this build's config has no logs section yet")
-		}
 		t.Fatalf("check-config: %v\n%s", err, out)
 	}
 	s := StartServer(t, "--config", cfg)
