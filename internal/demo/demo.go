@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -225,7 +226,7 @@ sightline demo is running.
     sightline demo fault latency --on --addr %s
 
 Press Ctrl-C to stop.
-`, srv.HTTPAddr(), gatewayURL, joinNames(), timer, gatewayURL)
+`, browsable(srv.HTTPAddr()), gatewayURL, joinNames(), timer, gatewayURL)
 
 	<-ctx.Done()
 	logger.Info("stopping demo")
@@ -309,4 +310,17 @@ func ConfigYAML(p ConfigParams) ([]byte, error) {
 		return nil, fmt.Errorf("render demo config: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// browsable turns a listen address into one a browser can open: a wildcard
+// host ("[::]:9800", "0.0.0.0:9800") becomes localhost.
+func browsable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
