@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
-
 	"github.com/sightline/sightline/internal/api/loki"
 	"github.com/sightline/sightline/internal/eventstore"
 	"github.com/sightline/sightline/internal/failure"
@@ -340,41 +338,9 @@ func (a *API) hits(w http.ResponseWriter, r *http.Request) {
 // hitsParams turns a log query made of a selector, line filters and label
 // filters into select parameters the store can count exactly.
 func hitsParams(e *logql.LogExpr) (logql.SelectParams, error) {
-	sp := logql.SelectParams{Matchers: e.Matchers}
-	for _, st := range e.Stages {
-		switch x := st.(type) {
-		case *logql.LineFilter:
-			switch x.Op {
-			case logql.LineContains, logql.LineNotContains, logql.LineRegex, logql.LineNotRegex:
-				if !x.IP {
-					sp.LineFilters = append(sp.LineFilters, logql.LineFilterHint{Op: x.Op, Values: x.Values})
-					continue
-				}
-			}
-		case *logql.LabelFilterStage:
-			if ms, ok := matchers(x.Pred, nil); ok {
-				sp.LabelFilters = append(sp.LabelFilters, ms...)
-				continue
-			}
-		}
-		return sp, bad("hits supports a stream selector, |= != |~ !~ line filters and and-ed label matchers; %q is not one", st.String())
+	sp, ok := logstore.SelectParamsOf(e)
+	if !ok {
+		return sp, bad("hits supports a stream selector, |= != |~ !~ line filters and and-ed label matchers; %q has other stages", e.String())
 	}
 	return sp, nil
-}
-
-func matchers(p logql.LabelPred, out []*labels.Matcher) ([]*labels.Matcher, bool) {
-	switch x := p.(type) {
-	case *logql.LabelMatch:
-		return append(out, x.Matcher), true
-	case *logql.LabelBinary:
-		if !x.And {
-			return out, false
-		}
-		out, ok := matchers(x.L, out)
-		if !ok {
-			return out, false
-		}
-		return matchers(x.R, out)
-	}
-	return out, false
 }
