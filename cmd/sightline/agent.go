@@ -33,7 +33,7 @@ func runAgent(ctx context.Context, args []string) error {
 	fs.StringVar(&server, "server", "", "sightline server base URL, e.g. http://host:9800 (server)")
 	fs.Var(&paths, "path", "glob of files to tail; repeatable (paths)")
 	fs.Var(&excludes, "exclude", "glob of files not to tail; repeatable (exclude)")
-	fs.Var(&labels, "label", "static label k=v added to every record; repeatable (labels)")
+	fs.Var(&labels, "label", "static label k=v added to every record; service=NAME (or service_name, service.name) names the service (the service_name stream label); repeatable (labels)")
 	fs.StringVar(&dataDir, "data-dir", "", "directory for positions, agent id and the disk buffer (data_dir)")
 	fs.StringVar(&configFile, "config", "", "YAML config file; flags given override it")
 	fs.BoolVar(&once, "once", false, "read what exists, ship it, wait for acknowledgement, exit")

@@ -18,9 +18,13 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/sightline/sightline/internal/agent/ship"
+	"github.com/sightline/sightline/internal/ingest/otlp"
+	"github.com/sightline/sightline/internal/logstore"
+	"github.com/sightline/sightline/internal/model"
 )
 
 // storedRecord is one record the receiver kept.
@@ -405,4 +409,40 @@ func (s *testLogSink) Write(p []byte) (int, error) {
 	}
 	s.b = append(s.b, p...)
 	return len(p), nil
+}
+
+// streamServer is the server's own OTLP/HTTP decoding and row conversion:
+// it keeps every row's stream labels, as the log store would see them.
+type streamServer struct {
+	schema *logstore.Schema
+	mu     sync.Mutex
+	rows   []model.Event
+}
+
+func (s *streamServer) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+	rows := s.schema.ConvertOTLP("", ld, time.Now().UnixNano())
+	s.mu.Lock()
+	s.rows = append(s.rows, rows...)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *streamServer) snapshot() []model.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rows)
+}
+
+func newStreamServer(t *testing.T) (*streamServer, *httptest.Server) {
+	t.Helper()
+	schema, err := logstore.NewSchema(logstore.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := &streamServer{schema: schema}
+	mux := http.NewServeMux()
+	otlp.NewReceiver(otlp.Receiver{Logs: ss}, nil).Register(mux, "/otlp")
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return ss, srv
 }

@@ -35,8 +35,11 @@ type Options struct {
 	Parse     string           `yaml:"parse"`
 	Multiline MultilineOptions `yaml:"multiline"`
 	// Labels are static attributes added to every record's resource.
-	Labels  map[string]string `yaml:"-"`
-	Filters []FilterRule      `yaml:"filters"`
+	Labels map[string]string `yaml:"-"`
+	// Pods, when set, adds what the API server knows about a pod log's
+	// pod (node, labels, service) to the path's metadata.
+	Pods    PodLookup    `yaml:"-"`
+	Filters []FilterRule `yaml:"filters"`
 	// MaxPartialBytes bounds a reassembled CRI/Docker partial line.
 	MaxPartialBytes int `yaml:"max_partial_bytes"`
 }
@@ -173,17 +176,30 @@ func (st *sourceState) stream(name string, o MultilineOptions) *streamState {
 	return ss
 }
 
+// serviceKeys are the label keys that name the service, strongest first:
+// whichever is set becomes the service.name resource attribute, which the
+// server turns into the service_name stream label. The aliases themselves
+// are not sent (one value, one place).
+var serviceKeys = []string{"service.name", "service_name", "service"}
+
 func (p *Processor) meta(path string) *Meta {
 	attrs := map[string]string{}
-	for k, v := range p.opts.Labels {
-		attrs[k] = v
+	service := ""
+	for _, k := range serviceKeys {
+		if v := p.opts.Labels[k]; v != "" && service == "" {
+			service = v
+		}
 	}
-	if sn, ok := p.opts.Labels["service"]; ok {
-		if _, set := attrs["service.name"]; !set {
-			attrs["service.name"] = sn
+	for k, v := range p.opts.Labels {
+		if !slices.Contains(serviceKeys, k) {
+			attrs[k] = v
 		}
 	}
 	if pm, ok := PodFromPath(path); ok {
+		var pod *PodInfo
+		if p.opts.Pods != nil {
+			pod = p.opts.Pods.LookupPod(pm.Namespace, pm.Pod, pm.UID)
+		}
 		attrs["k8s.namespace.name"] = pm.Namespace
 		attrs["k8s.pod.name"] = pm.Pod
 		attrs["k8s.container.name"] = pm.Container
@@ -193,15 +209,50 @@ func (p *Processor) meta(path string) *Meta {
 		if pm.Restart != "" {
 			attrs["k8s.container.restart_count"] = pm.Restart
 		}
-		if _, set := attrs["service.name"]; !set {
-			attrs["service.name"] = pm.Container
+		if pod != nil {
+			if pod.UID != "" {
+				attrs["k8s.pod.uid"] = pod.UID
+			}
+			if pod.Node != "" {
+				attrs["k8s.node.name"] = pod.Node
+			}
+			for k, v := range pod.Labels {
+				attrs["k8s.pod.label."+k] = v
+			}
+			if service == "" {
+				service = pod.Service
+			}
+		}
+		if service == "" {
+			service = pm.Container
 		}
 	}
 	m := &Meta{Path: path}
+	// service.name goes first: it is the stream label every query starts
+	// from, and a receiver that keeps only its first stream label keeps it.
+	if service != "" {
+		m.Resource = append(m.Resource, Attr{"service.name", service})
+	}
 	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		m.Resource = append(m.Resource, Attr{k, attrs[k]})
 	}
 	return m
+}
+
+// PodInfo is what the Kubernetes API server knows about a pod.
+type PodInfo struct {
+	UID    string
+	Node   string
+	Labels map[string]string
+	// Service is the service name the pod's labels give
+	// (app.kubernetes.io/name, else app), empty when none.
+	Service string
+}
+
+// PodLookup finds a pod's metadata; nil when unknown. It may be called
+// from the pipeline goroutine and must answer quickly.
+type PodLookup interface {
+	LookupPod(namespace, name, uid string) *PodInfo
 }
 
 // Process handles one chunk, calling emit for each finished record in

@@ -361,3 +361,46 @@ func TestProcessorCommitOffsetWaitsForOtherStream(t *testing.T) {
 		t.Fatalf("%+v", c.recs[1])
 	}
 }
+
+type fakePods map[string]*PodInfo
+
+func (f fakePods) LookupPod(ns, name, uid string) *PodInfo { return f[ns+"/"+name] }
+
+func TestMetaServiceName(t *testing.T) {
+	pods := fakePods{"shop/cart-1": {UID: "u-api", Node: "n1", Labels: map[string]string{"app": "cart-app", "tier": "web"}, Service: "cart-app"}}
+	cases := []struct {
+		name   string
+		labels map[string]string
+		pods   PodLookup
+		path   string
+		want   map[string]string // resource attributes that must be present ("" = absent)
+	}{
+		{"service label", map[string]string{"service": "shop"}, nil, "/var/log/app.log", map[string]string{"service.name": "shop", "service": ""}},
+		{"service_name label", map[string]string{"service_name": "shop"}, nil, "/var/log/app.log", map[string]string{"service.name": "shop", "service_name": ""}},
+		{"service.name beats aliases", map[string]string{"service": "a", "service.name": "b", "service_name": "c"}, nil, "/var/log/app.log", map[string]string{"service.name": "b"}},
+		{"label beats container", map[string]string{"service_name": "shop"}, nil, "/var/log/pods/shop_cart-1_uid/cart/0.log", map[string]string{"service.name": "shop", "k8s.container.name": "cart"}},
+		{"container without labels", nil, nil, "/var/log/pods/shop_cart-1_uid/cart/0.log", map[string]string{"service.name": "cart", "k8s.pod.uid": "uid"}},
+		{"pod labels from API", nil, pods, "/var/log/pods/shop_cart-1_uid/cart/0.log", map[string]string{"service.name": "cart-app", "k8s.node.name": "n1", "k8s.pod.label.tier": "web", "k8s.pod.uid": "u-api"}},
+		{"unknown pod keeps path metadata", nil, pods, "/var/log/pods/shop_other_uid/c/0.log", map[string]string{"service.name": "c", "k8s.pod.name": "other", "k8s.node.name": ""}},
+		{"no service at all", map[string]string{"env": "prod"}, nil, "/var/log/app.log", map[string]string{"env": "prod", "service.name": ""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Labels, o.Pods = tc.labels, tc.pods
+			p, err := NewProcessor(o, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := map[string]string{}
+			for _, a := range p.meta(tc.path).Resource {
+				res[a.Key] = a.Value
+			}
+			for k, v := range tc.want {
+				if got, ok := res[k]; v == "" && ok || v != "" && got != v {
+					t.Errorf("%s = %q (present %v), want %q; all %v", k, got, ok, v, res)
+				}
+			}
+		})
+	}
+}
