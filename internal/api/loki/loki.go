@@ -1,8 +1,8 @@
 // Package loki serves Loki's HTTP query API over sightline's LogQL engine
 // and event store, with Loki's JSON and error shapes so Grafana's Loki data
 // source, logcli and loki-canary work: query, query_range (streams and
-// matrix), labels, label values, series, index/stats, tail (websocket),
-// format_query and status/buildinfo. Push lives in internal/ingest/loki.
+// matrix), labels, label values, series, index/stats, index/volume and
+// volume_range, tail (websocket), format_query and status/buildinfo. Push lives in internal/ingest/loki.
 //
 // A *API is safe for concurrent use.
 package loki
@@ -29,9 +29,10 @@ import (
 	"github.com/sightline/sightline/internal/query/logql/lokijson"
 )
 
-// Index is what the label, series and stats endpoints read;
+// Index is what the label, series, stats and volume endpoints read;
 // *eventstore.Store implements it.
 type Index interface {
+	Query(ctx context.Context, q eventstore.Query, fn func(*model.Event) bool) (eventstore.QueryResult, error)
 	LabelNames(ctx context.Context, tenant string, start, end int64, ms ...*labels.Matcher) ([]string, error)
 	LabelValues(ctx context.Context, tenant string, start, end int64, name string, ms ...*labels.Matcher) ([]string, error)
 	Streams(ctx context.Context, tenant string, start, end int64, ms ...*labels.Matcher) ([]labels.Labels, error)
@@ -90,6 +91,8 @@ func (a *API) Register(mux *http.ServeMux, prefix string) {
 		mux.HandleFunc(m+p+"label/{name}/values", a.labelValues)
 		mux.HandleFunc(m+p+"series", a.series)
 		mux.HandleFunc(m+p+"index/stats", a.stats)
+		mux.HandleFunc(m+p+"index/volume", a.volume(false))
+		mux.HandleFunc(m+p+"index/volume_range", a.volume(true))
 		mux.HandleFunc(m+p+"format_query", a.formatQuery)
 	}
 	mux.HandleFunc("GET "+p+"tail", a.tail)
@@ -392,8 +395,9 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 
 // stats answers index/stats: streams and entries are exact (entries from
 // the store's Hits, mostly from block headers); chunks counts streams (the
-// store has no chunks); bytes is 0 because line bytes are not known
-// without reading every line.
+// store has no chunks); bytes is an estimate, entries times the average
+// size of a sample of the newest lines, so the answer never reads every
+// line (Loki's figures are estimates too).
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	tr, err := a.timeRange(r, time.Hour)
 	if err != nil {
@@ -412,12 +416,10 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var entries int64
+	var entries, bytes int64
 	if len(sets) > 0 {
-		hr, err := a.o.Index.Hits(r.Context(), eventstore.HitsQuery{
-			Query: eventstore.Query{Tenant: tenant, Signals: []model.Signal{model.SignalLog}, Start: start, End: end, Matchers: ms},
-			Step:  end - start,
-		})
+		eq := eventstore.Query{Tenant: tenant, Signals: []model.Signal{model.SignalLog}, Start: start, End: end, Matchers: ms}
+		hr, err := a.o.Index.Hits(r.Context(), eventstore.HitsQuery{Query: eq, Step: end - start})
 		if err != nil {
 			writeError(w, err)
 			return
@@ -427,8 +429,16 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 				entries += c
 			}
 		}
+		if entries > 0 {
+			avg, err := a.averageLineBytes(r.Context(), eq)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			bytes = int64(math.Round(avg * float64(entries)))
+		}
 	}
-	writeJSON(w, map[string]int64{"streams": int64(len(sets)), "chunks": int64(len(sets)), "entries": entries, "bytes": 0})
+	writeJSON(w, map[string]int64{"streams": int64(len(sets)), "chunks": int64(len(sets)), "entries": entries, "bytes": bytes})
 }
 
 func (a *API) formatQuery(w http.ResponseWriter, r *http.Request) {

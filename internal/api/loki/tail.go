@@ -61,6 +61,11 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := Tenant(r)
+	if tenant == "" {
+		// Browsers cannot set headers on a websocket, so the UI names the
+		// tenant in the URL; a header, when present, wins.
+		tenant = r.FormValue("tenant")
+	}
 	// The default origin check refuses cross-site browser pages (which
 	// could otherwise read logs); clients without an Origin header
 	// (logcli, Grafana's backend, loki-canary) are accepted.
