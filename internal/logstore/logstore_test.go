@@ -299,3 +299,59 @@ func TestRowsWithoutStreamGetUnknownService(t *testing.T) {
 		t.Fatalf("stream %s", e.Stream)
 	}
 }
+
+// TestLineFilterPushdownAgreesWithEngine: every pushed-down line filter must
+// select exactly the rows the engine's own filter keeps (a row the store
+// wrongly drops is a lost line), and `or` alternatives are pushed down.
+func TestLineFilterPushdownAgreesWithEngine(t *testing.T) {
+	st := openStore(t)
+	s := mustSchema(t)
+	w := NewWriter(st, WriterOptions{})
+	bodies := []string{"alpha\nbeta", "alpha beta", "gamma", "Delta ray", "a.b", "omega\n\tat x.y(Z.java:1)"}
+	var rows []model.Event
+	for i, b := range bodies {
+		r := s.NewRecord("", base.Add(time.Duration(i)*time.Second).UnixNano())
+		r.AddString("service.name", "pd")
+		r.SetBody(b)
+		rows = append(rows, r.Event())
+	}
+	if err := w.Write(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	src := &Source{R: st, Schema: s}
+	for _, tc := range []struct {
+		q     string
+		exact bool // every hint pushed down
+		want  int
+	}{
+		{`{service_name="pd"} |~ "alpha.beta"`, true, 2},
+		{`{service_name="pd"} !~ "alpha.beta"`, true, 4},
+		{`{service_name="pd"} |= "gamma" or "ray"`, true, 2},
+		{`{service_name="pd"} != "gamma" or "ray"`, true, 4},
+		{`{service_name="pd"} |~ "gam+a" or "(?i)delta"`, true, 2},
+		{`{service_name="pd"} |= "a.b" or "zzz"`, true, 1},
+		{`{service_name="pd"} |~ "at .*java"`, true, 1},
+		{`{service_name="pd"} |= "" or "gamma"`, false, 6},
+	} {
+		e, err := logql.ParseLogExpr(tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, _ := SelectParamsOf(e)
+		sp.Start, sp.End = base.UnixNano(), base.Add(time.Hour).UnixNano()
+		plan, err := src.Plan(context.Background(), sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Exact != tc.exact {
+			t.Errorf("%s: exact=%v, want %v (filters %+v)", tc.q, plan.Exact, tc.exact, plan.Query.Filters)
+		}
+		stored := 0
+		if _, err := st.Query(context.Background(), plan.Query, func(*model.Event) bool { stored++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(query(t, st, tc.q, 100, logql.Forward), `"`+"17"); stored != tc.want || got != tc.want {
+			t.Errorf("%s: store returned %d rows, engine %d, want %d", tc.q, stored, got, tc.want)
+		}
+	}
+}

@@ -3,10 +3,11 @@ package logstore
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/grafana/regexp"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/internal/eventstore"
@@ -88,20 +89,35 @@ func (s *Source) Plan(ctx context.Context, p logql.SelectParams) (Plan, error) {
 	return Plan{Query: q, Exact: exact}, nil
 }
 
+// lineFilter turns a line filter hint into a body filter that keeps
+// exactly the lines the engine's filter keeps: regexes get (?s) as the
+// engine compiles them ('.' matches a newline in a multi-line record), and
+// `or` alternatives become one alternation. A hint with an empty
+// alternative (which matches every line) is left to the engine.
 func lineFilter(h logql.LineFilterHint) (eventstore.Filter, bool) {
-	if len(h.Values) != 1 || h.Values[0] == "" {
+	if len(h.Values) == 0 || slices.Contains(h.Values, "") {
 		return eventstore.Filter{}, false
 	}
-	v := h.Values[0]
 	switch h.Op {
-	case logql.LineContains:
-		return eventstore.Filter{Op: eventstore.OpSubstring, Value: v}, true
-	case logql.LineNotContains:
-		return eventstore.Filter{Op: eventstore.OpSubstring, Value: v, Not: true}, true
-	case logql.LineRegex:
-		return eventstore.Filter{Op: eventstore.OpRegex, Value: v}, true
-	case logql.LineNotRegex:
-		return eventstore.Filter{Op: eventstore.OpRegex, Value: v, Not: true}, true
+	case logql.LineContains, logql.LineNotContains:
+		f := eventstore.Filter{Op: eventstore.OpSubstring, Value: h.Values[0], Not: h.Op == logql.LineNotContains}
+		if len(h.Values) > 1 {
+			alts := make([]string, len(h.Values))
+			for i, v := range h.Values {
+				alts[i] = regexp.QuoteMeta(v)
+			}
+			f.Op, f.Value = eventstore.OpRegex, strings.Join(alts, "|")
+		}
+		return f, true
+	case logql.LineRegex, logql.LineNotRegex:
+		alts := make([]string, len(h.Values))
+		for i, v := range h.Values {
+			if _, err := regexp.Compile(v); err != nil {
+				return eventstore.Filter{}, false // the engine reports it
+			}
+			alts[i] = "(?:" + v + ")"
+		}
+		return eventstore.Filter{Op: eventstore.OpRegex, Value: "(?s)" + strings.Join(alts, "|"), Not: h.Op == logql.LineNotRegex}, true
 	}
 	return eventstore.Filter{}, false
 }
