@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/grafana/regexp"
 	"github.com/prometheus/prometheus/model/labels"
@@ -104,6 +105,9 @@ func lineFilter(h logql.LineFilterHint) (eventstore.Filter, bool) {
 		if len(h.Values) > 1 {
 			alts := make([]string, len(h.Values))
 			for i, v := range h.Values {
+				if !utf8.ValidString(v) {
+					return eventstore.Filter{}, false // not expressible as a regexp
+				}
 				alts[i] = regexp.QuoteMeta(v)
 			}
 			f.Op, f.Value = eventstore.OpRegex, strings.Join(alts, "|")
