@@ -37,6 +37,7 @@ import (
 
 	"github.com/sightline/sightline/internal/agent/buffer"
 	"github.com/sightline/sightline/internal/agent/checkpoint"
+	"github.com/sightline/sightline/internal/agent/kube"
 	"github.com/sightline/sightline/internal/agent/parse"
 	"github.com/sightline/sightline/internal/agent/ship"
 	"github.com/sightline/sightline/internal/agent/tail"
@@ -169,7 +170,21 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	proc, err := parse.NewProcessor(a.cfg.Parse, nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+
+	popts := a.cfg.Parse
+	if a.cfg.Kubernetes.Active() {
+		// Without the API server, pod logs keep their path's metadata.
+		if pods, err := kube.New(a.cfg.Kubernetes, a.log); err != nil {
+			a.log.Warn("kubernetes pod metadata unavailable; using log paths only", "err", err)
+		} else {
+			popts.Pods = pods
+			wg.Go(func() { _ = pods.Run(runCtx) })
+		}
+	}
+	proc, err := parse.NewProcessor(popts, nil)
 	if err != nil {
 		return err
 	}
@@ -179,9 +194,6 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	defer client.Close()
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
 	errc := make(chan error, 5)
 	chunks := make(chan tail.Chunk, 2) // small: a full buffer must stop reading soon
 	produced := make(chan struct{})

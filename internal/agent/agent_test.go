@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -413,4 +414,69 @@ func multiLabelStreamsBroken(t *testing.T) bool {
 		return true
 	}
 	return false
+}
+
+// TestKubernetesMetadataFromAPIServer runs the agent once with the
+// Kubernetes cache pointed at a fake API server: pod logs carry the pod's
+// node, labels and the service its labels name; a pod the server does not
+// know keeps the path's metadata.
+func TestKubernetesMetadataFromAPIServer(t *testing.T) {
+	dir := t.TempDir()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/api/v1/pods" {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"kind":"Status","code":404}`)
+			return
+		}
+		if r.URL.Query().Get("watch") == "1" {
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, `{"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[
+			{"metadata":{"name":"cart-1","namespace":"shop","uid":"u1","labels":{"app":"cart-svc","team":"t1"}},"spec":{"nodeName":"node-a"}}]}`)
+	}))
+	defer api.Close()
+	ss, srv := newStreamServer(t)
+	for _, p := range []string{"var/log/pods/shop_cart-1_u1/cart/0.log", "var/log/pods/shop_gone-1_u2/gone/0.log"} {
+		p = filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("2024-01-02T03:04:05Z stdout F "+p+"\n"), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "token"), []byte("tok"), 0o600)
+	cfg := testConfig(dir, srv.URL)
+	cfg.Paths = []string{filepath.Join(dir, "var/log/pods/*/*/*.log")}
+	cfg.Kubernetes.Enabled, cfg.Kubernetes.Server, cfg.Kubernetes.CAFile = "true", api.URL, ""
+	cfg.Kubernetes.TokenFile = filepath.Join(dir, "token")
+	cfg.Kubernetes.LookupTimeout = 300 * time.Millisecond
+	cfg.Once = true
+	a, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := ss.snapshot()
+	if len(rows) != 2 {
+		t.Fatalf("stored %d rows", len(rows))
+	}
+	for _, r := range rows {
+		attrs := map[string]string{}
+		for _, at := range r.Attrs {
+			attrs[at.Key] = at.Value.Str
+		}
+		if strings.Contains(r.Body, "cart-1") {
+			if r.Stream.Get("service_name") != "cart-svc" || attrs["k8s_node_name"] != "node-a" || attrs["k8s_pod_label_team"] != "t1" {
+				t.Errorf("known pod: stream %s attrs %v", r.Stream, attrs)
+			}
+		} else if r.Stream.Get("service_name") != "gone" || attrs["k8s_pod_name"] != "gone-1" || attrs["k8s_node_name"] != "" {
+			t.Errorf("unknown pod: stream %s attrs %v", r.Stream, attrs)
+		}
+	}
 }

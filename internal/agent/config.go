@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sightline/sightline/internal/agent/buffer"
+	"github.com/sightline/sightline/internal/agent/kube"
 	"github.com/sightline/sightline/internal/agent/parse"
 	"github.com/sightline/sightline/internal/agent/ship"
 	"github.com/sightline/sightline/internal/agent/tail"
@@ -37,6 +38,7 @@ import (
 //	batch: {max_records: 5000, max_bytes: 1048576, max_wait: 1s}
 //	buffer: {max_bytes: 1073741824, segment_bytes: 16777216}
 //	ship: {path: /otlp/v1/logs, timeout: 30s, min_backoff: 100ms, max_backoff: 30s, headers: {X-Scope-OrgID: team-a}}
+//	kubernetes: {enabled: auto, node_name: node-1, resync_interval: 10m, lookup_timeout: 2s}
 type Config struct {
 	// Server is the sightline server's base URL (--server).
 	Server string `yaml:"server"`
@@ -64,6 +66,8 @@ type Config struct {
 	Batch  BatchOptions   `yaml:"batch"`
 	Buffer buffer.Options `yaml:"buffer"`
 	Ship   ship.Options   `yaml:"ship"`
+	// Kubernetes adds pod metadata from the API server to pod logs.
+	Kubernetes kube.Options `yaml:"kubernetes"`
 }
 
 // BatchOptions bounds a batch.
@@ -83,6 +87,7 @@ func DefaultConfig() Config {
 		Batch:              BatchOptions{MaxRecords: 5000, MaxBytes: 1 << 20, MaxWait: time.Second},
 		Buffer:             buffer.DefaultOptions(),
 		Ship:               ship.DefaultOptions(),
+		Kubernetes:         kube.DefaultOptions(),
 	}
 }
 
@@ -131,5 +136,5 @@ func (c Config) Validate() error {
 	if r.Batch.MaxRecords < 1 || r.Batch.MaxBytes < 1 || r.Batch.MaxWait <= 0 {
 		return errors.New("validate agent config: batch max_records, max_bytes and max_wait must be positive")
 	}
-	return errors.Join(r.Tail.Validate(), r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate())
+	return errors.Join(r.Tail.Validate(), r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate(), r.Kubernetes.Validate())
 }
