@@ -8,6 +8,11 @@ type Metrics struct {
 	BytesRead prometheus.Counter
 	FilesOpen prometheus.Gauge
 	LagBytes  *prometheus.GaugeVec
+	// LagSeconds exports sightline_agent_file_lag_seconds{path} for a
+	// Tailer whose caller reports acknowledgements (Options.ReportsAcks).
+	LagSeconds prometheus.Collector
+
+	lagSeconds *lagCollector
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -19,8 +24,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sightline_agent_files_open", Help: "Files currently tailed."}),
 		LagBytes:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sightline_agent_file_lag_bytes", Help: "Bytes in a tailed file not yet read, per path."}, []string{"path"}),
 	}
+	m.lagSeconds = newLagCollector()
+	m.LagSeconds = m.lagSeconds
 	if reg != nil {
-		reg.MustRegister(m.LinesRead, m.BytesRead, m.FilesOpen, m.LagBytes)
+		reg.MustRegister(m.LinesRead, m.BytesRead, m.FilesOpen, m.LagBytes, m.LagSeconds)
 	}
 	return m
 }

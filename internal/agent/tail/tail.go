@@ -15,7 +15,8 @@
 //
 // Sending on the output channel blocks, which is how back-pressure from the
 // rest of the pipeline pauses reading. A Tailer is driven by one goroutine
-// (Run); Lag and Files are safe to call concurrently with it.
+// (Run); Lag, LagSeconds and Acknowledge are safe to call concurrently
+// with it.
 package tail
 
 import (
@@ -63,6 +64,10 @@ type Options struct {
 	// StartAtEnd makes files found in the first poll without a saved
 	// position start at their end instead of their beginning.
 	StartAtEnd bool `yaml:"start_at_end"`
+	// ReportsAcks says the caller passes the positions of every batch the
+	// server acknowledged to Tailer.Acknowledge; only then is the lag in
+	// seconds per file measured and exported.
+	ReportsAcks bool `yaml:"-"`
 }
 
 // DefaultOptions returns options with defaults filled in.
@@ -154,6 +159,8 @@ type Tailer struct {
 
 	mu  sync.Mutex // guards lag
 	lag map[string]int64
+
+	acks *ackLag // nil unless opts.ReportsAcks
 }
 
 type rotatedHead struct {
@@ -202,6 +209,10 @@ func New(opts Options, resume []checkpoint.Position, log *slog.Logger, m *Metric
 	for _, p := range resume {
 		t.resume[p.Key()] = p
 	}
+	if opts.ReportsAcks {
+		t.acks = newAckLag()
+		m.lagSeconds.attach(t.acks, func() time.Time { return t.now() })
+	}
 	return t, nil
 }
 
@@ -238,6 +249,21 @@ func (t *Tailer) Lag() map[string]int64 {
 		out[k] = v
 	}
 	return out
+}
+
+// Acknowledge tells the tailer which positions the server acknowledged
+// (a delivered batch's positions, in delivery order), which moves the lag in
+// seconds. It is safe to call concurrently with Run; without
+// Options.ReportsAcks it does nothing.
+func (t *Tailer) Acknowledge(ps []checkpoint.Position) { t.acks.ack(ps) }
+
+// LagSeconds returns, per path, the age of the oldest data not yet
+// acknowledged (see Acknowledge); nil without Options.ReportsAcks.
+func (t *Tailer) LagSeconds() map[string]float64 {
+	if t.acks == nil {
+		return nil
+	}
+	return t.acks.lag(t.now())
 }
 
 // Poll runs one poll cycle: glob, stat, read every file to its end. It is
@@ -292,6 +318,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 			continue
 		}
 		r.inGlob, r.missing = true, 0
+		t.acks.seen(m.key, m.size, now)
 		if !r.readAfter.IsZero() {
 			continue // a reset reader, read in step 4
 		}
@@ -542,6 +569,7 @@ func (t *Tailer) newReader(f *os.File, path string, key checkpoint.Key, start in
 		lastGrowth: t.now(),
 	}
 	t.readers[key] = r
+	t.acks.open(key, path, start)
 	return r
 }
 
@@ -612,6 +640,7 @@ func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<-
 			if fi, serr := r.f.Stat(); serr == nil {
 				r.size, r.mtime = fi.Size(), fi.ModTime()
 				t.setLag(r, fi.Size()-readOff)
+				t.acks.seen(r.key(), fi.Size(), now)
 			}
 			if err != nil && !errors.Is(err, io.EOF) {
 				return nil // transient read error: try again next poll
@@ -620,6 +649,7 @@ func (t *Tailer) drain(ctx context.Context, r *reader, now time.Time, out chan<-
 		}
 		r.lastGrowth = now
 		t.m.BytesRead.Add(float64(n))
+		t.acks.seen(r.key(), readOff+int64(n), now)
 		data := buf[len(buf) : len(buf)+n]
 		buf = buf[:len(buf)+n]
 		if !r.checkHead(data, readOff, t.opts.FingerprintSize) {
@@ -690,6 +720,7 @@ func (t *Tailer) close(ctx context.Context, r *reader, out chan<- Chunk) error {
 
 func (t *Tailer) closeKeepFile(ctx context.Context, r *reader, out chan<- Chunk) error {
 	delete(t.readers, r.key())
+	t.acks.closed(r.key())
 	t.mu.Lock()
 	delete(t.lag, r.src.Path)
 	t.mu.Unlock()
