@@ -42,6 +42,7 @@ type soakPlan struct {
 	outage       time.Duration // the SIGKILL outage of the server
 	stop         time.Duration // the SIGTERM outage of the server
 	killEvery    [2]time.Duration
+	agentDown    time.Duration // the agent stays down up to this long
 	rotateEvery  [2]time.Duration
 	linePeriod   time.Duration // per file
 	files        int
@@ -52,7 +53,8 @@ type soakPlan struct {
 func soakPlanFromEnv(t *testing.T) soakPlan {
 	p := soakPlan{
 		write: 25 * time.Second, outage: 4 * time.Second, stop: 2 * time.Second,
-		killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second}, rotateEvery: [2]time.Duration{3 * time.Second, 6 * time.Second},
+		killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second}, agentDown: 3 * time.Second,
+		rotateEvery: [2]time.Duration{200 * time.Millisecond, 5 * time.Second},
 		linePeriod: 20 * time.Millisecond, files: 3, catchUp: 90 * time.Second, agentLogTail: 60,
 	}
 	d := *agentSoak
@@ -70,7 +72,8 @@ func soakPlanFromEnv(t *testing.T) soakPlan {
 		p.outage = min(time.Minute, d/5)
 		p.stop = min(15*time.Second, d/20)
 		p.killEvery = [2]time.Duration{8 * time.Second, 25 * time.Second}
-		p.rotateEvery = [2]time.Duration{5 * time.Second, 20 * time.Second}
+		p.agentDown = 10 * time.Second
+		p.rotateEvery = [2]time.Duration{200 * time.Millisecond, 20 * time.Second}
 		p.catchUp = 5 * time.Minute
 	}
 	return p
@@ -139,11 +142,12 @@ func TestAgentSoak(t *testing.T) {
 					return
 				case <-tick.C:
 				}
-				if err := w.writeLine(); err != nil {
+				complete, err := w.writeLine()
+				if err != nil {
 					t.Errorf("write %s: %v", w.name, err)
 					return
 				}
-				if time.Now().After(nextRotate) {
+				if complete && time.Now().After(nextRotate) {
 					how, err := w.rotate()
 					if err != nil {
 						t.Errorf("rotate %s: %v", w.name, err)
@@ -160,7 +164,7 @@ func TestAgentSoak(t *testing.T) {
 		for sleep(between(plan.killEvery)) {
 			ag.kill()
 			event("agent SIGKILL")
-			if !sleep(rand.N(time.Second)) {
+			if !sleep(rand.N(plan.agentDown)) {
 				ag.start()
 				return
 			}
@@ -194,6 +198,11 @@ func TestAgentSoak(t *testing.T) {
 	written := map[string]int{}
 	total := 0
 	for _, w := range writers {
+		if len(w.rest) > 0 { // finish a line written in two parts
+			if _, err := w.writeLine(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := w.close(); err != nil {
 			t.Fatal(err)
 		}
@@ -341,6 +350,7 @@ type soakWriter struct {
 	lastTS    time.Time
 	pad       string
 	buf       []byte
+	rest      []byte // the unwritten end of a line written in two parts
 }
 
 func newSoakWriter(dir string, i int) (*soakWriter, error) {
@@ -351,18 +361,35 @@ func newSoakWriter(dir string, i int) (*soakWriter, error) {
 	return w, err
 }
 
-func (w *soakWriter) writeLine() error {
+// writeLine writes the next line; every seventh line is written in two
+// parts, one tick apart, so that the agent meets unterminated lines (and is
+// sometimes killed while one is pending). It reports whether a line was
+// completed.
+func (w *soakWriter) writeLine() (bool, error) {
+	if len(w.rest) > 0 {
+		_, err := w.f.Write(w.rest)
+		w.rest = w.rest[:0]
+		w.seq++
+		return true, err
+	}
 	ts := time.Now().UTC()
 	if !ts.After(w.lastTS) {
 		ts = w.lastTS.Add(time.Microsecond)
 	}
 	w.lastTS = ts
 	w.buf = fmt.Appendf(w.buf[:0], "ts=%s file=%s seq=%07d msg=\"soak line\" pad=%s\n", ts.Format("2006-01-02T15:04:05.000000Z07:00"), w.name, w.seq, w.pad)
-	if _, err := w.f.Write(w.buf); err != nil {
-		return err
+	line := w.buf
+	if w.seq%7 == 3 {
+		half := len(line) / 2
+		w.rest = append(w.rest[:0], line[half:]...)
+		_, err := w.f.Write(line[:half])
+		return false, err
+	}
+	if _, err := w.f.Write(line); err != nil {
+		return false, err
 	}
 	w.seq++
-	return nil
+	return true, nil
 }
 
 // rotate alternates styles per file: f0 is always renamed, f1 always
