@@ -55,7 +55,7 @@ func soakPlanFromEnv(t *testing.T) soakPlan {
 		write: 25 * time.Second, outage: 4 * time.Second, stop: 2 * time.Second,
 		killEvery: [2]time.Duration{3 * time.Second, 6 * time.Second}, agentDown: 3 * time.Second,
 		rotateEvery: [2]time.Duration{200 * time.Millisecond, 5 * time.Second},
-		linePeriod: 20 * time.Millisecond, files: 3, catchUp: 90 * time.Second, agentLogTail: 60,
+		linePeriod:  20 * time.Millisecond, files: 3, catchUp: 90 * time.Second, agentLogTail: 60,
 	}
 	d := *agentSoak
 	if s := os.Getenv("SIGHTLINE_AGENT_SOAK"); s != "" && d == 0 {
