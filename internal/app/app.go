@@ -28,6 +28,7 @@ import (
 	promparser "github.com/prometheus/prometheus/promql/parser"
 	"google.golang.org/grpc"
 
+	"github.com/sightline/sightline/internal/api/dashboards"
 	"github.com/sightline/sightline/internal/api/prom"
 	"github.com/sightline/sightline/internal/config"
 	"github.com/sightline/sightline/internal/eventstore"
@@ -222,6 +223,11 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	if err := a.setupAlerts(mux); err != nil {
 		return nil, err
 	}
+	dash, err := dashboards.New(filepath.Join(dataDir, "dashboards"), logger.With("component", "dashboards"))
+	if err != nil {
+		return nil, err
+	}
+	dash.Register(mux)
 	promAPI := prom.New(prom.Options{
 		Engine:      a.engine,
 		Rules:       a.rules,
