@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/sightline/sightline/internal/tracestore"
 )
 
 // Edge is a service-graph edge with its request count in a time range.
@@ -16,15 +18,17 @@ type Edge struct {
 	Calls, Failed                  float64
 }
 
-// Dependencies reads the service-graph counters from q and returns each
-// edge's increase over [start, end], counter resets handled. Only series
-// are read; no spans are scanned.
+// Dependencies reads the service-graph counters of the tenant in ctx
+// (tracestore.WithTenant; none: the default tenant) from q and returns
+// each edge's increase over [start, end], counter resets handled. Only
+// series are read; no spans are scanned.
 func Dependencies(ctx context.Context, q storage.Queryable, start, end time.Time) ([]Edge, error) {
-	calls, err := increases(ctx, q, GraphRequestTotal, start, end)
+	tenant := tracestore.TenantFrom(ctx)
+	calls, err := increases(ctx, q, tenant, GraphRequestTotal, start, end)
 	if err != nil {
 		return nil, err
 	}
-	failed, err := increases(ctx, q, GraphRequestFailed, start, end)
+	failed, err := increases(ctx, q, tenant, GraphRequestFailed, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +48,7 @@ func Dependencies(ctx context.Context, q storage.Queryable, start, end time.Time
 	return out, nil
 }
 
-func increases(ctx context.Context, q storage.Queryable, name string, start, end time.Time) (map[[3]string]float64, error) {
+func increases(ctx context.Context, q storage.Queryable, tenant, name string, start, end time.Time) (map[[3]string]float64, error) {
 	// Look back a while before start for each series' baseline.
 	mint, maxt := start.Add(-2*time.Hour).UnixMilli(), end.UnixMilli()
 	qr, err := q.Querier(mint, maxt)
@@ -53,7 +57,9 @@ func increases(ctx context.Context, q storage.Queryable, name string, start, end
 	}
 	defer qr.Close()
 	set := qr.Select(ctx, false, &storage.SelectHints{Start: mint, End: maxt},
-		labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, name))
+		labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, name),
+		// tenant="" matches the series without the label: the default tenant.
+		labels.MustNewMatcher(labels.MatchEqual, LabelTenant, tenant))
 	out := map[[3]string]float64{}
 	startMs := start.UnixMilli()
 	for set.Next() {

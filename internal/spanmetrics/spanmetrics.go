@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +36,10 @@ import (
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sightline/sightline/internal/model"
+	"github.com/sightline/sightline/internal/tracestore"
 )
 
 // Metric names.
@@ -138,8 +141,8 @@ type series struct {
 	lsets   []labels.Labels
 	refs    []storage.SeriesRef
 	dirty   bool
-	written bool            // a sample was written before (else a 0 is written first)
-	exTrace pcommon.TraceID // zero: no exemplar yet
+	written bool          // a sample was written before (else a 0 is written first)
+	exTrace model.TraceID // zero: no exemplar yet
 	exValue float64
 	exTime  int64
 }
@@ -147,24 +150,27 @@ type series struct {
 // seriesKey identifies a series without building a string.
 type seriesKey struct {
 	family     byte
+	tenant     string
 	a, b, c, d string
 }
 
 type edgeKey struct {
-	trace pcommon.TraceID
-	span  pcommon.SpanID
+	tenant string
+	trace  model.TraceID
+	span   model.SpanID
 }
 
 type half struct {
+	ok       bool // the half was seen
+	failed   bool
 	service  string
 	seconds  float64
-	failed   bool
 	peer     string // client half: uninstrumented peer name, if any
 	peerType string
 }
 
 type edge struct {
-	client, server *half
+	client, server half
 	messaging      bool
 	expires        time.Time
 }
@@ -177,6 +183,7 @@ type Generator struct {
 	mu      sync.Mutex
 	series  map[seriesKey]*series // guarded by mu
 	pending map[edgeKey]*edge     // guarded by mu
+	names   map[string]string     // guarded by mu: interned service and peer names
 	lastTS  int64                 // guarded by mu: last written sample time (ms)
 	lastAll time.Time             // guarded by mu: last full rewrite
 
@@ -202,6 +209,7 @@ func New(app storage.Appendable, opts Options, reg prometheus.Registerer) (*Gene
 		app: app, opts: opts,
 		series:  map[seriesKey]*series{},
 		pending: map[edgeKey]*edge{},
+		names:   map[string]string{},
 		droppedSeries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_dropped_series_total",
 			Help: "Span-metric series not created because the series limit was reached."}),
 		droppedEdges: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_service_graph_dropped_spans_total",
@@ -252,84 +260,104 @@ func (g *Generator) Close() error {
 	return g.Flush()
 }
 
-func kindLabel(k ptrace.SpanKind) string {
+func kindLabel(k model.SpanKind) string {
 	switch k {
-	case ptrace.SpanKindInternal:
+	case model.SpanKindInternal:
 		return "SPAN_KIND_INTERNAL"
-	case ptrace.SpanKindServer:
+	case model.SpanKindServer:
 		return "SPAN_KIND_SERVER"
-	case ptrace.SpanKindClient:
+	case model.SpanKindClient:
 		return "SPAN_KIND_CLIENT"
-	case ptrace.SpanKindProducer:
+	case model.SpanKindProducer:
 		return "SPAN_KIND_PRODUCER"
-	case ptrace.SpanKindConsumer:
+	case model.SpanKindConsumer:
 		return "SPAN_KIND_CONSUMER"
 	}
 	return "SPAN_KIND_UNSPECIFIED"
 }
 
-func statusLabel(c ptrace.StatusCode) string {
+func statusLabel(c model.StatusCode) string {
 	switch c {
-	case ptrace.StatusCodeOk:
+	case model.StatusOK:
 		return "STATUS_CODE_OK"
-	case ptrace.StatusCodeError:
+	case model.StatusError:
 		return "STATUS_CODE_ERROR"
 	}
 	return "STATUS_CODE_UNSET"
 }
 
-func serviceName(res pcommon.Resource) string {
-	if v, ok := res.Attributes().Get("service.name"); ok && v.AsString() != "" {
-		return v.AsString()
-	}
-	return "unknown_service"
+// ConsumeTraces updates the series and edges from td as spans of the
+// tenant in ctx (tracestore.WithTenant). It never fails: the derived data
+// must not refuse spans. Ingest paths that already hold rows call
+// ConsumeRows instead.
+func (g *Generator) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	g.ConsumeRows(tracestore.AppendRows(nil, tracestore.TenantFrom(ctx), td))
+	return nil
 }
 
-// ConsumeTraces updates the series and edges from td. It never fails: the
-// derived data must not refuse spans.
-func (g *Generator) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+// ConsumeRows updates the series and edges from the span rows among rows
+// (rows as tracestore makes them; other signals are skipped). Strings it
+// keeps are copied, so rows may share memory the caller reuses afterwards.
+func (g *Generator) ConsumeRows(rows []model.Event) {
 	now := g.opts.Now()
 	nowMs := now.UnixMilli()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		svc := serviceName(rs.Resource())
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				sp := spans.At(k)
-				secs := float64(int64(sp.EndTimestamp())-int64(sp.StartTimestamp())) / 1e9
-				if secs < 0 {
-					secs = 0
-				}
-				g.observeSpanLocked(svc, sp, secs, nowMs)
-				g.edgeLocked(svc, sp, secs, now)
-			}
+	for i := range rows {
+		r := &rows[i]
+		if r.Signal != model.SignalSpan {
+			continue
 		}
+		svc := r.Stream.Get(tracestore.LabelService)
+		if svc == "" {
+			svc = tracestore.UnknownService
+		}
+		secs := float64(r.Duration) / 1e9
+		g.observeSpanLocked(svc, r, secs, nowMs)
+		g.edgeLocked(svc, r, secs, now)
 	}
-	return nil
 }
 
-func (g *Generator) observeSpanLocked(svc string, sp ptrace.Span, secs float64, nowMs int64) {
-	kind, status := kindLabel(sp.Kind()), statusLabel(sp.Status().Code())
-	name := sp.Name()
-	tid := sp.TraceID()
-	if s := g.getLocked(seriesKey{'c', svc, name, kind, status}, false, func() labels.Labels {
-		return labels.FromStrings("__name__", CallsTotal, "service", svc, "span_name", name, "span_kind", kind, "status_code", status)
-	}); s != nil {
+func (g *Generator) observeSpanLocked(svc string, r *model.Event, secs float64, nowMs int64) {
+	kind, status := kindLabel(r.Kind), statusLabel(r.StatusCode)
+	if s := g.getLocked(seriesKey{'c', r.Tenant, svc, r.Name, kind, status}, false, spanLabels(CallsTotal)); s != nil {
 		s.count++
 		s.dirty = true
-		s.exTrace, s.exValue, s.exTime = tid, secs, nowMs
+		s.exTrace, s.exValue, s.exTime = r.TraceID, secs, nowMs
 	}
-	if s := g.getLocked(seriesKey{'h', svc, name, kind, status}, true, func() labels.Labels {
-		return labels.FromStrings("__name__", Duration, "service", svc, "span_name", name, "span_kind", kind, "status_code", status)
-	}); s != nil {
+	if s := g.getLocked(seriesKey{'h', r.Tenant, svc, r.Name, kind, status}, true, spanLabels(Duration)); s != nil {
 		s.observe(g.opts.Buckets, secs)
-		s.exTrace, s.exValue, s.exTime = tid, secs, nowMs
+		s.exTrace, s.exValue, s.exTime = r.TraceID, secs, nowMs
 	}
+}
+
+// LabelTenant is the label naming the tenant of derived series; series of
+// the default tenant ("") do not have it.
+const LabelTenant = "tenant"
+
+func withTenant(tenant string, kv ...string) labels.Labels {
+	if tenant != "" {
+		kv = append(kv, LabelTenant, tenant)
+	}
+	return labels.FromStrings(kv...)
+}
+
+type labelFunc func(k seriesKey) labels.Labels
+
+func spanLabels(name string) labelFunc {
+	switch name {
+	case CallsTotal:
+		return callsLabels
+	}
+	return durationLabels
+}
+
+func callsLabels(k seriesKey) labels.Labels {
+	return withTenant(k.tenant, "__name__", CallsTotal, "service", k.a, "span_name", k.b, "span_kind", k.c, "status_code", k.d)
+}
+
+func durationLabels(k seriesKey) labels.Labels {
+	return withTenant(k.tenant, "__name__", Duration, "service", k.a, "span_name", k.b, "span_kind", k.c, "status_code", k.d)
 }
 
 func (s *series) observe(bounds []float64, v float64) {
@@ -344,8 +372,9 @@ func (s *series) observe(bounds []float64, v float64) {
 }
 
 // getLocked returns the series under key, creating it with the labels mk
-// builds (nil when the series limit is reached).
-func (g *Generator) getLocked(key seriesKey, hist bool, mk func() labels.Labels) *series {
+// builds (nil when the series limit is reached). The key's strings are
+// copied when the series is created.
+func (g *Generator) getLocked(key seriesKey, hist bool, mk labelFunc) *series {
 	if s, ok := g.series[key]; ok {
 		return s
 	}
@@ -353,7 +382,9 @@ func (g *Generator) getLocked(key seriesKey, hist bool, mk func() labels.Labels)
 		g.droppedSeries.Inc()
 		return nil
 	}
-	base := labels.NewBuilder(mk()).Labels() // drops empty values, as the TSDB would
+	key.tenant, key.a, key.b = strings.Clone(key.tenant), strings.Clone(key.a), strings.Clone(key.b)
+	key.c, key.d = strings.Clone(key.c), strings.Clone(key.d)
+	base := labels.NewBuilder(mk(key)).Labels() // drops empty values, as the TSDB would
 	s := &series{hist: hist}
 	if !hist {
 		s.lsets = []labels.Labels{base}
@@ -379,42 +410,66 @@ func (g *Generator) getLocked(key seriesKey, hist bool, mk func() labels.Labels)
 	return s
 }
 
-func peerOf(sp ptrace.Span) (name, typ string) {
-	attrs := sp.Attributes()
+func peerOf(r *model.Event) (name, typ string) {
 	for _, k := range PeerAttributes {
-		if v, ok := attrs.Get(k); ok && v.AsString() != "" {
-			switch k {
-			case "db.system":
-				typ = ConnDatabase
-			case "messaging.system":
-				typ = ConnMessaging
-			default:
-				typ = ConnVirtualNode
+		for i := range r.Attrs {
+			a := &r.Attrs[i]
+			if a.Key != k {
+				continue
 			}
-			return v.AsString(), typ
+			if v := a.Value.Text(); v != "" {
+				switch k {
+				case "db.system":
+					typ = ConnDatabase
+				case "messaging.system":
+					typ = ConnMessaging
+				default:
+					typ = ConnVirtualNode
+				}
+				return v, typ
+			}
+			break
 		}
 	}
 	return "", ""
 }
 
-func (g *Generator) edgeLocked(svc string, sp ptrace.Span, secs float64, now time.Time) {
+// internLocked returns a copy of s owned by the generator, shared by
+// every caller asking for the same text (service and peer names repeat).
+func (g *Generator) internLocked(s string) string {
+	if v, ok := g.names[s]; ok {
+		return v
+	}
+	if len(g.names) >= maxInterned {
+		clear(g.names)
+	}
+	v := strings.Clone(s)
+	g.names[v] = v
+	return v
+}
+
+const maxInterned = 10_000
+
+func (g *Generator) edgeLocked(svc string, r *model.Event, secs float64, now time.Time) {
 	var key edgeKey
 	var client bool
-	switch sp.Kind() {
-	case ptrace.SpanKindClient, ptrace.SpanKindProducer:
-		key, client = edgeKey{sp.TraceID(), sp.SpanID()}, true
-	case ptrace.SpanKindServer, ptrace.SpanKindConsumer:
-		if sp.ParentSpanID().IsEmpty() {
+	switch r.Kind {
+	case model.SpanKindClient, model.SpanKindProducer:
+		key, client = edgeKey{r.Tenant, r.TraceID, r.SpanID}, true
+	case model.SpanKindServer, model.SpanKindConsumer:
+		if r.ParentSpanID == (model.SpanID{}) {
 			return
 		}
-		key = edgeKey{sp.TraceID(), sp.ParentSpanID()}
+		key = edgeKey{r.Tenant, r.TraceID, r.ParentSpanID}
 	default:
 		return
 	}
-	messaging := sp.Kind() == ptrace.SpanKindProducer || sp.Kind() == ptrace.SpanKindConsumer
-	h := &half{service: svc, seconds: secs, failed: sp.Status().Code() == ptrace.StatusCodeError}
+	messaging := r.Kind == model.SpanKindProducer || r.Kind == model.SpanKindConsumer
+	h := half{service: g.internLocked(svc), seconds: secs, failed: r.StatusCode == model.StatusError, ok: true}
 	if client {
-		h.peer, h.peerType = peerOf(sp)
+		if peer, typ := peerOf(r); peer != "" {
+			h.peer, h.peerType = g.internLocked(peer), typ
+		}
 	}
 	e, ok := g.pending[key]
 	if !ok {
@@ -422,6 +477,7 @@ func (g *Generator) edgeLocked(svc string, sp ptrace.Span, secs float64, now tim
 			g.droppedEdges.Inc()
 			return
 		}
+		key.tenant = g.internLocked(key.tenant)
 		e = &edge{expires: now.Add(g.opts.WaitWindow), messaging: messaging}
 		g.pending[key] = e
 	}
@@ -430,39 +486,47 @@ func (g *Generator) edgeLocked(svc string, sp ptrace.Span, secs float64, now tim
 	} else {
 		e.server = h
 	}
-	if e.client != nil && e.server != nil {
+	if e.client.ok && e.server.ok {
 		delete(g.pending, key)
 		conn := ""
 		if e.messaging {
 			conn = ConnMessaging
 		}
-		g.recordEdgeLocked(e.client.service, e.server.service, conn, e.client.failed || e.server.failed,
+		g.recordEdgeLocked(key.tenant, e.client.service, e.server.service, conn, e.client.failed || e.server.failed,
 			e.server.seconds, e.client.seconds, true)
 	}
 }
 
-func (g *Generator) recordEdgeLocked(client, server, conn string, failed bool, serverSecs, clientSecs float64, hasServer bool) {
-	mk := func(name string) func() labels.Labels {
-		return func() labels.Labels {
-			return labels.FromStrings("__name__", name, "client", client, "server", server, "connection_type", conn)
-		}
+func graphLabels(name string) labelFunc {
+	return func(k seriesKey) labels.Labels {
+		return withTenant(k.tenant, "__name__", name, "client", k.a, "server", k.b, "connection_type", k.c)
 	}
-	if s := g.getLocked(seriesKey{'t', client, server, conn, ""}, false, mk(GraphRequestTotal)); s != nil {
+}
+
+var (
+	graphTotalLabels  = graphLabels(GraphRequestTotal)
+	graphFailedLabels = graphLabels(GraphRequestFailed)
+	graphServerLabels = graphLabels(GraphServerSeconds)
+	graphClientLabels = graphLabels(GraphClientSeconds)
+)
+
+func (g *Generator) recordEdgeLocked(tenant, client, server, conn string, failed bool, serverSecs, clientSecs float64, hasServer bool) {
+	if s := g.getLocked(seriesKey{'t', tenant, client, server, conn, ""}, false, graphTotalLabels); s != nil {
 		s.count++
 		s.dirty = true
 	}
 	if failed {
-		if s := g.getLocked(seriesKey{'f', client, server, conn, ""}, false, mk(GraphRequestFailed)); s != nil {
+		if s := g.getLocked(seriesKey{'f', tenant, client, server, conn, ""}, false, graphFailedLabels); s != nil {
 			s.count++
 			s.dirty = true
 		}
 	}
 	if hasServer {
-		if s := g.getLocked(seriesKey{'s', client, server, conn, ""}, true, mk(GraphServerSeconds)); s != nil {
+		if s := g.getLocked(seriesKey{'s', tenant, client, server, conn, ""}, true, graphServerLabels); s != nil {
 			s.observe(g.opts.Buckets, serverSecs)
 		}
 	}
-	if s := g.getLocked(seriesKey{'l', client, server, conn, ""}, true, mk(GraphClientSeconds)); s != nil {
+	if s := g.getLocked(seriesKey{'l', tenant, client, server, conn, ""}, true, graphClientLabels); s != nil {
 		s.observe(g.opts.Buckets, clientSecs)
 	}
 }
@@ -478,23 +542,25 @@ func (g *Generator) Expire(now time.Time) {
 			continue
 		}
 		delete(g.pending, k)
-		if e.client != nil && e.client.peer != "" {
-			g.recordEdgeLocked(e.client.service, e.client.peer, e.client.peerType, e.client.failed, 0, e.client.seconds, false)
+		if e.client.ok && e.client.peer != "" {
+			g.recordEdgeLocked(k.tenant, e.client.service, e.client.peer, e.client.peerType, e.client.failed, 0, e.client.seconds, false)
 			continue
 		}
 		side, svc := "client", ""
-		if e.client != nil {
+		if e.client.ok {
 			svc = e.client.service
 		} else {
 			side, svc = "server", e.server.service
 		}
-		if s := g.getLocked(seriesKey{'u', side, svc, "", ""}, false, func() labels.Labels {
-			return labels.FromStrings("__name__", GraphUnpairedTotal, side, svc)
-		}); s != nil {
+		if s := g.getLocked(seriesKey{'u', k.tenant, side, svc, "", ""}, false, unpairedLabels); s != nil {
 			s.count++
 			s.dirty = true
 		}
 	}
+}
+
+func unpairedLabels(k seriesKey) labels.Labels {
+	return withTenant(k.tenant, "__name__", GraphUnpairedTotal, k.a, k.b)
 }
 
 // Pending reports the half-matched edges held.
@@ -509,7 +575,7 @@ type sample struct {
 	i      int
 	v      float64
 	ex     bool
-	exT    pcommon.TraceID
+	exT    model.TraceID
 	exV    float64
 	exTime int64
 }
@@ -538,7 +604,7 @@ func (g *Generator) Flush() error {
 			if first {
 				zeros = append(zeros, sample{s: s, i: 0})
 			}
-			out = append(out, sample{s: s, i: 0, v: s.count, ex: !s.exTrace.IsEmpty(), exT: s.exTrace, exV: s.exValue, exTime: s.exTime})
+			out = append(out, sample{s: s, i: 0, v: s.count, ex: s.exTrace != (model.TraceID{}), exT: s.exTrace, exV: s.exValue, exTime: s.exTime})
 			continue
 		}
 		n := len(s.buckets)
@@ -556,7 +622,7 @@ func (g *Generator) Flush() error {
 				v = s.sum
 			}
 			sm := sample{s: s, i: i, v: v}
-			if !s.exTrace.IsEmpty() && i <= n && (i == n || s.exValue <= g.opts.Buckets[i]) && (i == 0 || i == n || s.exValue > g.opts.Buckets[i-1]) {
+			if s.exTrace != (model.TraceID{}) && i <= n && (i == n || s.exValue <= g.opts.Buckets[i]) && (i == 0 || i == n || s.exValue > g.opts.Buckets[i-1]) {
 				sm.ex, sm.exT, sm.exV, sm.exTime = true, s.exTrace, s.exValue, s.exTime
 			}
 			out = append(out, sm)

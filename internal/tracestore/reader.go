@@ -25,7 +25,10 @@ type Events interface {
 	LabelValues(ctx context.Context, tenant string, start, end int64, name string, ms ...*labels.Matcher) ([]string, error)
 }
 
-// Store reads and writes spans of one tenant in the event store.
+// Store reads and writes spans in the event store. Reads are of Tenant,
+// or of the tenant in their context when one was set with WithTenant (the
+// query APIs set it from X-Scope-OrgID); writes keep the tenant each row
+// carries.
 type Store struct {
 	Events Events
 	Tenant string
@@ -55,7 +58,7 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 // span of it is stored. start and end (Unix ns, 0 = unbounded) narrow the
 // search.
 func (s *Store) TraceByID(ctx context.Context, id model.TraceID, start, end int64) (t Trace, found bool, err error) {
-	rows, _, err := s.Events.TraceByID(ctx, s.Tenant, id, start, end)
+	rows, _, err := s.Events.TraceByID(ctx, s.tenant(ctx), id, start, end)
 	if err != nil {
 		return Trace{}, false, fmt.Errorf("read trace %s: %w", id, err)
 	}
@@ -70,7 +73,7 @@ func (s *Store) TraceByID(ctx context.Context, id model.TraceID, start, end int6
 
 // Logs returns the log rows carrying trace id, oldest first.
 func (s *Store) Logs(ctx context.Context, id model.TraceID, start, end int64, limit int) ([]model.Event, error) {
-	rows, _, err := s.Events.TraceByID(ctx, s.Tenant, id, start, end)
+	rows, _, err := s.Events.TraceByID(ctx, s.tenant(ctx), id, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("read trace %s: %w", id, err)
 	}
@@ -89,7 +92,7 @@ func (s *Store) Logs(ctx context.Context, id model.TraceID, start, end int64, li
 // Services lists the services with spans in [start, end).
 func (s *Store) Services(ctx context.Context, start, end int64) ([]string, error) {
 	m, _ := labels.NewMatcher(labels.MatchNotEqual, LabelService, "")
-	vs, err := s.Events.LabelValues(ctx, s.Tenant, start, end, LabelService, m)
+	vs, err := s.Events.LabelValues(ctx, s.tenant(ctx), start, end, LabelService, m)
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
@@ -106,7 +109,7 @@ type Operation struct {
 // Operations lists the span names (with kinds) of service in [start, end);
 // service "" means all services.
 func (s *Store) Operations(ctx context.Context, service string, start, end int64) ([]Operation, error) {
-	q := eventstore.Query{Tenant: s.Tenant, Signals: []model.Signal{model.SignalSpan}, Start: start, End: end}
+	q := eventstore.Query{Tenant: s.tenant(ctx), Signals: []model.Signal{model.SignalSpan}, Start: start, End: end}
 	if service != "" {
 		q.Matchers = []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, LabelService, service)}
 	}
@@ -219,7 +222,7 @@ func (s *Store) FindTraceIDs(ctx context.Context, q Search) ([]model.TraceID, []
 	seen := map[model.TraceID]struct{}{}
 	var ids []model.TraceID
 	var times []int64
-	_, err := s.Events.Query(ctx, q.query(s.Tenant), func(e *model.Event) bool {
+	_, err := s.Events.Query(ctx, q.query(s.tenant(ctx)), func(e *model.Event) bool {
 		if _, ok := seen[e.TraceID]; ok {
 			return true
 		}

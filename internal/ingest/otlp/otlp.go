@@ -3,6 +3,10 @@
 // batch to the sink for its signal. A signal without a sink answers
 // Unimplemented / 404, so a client learns at once that it is not accepted.
 //
+// A traces sink that also implements RawTracesSink gets OTLP protobuf
+// trace requests (gRPC and HTTP) as bytes and decodes them itself; JSON
+// requests still arrive as pdata.
+//
 // A *Receiver is safe for concurrent use once built; its sinks must be too.
 package otlp
 
@@ -87,7 +91,9 @@ func (r *Receiver) RegisterGRPC(s *grpc.Server) {
 	if r.Logs != nil {
 		plogotlp.RegisterGRPCServer(s, &logsGRPC{r: r})
 	}
-	if r.Traces != nil {
+	if raw, ok := r.Traces.(RawTracesSink); ok {
+		s.RegisterService(&rawTracesDesc, &rawTracesServer{r: r, sink: raw})
+	} else if r.Traces != nil {
 		ptraceotlp.RegisterGRPCServer(s, &tracesGRPC{r: r})
 	}
 }
@@ -278,6 +284,16 @@ func (r *Receiver) serveTraces(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer release()
+	if raw, ok := r.Traces.(RawTracesSink); ok && enc == encProto {
+		n, err := raw.ConsumeTracesProto(req.Context(), body)
+		r.observe("traces", "http", err, n)
+		if err != nil {
+			ingest.WriteError(w, err)
+			return
+		}
+		respond(w, ptraceotlp.NewExportResponse(), enc)
+		return
+	}
 	m := ptraceotlp.NewExportRequest()
 	err := decode(&m, body, enc)
 	if err == nil {

@@ -57,6 +57,12 @@ func newMux(rec *recorder, lim *ingest.Limiter) *http.ServeMux {
 	return mux
 }
 
+func newMuxFor(r *Receiver) *http.ServeMux {
+	mux := http.NewServeMux()
+	r.Register(mux, "")
+	return mux
+}
+
 func do(mux http.Handler, path, ct, enc string, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest("POST", path, bytes.NewReader(body))
 	r.Header.Set("Content-Type", ct)
