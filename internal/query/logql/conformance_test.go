@@ -144,6 +144,7 @@ func headerArgs(fields []string) map[string]string {
 
 func runTestFile(t *testing.T, path string) {
 	lines := readLines(t, path)
+	lk := newLokiDiff(t, filepath.Base(path))
 	src := memsource.New()
 	eng, err := logql.NewEngine(src, logql.DefaultOptions())
 	if err != nil {
@@ -200,8 +201,11 @@ func runTestFile(t *testing.T, path string) {
 					}
 					rest = strings.TrimPrefix(rest, " ")
 				}
-				src.Add(tenant, logql.Entry{Timestamp: ts, Line: rest, Labels: stream, Metadata: meta})
+				e := logql.Entry{Timestamp: ts, Line: rest, Labels: stream, Metadata: meta}
+				src.Add(tenant, e)
+				lk.add(tenant, e)
 			}
+			lk.push(t)
 		case "logs", "instant", "range", "format", "parse_error":
 			ql, ok := next()
 			if !ok || !strings.HasPrefix(ql.text, "query ") {
@@ -222,6 +226,11 @@ func runTestFile(t *testing.T, path string) {
 			t.Run(fmt.Sprintf("line%d", l.n), func(t *testing.T) {
 				runCase(t, eng, fields[0], args, q, expected)
 			})
+			if lk != nil && (fields[0] == "logs" || fields[0] == "instant" || fields[0] == "range") {
+				t.Run(fmt.Sprintf("line%d/loki", l.n), func(t *testing.T) {
+					lk.check(t, fields[0], args, q, expected)
+				})
+			}
 		default:
 			t.Fatalf("%s: unknown directive %q", where, fields[0])
 		}
