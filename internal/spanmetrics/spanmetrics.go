@@ -14,6 +14,11 @@
 //     (peer.service, db.system, server.address, messaging.system) once the
 //     window passes without a server span.
 //
+// Tenants: series derived from spans of a tenant other than the default
+// one carry a tenant="<id>" label (LabelTenant), so tenants never share a
+// series and Dependencies returns only the edges of the tenant it is asked
+// for.
+//
 // Memory is bounded: at most Options.MaxSeries series (new ones beyond are
 // dropped and counted) and Options.MaxPendingEdges half-matched edges
 // (further spans are dropped from the graph and counted).

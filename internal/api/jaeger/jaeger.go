@@ -5,6 +5,10 @@
 // Traces come from a Reader; dependencies from a DependencyReader over the
 // service-graph series (no span scans).
 //
+// Multi-tenancy: every read is scoped to the tenant in the request's
+// X-Scope-OrgID header (none: the default tenant), as Jaeger's and Tempo's
+// multi-tenant setups do.
+//
 // A *Handler is safe for concurrent use.
 package jaeger
 
@@ -83,6 +87,13 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeJSON(w, code, response{Errors: []respError{{Code: code, Msg: err.Error()}}})
 }
 
+// tenantContext returns r's context carrying the tenant its X-Scope-OrgID
+// header names ("" when absent: the default tenant), which the trace store
+// and the service-graph reader scope every read to.
+func tenantContext(r *http.Request) context.Context {
+	return tracestore.WithTenant(r.Context(), tracestore.RequestTenant(r))
+}
+
 func (h *Handler) now() time.Time {
 	if h.Now != nil {
 		return h.Now()
@@ -91,7 +102,7 @@ func (h *Handler) now() time.Time {
 }
 
 func (h *Handler) services(w http.ResponseWriter, r *http.Request) {
-	svcs, err := h.Reader.Services(r.Context(), 0, 0)
+	svcs, err := h.Reader.Services(tenantContext(r), 0, 0)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -103,7 +114,7 @@ func (h *Handler) services(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serviceOperations(w http.ResponseWriter, r *http.Request) {
-	ops, err := h.Reader.Operations(r.Context(), r.PathValue("service"), 0, 0)
+	ops, err := h.Reader.Operations(tenantContext(r), r.PathValue("service"), 0, 0)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -130,7 +141,7 @@ func (h *Handler) operations(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("parameter 'service' is required: %w", failure.ErrInvalid))
 		return
 	}
-	ops, err := h.Reader.Operations(r.Context(), svc, 0, 0)
+	ops, err := h.Reader.Operations(tenantContext(r), svc, 0, 0)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -250,7 +261,7 @@ func (h *Handler) findTraces(w http.ResponseWriter, r *http.Request) {
 				writeErr(w, fmt.Errorf("%w: %w", failure.ErrInvalid, err))
 				return
 			}
-			t, ok, err := h.Reader.TraceByID(r.Context(), id, 0, 0)
+			t, ok, err := h.Reader.TraceByID(tenantContext(r), id, 0, 0)
 			if err != nil {
 				writeErr(w, err)
 				return
@@ -267,7 +278,7 @@ func (h *Handler) findTraces(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	ts, err := h.Reader.FindTraces(r.Context(), q)
+	ts, err := h.Reader.FindTraces(tenantContext(r), q)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -296,7 +307,7 @@ func (h *Handler) trace(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	t, ok, err := h.Reader.TraceByID(r.Context(), id, start, end)
+	t, ok, err := h.Reader.TraceByID(tenantContext(r), id, start, end)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -339,7 +350,7 @@ func (h *Handler) dependencies(w http.ResponseWriter, r *http.Request) {
 		}
 		lookback = time.Duration(ms) * time.Millisecond
 	}
-	edges, err := h.Dependencies(r.Context(), end.Add(-lookback), end)
+	edges, err := h.Dependencies(tenantContext(r), end.Add(-lookback), end)
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,82 @@ func TestAPI(t *testing.T) {
 		s.MinDuration != 1500*time.Microsecond || s.MaxDuration != 2*time.Second || s.Limit != 7 ||
 		s.Start != now.Add(-time.Hour).UnixNano() {
 		t.Errorf("search = %+v", s)
+	}
+}
+
+// tenantReader serves a different trace and service list per tenant, from
+// the tenant the handler put in the context.
+type tenantReader struct{ traces map[string]tracestore.Trace }
+
+func (f *tenantReader) TraceByID(ctx context.Context, id model.TraceID, _, _ int64) (tracestore.Trace, bool, error) {
+	t, ok := f.traces[tracestore.TenantFrom(ctx)]
+	return t, ok && t.ID == id, nil
+}
+
+func (f *tenantReader) FindTraces(ctx context.Context, _ tracestore.Search) ([]tracestore.Trace, error) {
+	if t, ok := f.traces[tracestore.TenantFrom(ctx)]; ok {
+		return []tracestore.Trace{t}, nil
+	}
+	return nil, nil
+}
+
+func (f *tenantReader) Services(ctx context.Context, _, _ int64) ([]string, error) {
+	if t, ok := f.traces[tracestore.TenantFrom(ctx)]; ok {
+		return []string{t.Spans[0].Service}, nil
+	}
+	return nil, nil
+}
+
+func (f *tenantReader) Operations(context.Context, string, int64, int64) ([]tracestore.Operation, error) {
+	return nil, nil
+}
+
+func TestTenantScoping(t *testing.T) {
+	a, b := testTrace(), testTrace()
+	b.ID = model.TraceID{15: 2}
+	b.Spans = b.Spans[1:]
+	b.Spans[0].TraceID = b.ID
+	fr := &tenantReader{traces: map[string]tracestore.Trace{"": a, "team-b": b}}
+	var depTenants []string
+	h := &Handler{Reader: fr, Dependencies: func(ctx context.Context, _, _ time.Time) ([]spanmetrics.Edge, error) {
+		depTenants = append(depTenants, tracestore.TenantFrom(ctx))
+		return nil, nil
+	}}
+	mux := http.NewServeMux()
+	h.Register(mux, "")
+	get := func(path, tenant string) (int, string) {
+		req := httptest.NewRequest("GET", path, nil)
+		if tenant != "" {
+			req.Header.Set("X-Scope-OrgID", tenant)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		var out map[string]json.RawMessage
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, string(out["data"])
+	}
+	for _, tc := range []struct {
+		path, tenant string
+		code         int
+		data         string
+	}{
+		{"/api/services", "", 200, `["a"]`},
+		{"/api/services", "team-b", 200, `["b"]`},
+		{"/api/services", "team-c", 200, `[]`},
+		{"/api/traces/01", "team-b", 404, `null`},
+		{"/api/traces/02", "", 404, `null`},
+		{"/api/traces/02", "team-c", 404, `null`},
+	} {
+		if code, data := get(tc.path, tc.tenant); code != tc.code || data != tc.data {
+			t.Errorf("%s as %q: %d %s, want %d %s", tc.path, tc.tenant, code, data, tc.code, tc.data)
+		}
+	}
+	if code, data := get("/api/traces/02", "team-b"); code != 200 || !strings.Contains(data, `"traceID":"0000000000000002"`) {
+		t.Errorf("team-b's own trace: %d %s", code, data)
+	}
+	get("/api/dependencies?endTs=1000000000", "team-b")
+	get("/api/dependencies?endTs=1000000000", "")
+	if len(depTenants) != 2 || depTenants[0] != "team-b" || depTenants[1] != "" {
+		t.Errorf("dependencies read as tenants %q, want [team-b \"\"]", depTenants)
 	}
 }

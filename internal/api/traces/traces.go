@@ -9,6 +9,9 @@
 //	                               Unix ns or RFC 3339, limit)
 //	GET /api/v1/traces/graph       service-graph edges from the metric store
 //
+// Every read is scoped to the tenant in the X-Scope-OrgID header (none:
+// the default tenant).
+//
 // A *Handler is safe for concurrent use.
 package traces
 
@@ -276,7 +279,7 @@ func (h *Handler) trace(w http.ResponseWriter, r *http.Request) {
 		write(w, nil, fmt.Errorf("%w: %w", failure.ErrInvalid, err))
 		return
 	}
-	t, ok, err := h.Store.TraceByID(r.Context(), id, 0, 0)
+	t, ok, err := h.Store.TraceByID(tenantContext(r), id, 0, 0)
 	if err != nil {
 		write(w, nil, err)
 		return
@@ -289,12 +292,19 @@ func (h *Handler) trace(w http.ResponseWriter, r *http.Request) {
 	if maxLogs <= 0 {
 		maxLogs = 1000
 	}
-	logs, err := h.Store.Logs(r.Context(), id, 0, 0, maxLogs)
+	logs, err := h.Store.Logs(tenantContext(r), id, 0, 0, maxLogs)
 	if err != nil {
 		write(w, nil, err)
 		return
 	}
 	write(w, BuildView(&t, logs), nil)
+}
+
+// tenantContext returns r's context carrying the tenant its X-Scope-OrgID
+// header names ("" when absent: the default tenant), which the trace store
+// and the service-graph reader scope every read to.
+func tenantContext(r *http.Request) context.Context {
+	return tracestore.WithTenant(r.Context(), tracestore.RequestTenant(r))
 }
 
 func parseTime(s string) (int64, error) {
@@ -340,7 +350,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		write(w, nil, err)
 		return
 	}
-	sums, err := h.Store.SearchSummaries(r.Context(), q)
+	sums, err := h.Store.SearchSummaries(tenantContext(r), q)
 	out := make([]Summary, len(sums))
 	for i := range sums {
 		out[i] = summary(sums[i])
@@ -373,7 +383,7 @@ func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
 		}
 		start = time.Unix(0, n)
 	}
-	edges, err := h.Dependencies(r.Context(), start, endT)
+	edges, err := h.Dependencies(tenantContext(r), start, endT)
 	if edges == nil {
 		edges = []spanmetrics.Edge{}
 	}

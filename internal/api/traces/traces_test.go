@@ -1,6 +1,10 @@
 package traces
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/sightline/sightline/internal/model"
@@ -50,5 +54,62 @@ func TestBuildView(t *testing.T) {
 	}
 	if v.Summary.SpanCount != 5 || v.Summary.Duration != 100 {
 		t.Errorf("summary = %+v", v.Summary)
+	}
+}
+
+// tenantStore holds one trace per tenant and answers from the tenant the
+// handler put in the context.
+type tenantStore struct{ traces map[string]tracestore.Trace }
+
+func (s *tenantStore) TraceByID(ctx context.Context, id model.TraceID, _, _ int64) (tracestore.Trace, bool, error) {
+	t, ok := s.traces[tracestore.TenantFrom(ctx)]
+	return t, ok && t.ID == id, nil
+}
+
+func (s *tenantStore) Logs(context.Context, model.TraceID, int64, int64, int) ([]model.Event, error) {
+	return nil, nil
+}
+
+func (s *tenantStore) SearchSummaries(ctx context.Context, _ tracestore.Search) ([]tracestore.Summary, error) {
+	t, ok := s.traces[tracestore.TenantFrom(ctx)]
+	if !ok {
+		return nil, nil
+	}
+	return []tracestore.Summary{tracestore.Summarize(&t)}, nil
+}
+
+func TestTenantScoping(t *testing.T) {
+	mk := func(id byte, svc string) tracestore.Trace {
+		tid := model.TraceID{15: id}
+		return tracestore.Trace{ID: tid, Spans: []tracestore.Span{{TraceID: tid, SpanID: model.SpanID{7: 1}, Service: svc, Name: "op", Duration: 5}}}
+	}
+	st := &tenantStore{traces: map[string]tracestore.Trace{"": mk(1, "default-svc"), "team-b": mk(2, "b-svc")}}
+	mux := http.NewServeMux()
+	(&Handler{Store: st}).Register(mux)
+	get := func(path, tenant string) (int, string) {
+		req := httptest.NewRequest("GET", path, nil)
+		if tenant != "" {
+			req.Header.Set("X-Scope-OrgID", tenant)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	for _, tc := range []struct {
+		path, tenant, want, notWant string
+		code                        int
+	}{
+		{"/api/v1/traces/00000000000000000000000000000001", "", "default-svc", "b-svc", 200},
+		{"/api/v1/traces/00000000000000000000000000000001", "team-b", "", "default-svc", 404},
+		{"/api/v1/traces/00000000000000000000000000000002", "team-b", "b-svc", "default-svc", 200},
+		{"/api/v1/traces/00000000000000000000000000000002", "", "", "b-svc", 404},
+		{"/api/v1/traces/search?service=x", "team-b", "b-svc", "default-svc", 200},
+		{"/api/v1/traces/search?service=x", "", "default-svc", "b-svc", 200},
+		{"/api/v1/traces/search?service=x", "team-c", "", "svc", 200},
+	} {
+		code, body := get(tc.path, tc.tenant)
+		if code != tc.code || !strings.Contains(body, tc.want) || strings.Contains(body, tc.notWant) {
+			t.Errorf("%s as %q: %d %s; want %d with %q and without %q", tc.path, tc.tenant, code, body, tc.code, tc.want, tc.notWant)
+		}
 	}
 }
