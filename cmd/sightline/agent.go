@@ -28,7 +28,8 @@ func runAgent(ctx context.Context, args []string) error {
 	var (
 		server, dataDir, configFile, httpAddr, logLevel, logFormat string
 		paths, excludes, labels                                    multiFlag
-		once                                                       bool
+		otlpAddr, otlpGRPCAddr, kubernetes                         string
+		once, journald                                             bool
 	)
 	fs.StringVar(&server, "server", "", "sightline server base URL, e.g. http://host:9800 (server)")
 	fs.Var(&paths, "path", "glob of files to tail; repeatable (paths)")
@@ -38,6 +39,10 @@ func runAgent(ctx context.Context, args []string) error {
 	fs.StringVar(&configFile, "config", "", "YAML config file; flags given override it")
 	fs.BoolVar(&once, "once", false, "read what exists, ship it, wait for acknowledgement, exit")
 	fs.StringVar(&httpAddr, "http-addr", "", "address serving the agent's /metrics, empty to disable (http_addr)")
+	fs.BoolVar(&journald, "journald", false, "also read the systemd journal through journalctl (journald.enabled)")
+	fs.StringVar(&otlpAddr, "otlp-addr", "", "serve an OTLP/HTTP logs relay for local apps here, e.g. 127.0.0.1:4318 (relay.http_addr)")
+	fs.StringVar(&otlpGRPCAddr, "otlp-grpc-addr", "", "serve an OTLP/gRPC logs relay here, e.g. 127.0.0.1:4317 (relay.grpc_addr)")
+	fs.StringVar(&kubernetes, "kubernetes", "", "pod metadata from the API server: auto, true or false (kubernetes.enabled)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +82,18 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	if set["http-addr"] {
 		cfg.HTTPAddr = httpAddr
+	}
+	if set["journald"] {
+		cfg.Journald.Enabled = journald
+	}
+	if set["otlp-addr"] {
+		cfg.Relay.HTTPAddr = otlpAddr
+	}
+	if set["otlp-grpc-addr"] {
+		cfg.Relay.GRPCAddr = otlpGRPCAddr
+	}
+	if set["kubernetes"] {
+		cfg.Kubernetes.Enabled = kubernetes
 	}
 	if len(labels) > 0 {
 		if cfg.Labels == nil {

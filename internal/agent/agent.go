@@ -37,8 +37,10 @@ import (
 
 	"github.com/sightline/sightline/internal/agent/buffer"
 	"github.com/sightline/sightline/internal/agent/checkpoint"
+	"github.com/sightline/sightline/internal/agent/journald"
 	"github.com/sightline/sightline/internal/agent/kube"
 	"github.com/sightline/sightline/internal/agent/parse"
+	"github.com/sightline/sightline/internal/agent/relay"
 	"github.com/sightline/sightline/internal/agent/ship"
 	"github.com/sightline/sightline/internal/agent/tail"
 )
@@ -60,12 +62,13 @@ type Agent struct {
 	// httpClient overrides the shipper's client (tests).
 	httpClient *http.Client
 
-	mu       sync.Mutex // guards state, ackPos, acked, dirty
+	mu       sync.Mutex // guards state, ackPos, acked, dirty, listener, relay
 	state    *checkpoint.State
 	ackPos   buffer.Pos
 	acked    bool
 	dirty    bool
 	listener net.Listener
+	relay    *relay.Relay
 }
 
 type metrics struct {
@@ -166,13 +169,22 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	a.log.Info("agent starting", "id", agentID, "files_in_checkpoint", len(state.Files), "acked_seq", state.AckedSeq, "buffered_batches", pending, "server", a.cfg.Server)
 	a.state = state
 
-	tailer, err := tail.New(a.cfg.Tail, resume.List(), a.log, a.tm)
-	if err != nil {
-		return err
+	var tailer *tail.Tailer // nil when only journald or the relay is configured
+	if len(a.cfg.Paths) > 0 {
+		if tailer, err = tail.New(a.cfg.Tail, resume.List(), a.log, a.tm); err != nil {
+			return err
+		}
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	var closers []func() error // run after every goroutine ended
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, c := range closers {
+			err = errors.Join(err, c())
+		}
+	}()
 
 	popts := a.cfg.Parse
 	if a.cfg.Kubernetes.Active() {
@@ -194,7 +206,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	defer client.Close()
 
-	errc := make(chan error, 5)
+	errc := make(chan error, 8)
+	if err := a.startInputs(runCtx, &wg, &closers, errc, agentID, client); err != nil {
+		return err
+	}
 	chunks := make(chan tail.Chunk, 2) // small: a full buffer must stop reading soon
 	produced := make(chan struct{})
 
@@ -214,15 +229,20 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		})
 	}
 	wg.Go(func() {
-		if a.cfg.Once {
+		switch {
+		case tailer == nil:
+			if a.cfg.Once {
+				close(chunks)
+			}
+		case a.cfg.Once:
 			if err := tailer.Poll(runCtx, chunks); err != nil && runCtx.Err() == nil {
 				errc <- err
 			}
 			close(chunks)
-			return
-		}
-		if err := tailer.Run(runCtx, chunks); err != nil && runCtx.Err() == nil {
-			errc <- err
+		default:
+			if err := tailer.Run(runCtx, chunks); err != nil && runCtx.Err() == nil {
+				errc <- err
+			}
 		}
 	})
 	wg.Go(func() {
@@ -378,6 +398,84 @@ func (a *Agent) ship(ctx context.Context, buf *buffer.Buffer, client *ship.Clien
 		a.ackPos, a.acked, a.dirty = e.Pos, true, true
 		a.mu.Unlock()
 	}
+}
+
+// startInputs starts the inputs that are not files (journald, the OTLP
+// relay), each with its own outbox in the data directory; their
+// goroutines join wg and their outboxes are closed through closers.
+func (a *Agent) startInputs(ctx context.Context, wg *sync.WaitGroup, closers *[]func() error, errc chan<- error, agentID string, client *ship.Client) error {
+	if !a.cfg.Journald.Enabled && !a.cfg.Relay.Enabled() {
+		return nil
+	}
+	om := relay.NewOutboxMetrics(a.reg)
+	open := func(name string) (*relay.Outbox, error) {
+		out, err := relay.OpenOutbox(filepath.Join(a.cfg.DataDir, name), name, agentID, a.cfg.Buffer, a.log, om)
+		if err != nil {
+			return nil, err
+		}
+		*closers = append(*closers, out.Close)
+		wg.Go(func() {
+			if err := out.Run(ctx, client); err != nil {
+				errc <- err
+			}
+		})
+		return out, nil
+	}
+	if a.cfg.Journald.Enabled {
+		out, err := open("journald")
+		if err != nil {
+			return err
+		}
+		r, err := journald.NewReader(a.cfg.Journald, a.cfg.Labels, out, a.log.With("input", "journald"))
+		if err != nil {
+			return err
+		}
+		a.log.Info("journald input", "command", a.cfg.Journald.Command, "resume_cursor", out.Resume())
+		wg.Go(func() { _ = r.Run(ctx) })
+	}
+	if a.cfg.Relay.Enabled() {
+		out, err := open("relay")
+		if err != nil {
+			return err
+		}
+		labels := map[string]string{}
+		for k, v := range a.cfg.Labels {
+			if k == "service" || k == "service_name" {
+				continue // an app names its own service; --label service= is for files
+			}
+			labels[k] = v
+		}
+		delete(labels, "service.name")
+		r, err := relay.New(a.cfg.Relay, out, labels, a.log.With("input", "relay"), a.reg)
+		if err != nil {
+			return err
+		}
+		serve, err := r.Listen()
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.relay = r
+		a.mu.Unlock()
+		a.log.Info("OTLP relay listening", "http", r.Addr(), "grpc", r.GRPCAddr())
+		wg.Go(func() {
+			if err := serve(ctx); err != nil {
+				errc <- err
+			}
+		})
+	}
+	return nil
+}
+
+// RelayAddrs returns the OTLP relay's HTTP and gRPC addresses once Run has
+// bound them (nil when not configured).
+func (a *Agent) RelayAddrs() (httpAddr, grpcAddr net.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.relay == nil {
+		return nil, nil
+	}
+	return a.relay.Addr(), a.relay.GRPCAddr()
 }
 
 func (a *Agent) checkpointLoop(ctx context.Context, store *checkpoint.Store, buf *buffer.Buffer) {

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.uber.org/goleak"
 
 	"github.com/sightline/sightline/internal/agent/checkpoint"
@@ -478,5 +482,103 @@ func TestKubernetesMetadataFromAPIServer(t *testing.T) {
 		} else if r.Stream.Get("service_name") != "gone" || attrs["k8s_pod_name"] != "gone-1" || attrs["k8s_node_name"] != "" {
 			t.Errorf("unknown pod: stream %s attrs %v", r.Stream, attrs)
 		}
+	}
+}
+
+// TestRelayServerDownThenUp sends OTLP logs to the agent's relay while the
+// server is down, kills the agent (no clean stop) and restarts it, then
+// starts the server: every record arrives exactly once, in order, and the
+// re-sent batches keep their ids (the receiver drops exact retries).
+func TestRelayServerDownThenUp(t *testing.T) {
+	dir := t.TempDir()
+	rc, srv := newServer(t)
+	defer srv.Close()
+	rc.setDown(true)
+	cfg := testConfig(dir, srv.URL)
+	cfg.Paths = nil
+	cfg.Relay.HTTPAddr, cfg.Relay.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Labels = map[string]string{"cluster": "c1"}
+
+	send := func(a *Agent, from, to int) {
+		t.Helper()
+		var h net.Addr
+		waitFor(t, "relay listening", 5*time.Second, func() bool { h, _ = a.RelayAddrs(); return h != nil })
+		for i := from; i < to; i++ {
+			ld := plog.NewLogs()
+			rl := ld.ResourceLogs().AppendEmpty()
+			rl.Resource().Attributes().PutStr("service.name", "app")
+			rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("relayed seq=%d", i))
+			body, _ := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+			resp, err := http.Post("http://"+h.String()+"/v1/logs", "application/x-protobuf", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("relay answered %d", resp.StatusCode)
+			}
+		}
+	}
+	a, _, stop := startAgent(t, cfg, true)
+	send(a, 0, 40)
+	stop() // kill -9: the 40 batches are only in the relay's outbox
+	a, _, stop = startAgent(t, cfg, false)
+	send(a, 40, 60)
+	rc.setDown(false)
+	waitAll(t, rc, 60, "")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	recs := rc.snapshot()
+	checkExactlyOnceInOrder(t, recs, 60, "")
+	if recs[0].res["cluster"] != "c1" || recs[0].res["service.name"] != "app" {
+		t.Fatalf("resource %v", recs[0].res)
+	}
+	if !strings.Contains(recs[0].batch, "-relay-1") {
+		t.Fatalf("first batch id %q", recs[0].batch)
+	}
+}
+
+// TestJournaldInput runs the agent with the journald input over the fake
+// journalctl, killing it once mid-stream: every entry arrives once, in
+// order, with its unit as the service.
+func TestJournaldInput(t *testing.T) {
+	dir := t.TempDir()
+	rc, srv := newServer(t)
+	defer srv.Close()
+	jpath := filepath.Join(dir, "journal.json")
+	t.Setenv("FAKE_JOURNAL", jpath)
+	appendJournal := func(from, to int) {
+		var sb strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&sb, `{"__CURSOR":"s=x;i=%d","__REALTIME_TIMESTAMP":"%d","MESSAGE":"journal seq=%d","PRIORITY":"3","_SYSTEMD_UNIT":"cron.service","_HOSTNAME":"h"}`+"\n", i, 1700000000000000+i, i)
+		}
+		f, err := os.OpenFile(jpath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(sb.String())
+		f.Close()
+	}
+	script, _ := filepath.Abs("journald/testdata/journalctl")
+	cfg := testConfig(dir, srv.URL)
+	cfg.Paths = nil
+	cfg.Journald.Enabled, cfg.Journald.Command, cfg.Journald.StartAtEnd = true, script, false
+	cfg.Journald.MaxWait, cfg.Journald.MaxRecords = 20*time.Millisecond, 10
+	appendJournal(0, 50)
+	_, _, stop := startAgent(t, cfg, true)
+	waitFor(t, "some delivered", 10*time.Second, func() bool { return rc.count() >= 10 })
+	appendJournal(50, 80)
+	stop()
+	_, _, stop = startAgent(t, cfg, false)
+	appendJournal(80, 100)
+	waitAll(t, rc, 100, "")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	recs := rc.snapshot()
+	checkExactlyOnceInOrder(t, recs, 100, "")
+	if recs[0].res["service.name"] != "cron" || recs[0].res["host.name"] != "h" {
+		t.Fatalf("resource %v", recs[0].res)
 	}
 }

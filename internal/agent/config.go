@@ -12,8 +12,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sightline/sightline/internal/agent/buffer"
+	"github.com/sightline/sightline/internal/agent/journald"
 	"github.com/sightline/sightline/internal/agent/kube"
 	"github.com/sightline/sightline/internal/agent/parse"
+	"github.com/sightline/sightline/internal/agent/relay"
 	"github.com/sightline/sightline/internal/agent/ship"
 	"github.com/sightline/sightline/internal/agent/tail"
 )
@@ -39,6 +41,8 @@ import (
 //	buffer: {max_bytes: 1073741824, segment_bytes: 16777216}
 //	ship: {path: /otlp/v1/logs, timeout: 30s, min_backoff: 100ms, max_backoff: 30s, headers: {X-Scope-OrgID: team-a}}
 //	kubernetes: {enabled: auto, node_name: node-1, resync_interval: 10m, lookup_timeout: 2s}
+//	journald: {enabled: false, units: [nginx.service], start_at_end: true, max_wait: 1s}
+//	relay: {http_addr: 127.0.0.1:4318, grpc_addr: 127.0.0.1:4317, full_timeout: 5s}
 type Config struct {
 	// Server is the sightline server's base URL (--server).
 	Server string `yaml:"server"`
@@ -68,6 +72,10 @@ type Config struct {
 	Ship   ship.Options   `yaml:"ship"`
 	// Kubernetes adds pod metadata from the API server to pod logs.
 	Kubernetes kube.Options `yaml:"kubernetes"`
+	// Journald reads the systemd journal through journalctl.
+	Journald journald.Options `yaml:"journald"`
+	// Relay is a local OTLP endpoint for applications' logs.
+	Relay relay.Options `yaml:"relay"`
 }
 
 // BatchOptions bounds a batch.
@@ -88,6 +96,8 @@ func DefaultConfig() Config {
 		Buffer:             buffer.DefaultOptions(),
 		Ship:               ship.DefaultOptions(),
 		Kubernetes:         kube.DefaultOptions(),
+		Journald:           journald.DefaultOptions(),
+		Relay:              relay.DefaultOptions(),
 	}
 }
 
@@ -136,5 +146,12 @@ func (c Config) Validate() error {
 	if r.Batch.MaxRecords < 1 || r.Batch.MaxBytes < 1 || r.Batch.MaxWait <= 0 {
 		return errors.New("validate agent config: batch max_records, max_bytes and max_wait must be positive")
 	}
-	return errors.Join(r.Tail.Validate(), r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate(), r.Kubernetes.Validate())
+	var tailErr error
+	switch {
+	case len(r.Paths) > 0:
+		tailErr = r.Tail.Validate()
+	case !r.Journald.Enabled && !r.Relay.Enabled():
+		tailErr = errors.New("validate agent config: no input (set --path, --journald or --otlp-addr)")
+	}
+	return errors.Join(tailErr, r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate(), r.Kubernetes.Validate(), r.Journald.Validate(), r.Relay.Validate())
 }
