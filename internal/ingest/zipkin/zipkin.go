@@ -1,6 +1,7 @@
 // Package zipkin receives spans in the Zipkin v2 JSON format
-// (POST /api/v2/spans) and hands them, translated to OTLP's data model, to a
-// TracesSink — the same sink OTLP traces go to.
+// (POST /api/v2/spans) and the older v1 JSON format (POST /api/v1/spans,
+// converted to v2 first: see DecodeV1) and hands them, translated to OTLP's
+// data model, to a TracesSink — the same sink OTLP traces go to.
 //
 // Translation: localEndpoint.serviceName becomes the resource's
 // service.name; kind, timestamps, ids, and annotations (as span events) map
@@ -71,6 +72,11 @@ func Decode(body []byte) (ptrace.Traces, error) {
 	if err := json.Unmarshal(body, &spans); err != nil {
 		return ptrace.Traces{}, fmt.Errorf("decode zipkin spans: %w: %w", failure.ErrInvalid, err)
 	}
+	return decodeSpans(spans)
+}
+
+// decodeSpans translates v2 spans, grouped by local service.
+func decodeSpans(spans []Span) (ptrace.Traces, error) {
 	td := ptrace.NewTraces()
 	byService := map[string]ptrace.SpanSlice{}
 	for i := range spans {
@@ -207,7 +213,8 @@ func convert(z *Span, sp ptrace.Span) error {
 	return nil
 }
 
-// Handler serves POST /api/v2/spans.
+// Handler serves POST /api/v2/spans and, for older instrumentation, the
+// v1 JSON form on POST /api/v1/spans.
 type Handler struct {
 	Sink            TracesSink
 	MaxRequestBytes int64
@@ -215,17 +222,26 @@ type Handler struct {
 	Logger          *slog.Logger
 }
 
-// Register mounts the Zipkin endpoint on mux.
+// Register mounts the Zipkin endpoints on mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v2/spans", h)
+	mux.HandleFunc("POST /api/v1/spans", h.serveV1)
 }
 
-// ServeHTTP decodes a span list and answers 202 once the sink stored it.
+// ServeHTTP decodes a v2 span list and answers 202 once the sink stored it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, "v2", Decode)
+}
+
+func (h *Handler) serveV1(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, "v1", DecodeV1)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, version string, decode func([]byte) (ptrace.Traces, error)) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt != "application/json" && mt != "text/plain" {
-			ingest.WriteError(w, fmt.Errorf("zipkin content type %q (only JSON v2 is accepted): %w", mt, failure.ErrUnsupported))
+			ingest.WriteError(w, fmt.Errorf("zipkin %s content type %q (only JSON is accepted, not Thrift or protobuf): %w", version, mt, failure.ErrUnsupported))
 			return
 		}
 	}
@@ -235,7 +251,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	td, err := Decode(body)
+	td, err := decode(body)
 	if err != nil {
 		ingest.WriteError(w, err)
 		return
