@@ -8,8 +8,9 @@
 // the trace is decided and kept rows are passed to the next stage. Memory
 // bound: at most MaxBufferedBytes of rows (model.Event.Size) are held; when a
 // new batch would exceed it, the oldest traces are decided early. A decided
-// trace's verdict is remembered (up to MaxDecisions ids, about 40 bytes
-// each) so late spans follow it.
+// trace's verdict is remembered (up to MaxDecisions ids, about 60 bytes
+// each) so late spans follow it. Traces are told apart by tenant and id:
+// two tenants sending the same trace id get separate decisions.
 //
 // With Rate 1 (the default) everything is kept and rows pass straight
 // through without buffering: acknowledgement then still means "stored".
@@ -74,8 +75,15 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// traceKey names a trace of a tenant: tenants may reuse trace ids, and
+// their traces are decided apart.
+type traceKey struct {
+	tenant string
+	id     model.TraceID
+}
+
 type pendingTrace struct {
-	id    model.TraceID
+	key   traceKey
 	first time.Time
 	rows  []model.Event
 	bytes int64
@@ -88,12 +96,12 @@ type Sampler struct {
 	next Next
 
 	mu       sync.Mutex
-	traces   map[model.TraceID]*pendingTrace // guarded by mu
-	order    *list.List                      // guarded by mu: *pendingTrace, oldest first
-	bytes    int64                           // guarded by mu
-	verdicts map[model.TraceID]bool          // guarded by mu
-	vorder   []model.TraceID                 // guarded by mu: ring of verdict ids
-	vpos     int                             // guarded by mu
+	traces   map[traceKey]*pendingTrace // guarded by mu
+	order    *list.List                 // guarded by mu: *pendingTrace, oldest first
+	bytes    int64                      // guarded by mu
+	verdicts map[traceKey]bool          // guarded by mu
+	vorder   []traceKey                 // guarded by mu: ring of verdict ids
+	vpos     int                        // guarded by mu
 
 	kept, dropped prometheus.Counter
 	forwardErrors prometheus.Counter
@@ -128,7 +136,7 @@ func New(opts Options, next Next, reg prometheus.Registerer) (*Sampler, error) {
 	}
 	s := &Sampler{
 		opts: opts, next: next,
-		traces: map[model.TraceID]*pendingTrace{}, order: list.New(), verdicts: map[model.TraceID]bool{},
+		traces: map[traceKey]*pendingTrace{}, order: list.New(), verdicts: map[traceKey]bool{},
 		kept:          prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_sampling_traces_kept_total", Help: "Traces kept by tail sampling."}),
 		dropped:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_sampling_traces_dropped_total", Help: "Traces dropped by tail sampling."}),
 		forwardErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_sampling_forward_errors_total", Help: "Sampled batches the store refused."}),
@@ -187,17 +195,18 @@ func (s *Sampler) Offer(ctx context.Context, rows []model.Event) error {
 	var keepNow []model.Event
 	s.mu.Lock()
 	for _, r := range rows {
-		if v, ok := s.verdicts[r.TraceID]; ok {
+		k := traceKey{r.Tenant, r.TraceID}
+		if v, ok := s.verdicts[k]; ok {
 			if v {
 				keepNow = append(keepNow, r)
 			}
 			continue
 		}
-		p := s.traces[r.TraceID]
+		p := s.traces[k]
 		if p == nil {
-			p = &pendingTrace{id: r.TraceID, first: now}
+			p = &pendingTrace{key: k, first: now}
 			p.elem = s.order.PushBack(p)
-			s.traces[r.TraceID] = p
+			s.traces[k] = p
 		}
 		p.rows = append(p.rows, r)
 		n := int64(r.Size())
@@ -259,9 +268,9 @@ func (s *Sampler) Keep(id model.TraceID, rows []model.Event) bool {
 
 func (s *Sampler) decideLocked(p *pendingTrace, out []model.Event) []model.Event {
 	s.order.Remove(p.elem)
-	delete(s.traces, p.id)
+	delete(s.traces, p.key)
 	s.bytes -= p.bytes
-	keep := s.Keep(p.id, p.rows)
+	keep := s.Keep(p.key.id, p.rows)
 	if keep {
 		s.kept.Inc()
 		out = append(out, p.rows...)
@@ -269,13 +278,13 @@ func (s *Sampler) decideLocked(p *pendingTrace, out []model.Event) []model.Event
 		s.dropped.Inc()
 	}
 	if len(s.vorder) < s.opts.MaxDecisions {
-		s.vorder = append(s.vorder, p.id)
+		s.vorder = append(s.vorder, p.key)
 	} else {
 		delete(s.verdicts, s.vorder[s.vpos])
-		s.vorder[s.vpos] = p.id
+		s.vorder[s.vpos] = p.key
 		s.vpos = (s.vpos + 1) % len(s.vorder)
 	}
-	s.verdicts[p.id] = keep
+	s.verdicts[p.key] = keep
 	return out
 }
 

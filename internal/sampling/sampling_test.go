@@ -89,3 +89,36 @@ func TestPassThrough(t *testing.T) {
 	}
 	_ = s.Close()
 }
+
+// TestTenantsDecidedApart sends the same trace id for two tenants: one
+// tenant's error keeps only that tenant's trace.
+func TestTenantsDecidedApart(t *testing.T) {
+	now := time.Unix(1000, 0)
+	kept := map[string]int{}
+	var mu sync.Mutex
+	next := func(_ context.Context, rows []model.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range rows {
+			kept[r.Tenant]++
+		}
+		return nil
+	}
+	s, err := New(Options{Rate: 0, KeepErrors: true, DecisionWait: time.Second, Now: func() time.Time { return now }}, next, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := span(7, time.Millisecond, model.StatusError), span(7, time.Millisecond, 0)
+	a.Tenant, b.Tenant = "a", "b"
+	_ = s.Offer(context.Background(), []model.Event{a, b})
+	if n, _ := s.Buffered(); n != 2 {
+		t.Fatalf("buffered %d traces, want 2 (one per tenant)", n)
+	}
+	now = now.Add(2 * time.Second)
+	s.DecideOlderThan(now.Add(-time.Second))
+	// A late span of each: a's follows the keep verdict, b's the drop.
+	_ = s.Offer(context.Background(), []model.Event{a, b})
+	if kept["a"] != 2 || kept["b"] != 0 {
+		t.Fatalf("kept rows per tenant %v, want a:2 b:0", kept)
+	}
+}
