@@ -15,8 +15,9 @@
 #                       temporary directory, removed at exit)
 #   PEER_VERSION        text recorded as VictoriaLogs' version (e.g. its commit)
 #   RUNS                warm runs per query (default 10)
-#   PROFILE             a query name (needle, needle_rare, count_by_level,
-#                       trace_id) to CPU-profile on sightline during extra runs
+#   PROFILE             comma-separated: ingest and/or query names (needle,
+#                       needle_rare, needle_substring, count_by_level, trace_id)
+#                       to CPU-profile on sightline (pprof files in the work dir)
 #
 # Each server starts on loopback with a fresh data directory, ingests the
 # same loggen -format json file over HTTP as JSON lines (ts → time, msg →

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,43 @@ type Stats struct {
 		TraceID string `json:"trace_id"`
 		Records int64  `json:"records"`
 	} `json:"sample_traces"`
+
+	// MsgNeedles counts the lines whose msg field holds each needle; it
+	// differs from Needles where a needle sits in another field (loggen
+	// puts it in http.path of access-log records). Servers that keep msg
+	// as the message (sightline and VictoriaLogs fed JSON lines) search
+	// only it; Loki, fed the raw line, finds Needles.
+	MsgNeedles map[string]int64 `json:"-"`
+}
+
+// countNeedles fills s.MsgNeedles from the data and checks that the
+// needles found anywhere in the lines match loggen's counts.
+func (s *Stats) countNeedles(lines [][]byte) error {
+	s.MsgNeedles = map[string]int64{}
+	for word, want := range s.Needles {
+		w := []byte(word)
+		var any, inMsg int64
+		for i, l := range lines {
+			if !bytes.Contains(l, w) {
+				continue
+			}
+			any++
+			var m struct {
+				Msg string `json:"msg"`
+			}
+			if err := json.Unmarshal(l, &m); err != nil {
+				return fmt.Errorf("decode line %d: %w", i+1, err)
+			}
+			if strings.Contains(m.Msg, word) {
+				inMsg++
+			}
+		}
+		if any != want {
+			return fmt.Errorf("needle %q is in %d lines, stats say %d", word, any, want)
+		}
+		s.MsgNeedles[word] = inMsg
+	}
+	return nil
 }
 
 // readStats loads and sanity-checks a loggen -stats file.

@@ -195,10 +195,30 @@ func TestTable(t *testing.T) {
 	for _, want := range []string{
 		"| ingest lines per CPU-s (at last ack) | higher | 500 | 250 | 2.00 |",
 		"| disk bytes per line (allocated) | lower | 20.0 | 10.0 | 2.00 |",
-		"| needle quixotry: median ms (warm) | lower | 5.0 | 10.0 (WRONG) | 0.50 |",
+		"| needle quixotry (word in VictoriaLogs): median ms (warm) | lower | 5.0 | 10.0 (WRONG) | 0.50 |",
+		"| one trace id: median ms (warm) | lower | – | – | – |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestCountNeedles(t *testing.T) {
+	lines := [][]byte{
+		[]byte(`{"msg":"done note=zymurgy"}`),
+		[]byte(`{"msg":"request completed","http":{"path":"/x?ref=zymurgy"}}`),
+		[]byte(`{"msg":"nothing"}`),
+	}
+	s := Stats{Needles: map[string]int64{"zymurgy": 2, "jackdaw": 0}}
+	if err := s.countNeedles(lines); err != nil {
+		t.Fatal(err)
+	}
+	if s.MsgNeedles["zymurgy"] != 1 || s.MsgNeedles["jackdaw"] != 0 {
+		t.Errorf("msg needles %v, want zymurgy 1, jackdaw 0", s.MsgNeedles)
+	}
+	s.Needles["zymurgy"] = 3
+	if err := s.countNeedles(lines); err == nil {
+		t.Error("a count that disagrees with the stats was accepted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 )
@@ -28,6 +29,13 @@ func tableCmd(args []string, w io.Writer) error {
 		rs = append(rs, r)
 	}
 	writeTable(w, rs)
+	for _, r := range rs {
+		for _, q := range r.Queries {
+			if !q.Correct {
+				return fmt.Errorf("table: %s answered %s wrongly (%v, want %v)", r.Target, q.Name, q.Got, q.Want)
+			}
+		}
+	}
 	return nil
 }
 
@@ -45,7 +53,7 @@ func queryRow(name, label string, f func(q QueryResult) float64) row {
 				return f(q), q.Correct
 			}
 		}
-		return 0, false
+		return math.NaN(), true // not measured
 	}}
 }
 
@@ -60,8 +68,9 @@ func rows() []row {
 		{"disk MB (allocated)", "lower", "%.1f", func(r Result) (float64, bool) { return float64(r.DiskBytes) / 1e6, true }},
 	}
 	for _, q := range []struct{ name, label string }{
-		{"needle", "needle quixotry"},
-		{"needle_rare", "needle zymurgy"},
+		{"needle", "needle quixotry (word in VictoriaLogs)"},
+		{"needle_rare", "needle zymurgy (word in VictoriaLogs)"},
+		{"needle_substring", "needle quixotry as substring (LogQL \\|=, LogsQL ~)"},
 		{"count_by_level", "count by level, 1m steps"},
 		{"trace_id", "one trace id"},
 	} {
@@ -93,13 +102,16 @@ func writeTable(w io.Writer, rs []Result) {
 			v, ok := rw.val(r)
 			vals[i] = v
 			c := fmt.Sprintf(rw.format, v)
+			if math.IsNaN(v) {
+				c = "–"
+			}
 			if !ok {
 				c += " (WRONG)"
 			}
 			cells = append(cells, c)
 		}
 		for i := range rs[1:] {
-			if vals[i+1] == 0 {
+			if vals[i+1] == 0 || math.IsNaN(vals[i+1]) || math.IsNaN(vals[0]) {
 				cells = append(cells, "–")
 				continue
 			}

@@ -134,9 +134,16 @@ func (t *lokiAPI) queries(s Stats, r timeRange) []query {
 	sel := `{service=~".+"}`
 	tr := s.SampleTraces[0]
 	levels := answer{Groups: s.Levels}
+	needles := s.Needles // Loki's line is the raw record
+	if t.sightline {
+		needles = s.MsgNeedles // sightline's line is the msg field
+	}
 	return []query{
-		t.logQuery("needle", sel+` |= "quixotry"`, r, answer{Rows: s.Needles["quixotry"]}),
-		t.logQuery("needle_rare", sel+` |= "zymurgy"`, r, answer{Rows: s.Needles["zymurgy"]}),
+		t.logQuery("needle", sel+` |= "quixotry"`, r, answer{Rows: needles["quixotry"]}),
+		t.logQuery("needle_rare", sel+` |= "zymurgy"`, r, answer{Rows: needles["zymurgy"]}),
+		// LogQL's |= is always a substring search: the same query again,
+		// the row VictoriaLogs answers with its substring filter.
+		t.logQuery("needle_substring", sel+` |= "quixotry"`, r, answer{Rows: needles["quixotry"]}),
 		t.metricQuery("count_by_level", `sum by (level) (count_over_time(`+sel+`[1m]))`, r, levels),
 		t.logQuery("trace_id", sel+` | trace_id="`+tr.TraceID+`"`, r, answer{Rows: tr.Records}),
 	}
@@ -184,8 +191,9 @@ func (t *vlogs) flush(ctx context.Context, c *http.Client) (string, error) {
 func (t *vlogs) queries(s Stats, r timeRange) []query {
 	tr := s.SampleTraces[0]
 	return []query{
-		t.logQuery("needle", `quixotry`, r, answer{Rows: s.Needles["quixotry"]}),
-		t.logQuery("needle_rare", `zymurgy`, r, answer{Rows: s.Needles["zymurgy"]}),
+		t.logQuery("needle", `quixotry`, r, answer{Rows: s.MsgNeedles["quixotry"]}), // a word in _msg (msg)
+		t.logQuery("needle_rare", `zymurgy`, r, answer{Rows: s.MsgNeedles["zymurgy"]}),
+		t.logQuery("needle_substring", `~"quixotry"`, r, answer{Rows: s.MsgNeedles["quixotry"]}), // LogQL |= semantics
 		t.statsQuery("count_by_level", `* | stats by (level) count() hits`, r, answer{Groups: s.Levels}),
 		t.logQuery("trace_id", `trace_id:="`+tr.TraceID+`"`, r, answer{Rows: tr.Records}),
 	}
