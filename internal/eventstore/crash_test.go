@@ -38,7 +38,9 @@ func TestMain(m *testing.M) {
 		crashHelper(dir, base)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeBenchStores()
+	os.Exit(code)
 }
 
 func crashOpts() Options {

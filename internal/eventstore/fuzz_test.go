@@ -117,7 +117,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	rows[0].Attrs = append(rows[0].Attrs, model.Attr{Key: "ok", Value: model.BoolValue(true)})
 	f.Add(encodeBatch(nil, rows))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		evs, _, err := decodeBatch(b, mapResolver{}, nil)
+		evs, _, err := decodeBatch(b, mapResolver{})
 		if err != nil {
 			return
 		}
@@ -125,7 +125,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		if re := encodeBatch(nil, evs); string(re) != string(b) {
 			// Non-canonical varints or flag bits may decode; they must still
 			// give a batch that decodes identically.
-			evs2, _, err := decodeBatch(re, mapResolver{}, nil)
+			evs2, _, err := decodeBatch(re, mapResolver{})
 			if err != nil || len(evs2) != len(evs) {
 				t.Fatalf("re-encoded batch does not decode: %v", err)
 			}

@@ -57,6 +57,7 @@ func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int)
 	h.mu.Lock()
 	var lastDay int32
 	var hd *headDay
+	var hs *headStream
 	for i := range events {
 		e := &events[i]
 		d := dayOf(e.Time)
@@ -66,12 +67,14 @@ func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int)
 				hd = &headDay{streams: map[*stream]*headStream{}}
 				h.days[d] = hd
 			}
-			lastDay = d
+			lastDay, hs = d, nil
 		}
-		hs := hd.streams[streams[i]]
-		if hs == nil {
-			hs = &headStream{st: streams[i], minT: e.Time, maxT: e.Time}
-			hd.streams[streams[i]] = hs
+		if hs == nil || hs.st != streams[i] {
+			hs = hd.streams[streams[i]]
+			if hs == nil {
+				hs = &headStream{st: streams[i], minT: e.Time, maxT: e.Time}
+				hd.streams[streams[i]] = hs
+			}
 		}
 		hs.rows = append(hs.rows, e)
 		hs.minT, hs.maxT = min(hs.minT, e.Time), max(hs.maxT, e.Time)

@@ -200,8 +200,15 @@ func TestRetention(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "partitions", "20261120")); !os.IsNotExist(err) {
 		t.Fatalf("expired partition dir still there: %v", err)
 	}
-	// Size: a budget below one partition keeps only the newest.
-	s.opts.MaxDiskBytes = 1
+	// Size: a budget below one partition keeps only the newest. Reopen with
+	// it (the background loop reads the options, so they are not changed
+	// on an open store).
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	o.MaxDiskBytes = 1
+	s = openTest(t, dir, o)
+	defer s.Close()
 	if err := s.ApplyRetention(); err != nil {
 		t.Fatal(err)
 	}

@@ -127,94 +127,196 @@ func parseStreamKey(key []byte) (*stream, error) {
 }
 
 // decodeBatch decodes a payload into events whose strings alias payload
-// (which must stay unmodified while they live). Attribute slices share one
-// allocation.
-func decodeBatch(payload []byte, res streamResolver, dst []model.Event) ([]model.Event, []*stream, error) {
-	d := &decBuf{b: payload}
-	n := d.count(8, "row count")
-	if d.err != nil {
-		return nil, nil, d.err
+// (which must stay unmodified while they live). Attribute slices of many
+// rows share one allocation; streams[i] is the stream of events[i].
+//
+// This runs for every appended batch and every replayed WAL record, so it
+// reads with inlined fast paths (one-byte varints) instead of decBuf and
+// allocates only the events, the streams and the attribute slabs.
+func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, error) {
+	r := rowReader{b: payload}
+	n64 := r.uvarint()
+	// A row takes at least 13 bytes (see the layout above), which bounds the
+	// allocation a corrupt count can ask for.
+	if r.bad || n64 > uint64(len(payload)/13) {
+		return nil, nil, fmt.Errorf("decode row count: count %d exceeds input", n64)
 	}
-	if dst == nil {
-		dst = make([]model.Event, 0, n)
-	}
-	dst = dst[:0]
-	streams := make([]*stream, 0, n)
-	var attrs []model.Attr
-	strv := func(what string) string {
-		l := d.uvarint(what)
-		if l > uint64(len(d.b)) {
-			d.fail(what)
-			return ""
+	n := int(n64)
+	// Fresh, zeroed rows: only the fields present are stored below.
+	dst := make([]model.Event, n)
+	streams := make([]*stream, n)
+	var attrs []model.Attr // current slab; rows take sub-slices of it
+	var lastKey []byte
+	var lastSt *stream
+	for i := range n {
+		key := r.bytesN(r.uvarint())
+		if r.bad {
+			return nil, nil, r.fail("stream key")
 		}
-		return bytesToString(d.bytes(int(l), what))
-	}
-	for range n {
-		kl := d.uvarint("stream key")
-		key := d.bytes(int(min(kl, uint64(len(d.b)+1))), "stream key")
-		if d.err != nil {
-			return nil, nil, d.err
+		st := lastSt
+		if st == nil || string(key) != string(lastKey) {
+			var err error
+			if st, err = res.resolve(key); err != nil {
+				return nil, nil, err
+			}
+			lastSt, lastKey = st, key
 		}
-		st, err := res.resolve(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		e := model.Event{Tenant: st.tenant, Signal: st.signal, Stream: st.labels}
-		e.Time = d.varint("time")
-		e.Body = strv("body")
-		e.Severity = strv("severity")
-		fl := d.byte1("id flags")
+		e := &dst[i]
+		e.Tenant, e.Signal, e.Stream = st.tenant, st.signal, st.labels
+		streams[i] = st
+		e.Time = r.varint()
+		e.Body = r.str()
+		e.Severity = r.str()
+		fl := r.byte1()
 		if fl&idTrace != 0 {
-			copy(e.TraceID[:], d.bytes(16, "trace id"))
+			copy(e.TraceID[:], r.bytesN(16))
 		}
 		if fl&idSpan != 0 {
-			copy(e.SpanID[:], d.bytes(8, "span id"))
+			copy(e.SpanID[:], r.bytesN(8))
 		}
 		if fl&idParent != 0 {
-			copy(e.ParentSpanID[:], d.bytes(8, "parent span id"))
+			copy(e.ParentSpanID[:], r.bytesN(8))
 		}
-		e.Name = strv("name")
-		e.Kind = model.SpanKind(d.byte1("kind"))
-		e.StatusCode = model.StatusCode(d.byte1("status code"))
-		e.StatusMessage = strv("status message")
-		e.Duration = d.varint("duration")
-		na := d.count(2, "attr count")
-		if attrs == nil && na > 0 {
-			// Rows of a batch tend to have similar attribute counts.
-			attrs = make([]model.Attr, 0, min(n*na+na, len(payload)/4))
+		e.Name = r.str()
+		e.Kind = model.SpanKind(r.byte1())
+		e.StatusCode = model.StatusCode(r.byte1())
+		e.StatusMessage = r.str()
+		e.Duration = r.varint()
+		na64 := r.uvarint()
+		if r.bad {
+			return nil, nil, r.fail("row")
+		}
+		if na64 > uint64(r.left()/2) {
+			return nil, nil, fmt.Errorf("decode attr count: count %d exceeds input", na64)
+		}
+		na := int(na64)
+		if na == 0 {
+			continue
+		}
+		if cap(attrs)-len(attrs) < na {
+			// A new slab; earlier rows keep pointing into the old one.
+			// Fixed-size slabs waste little when row shapes vary.
+			attrs = make([]model.Attr, 0, max(na, attrSlab))
 		}
 		start := len(attrs)
-		for range na {
-			var a model.Attr
-			a.Key = strv("attr key")
-			a.Value.Type = model.ValueType(d.byte1("attr type"))
+		attrs = attrs[:start+na]
+		for j := start; j < start+na; j++ {
+			a := &attrs[j]
+			a.Key = r.str()
+			a.Value.Type = model.ValueType(r.byte1())
 			switch a.Value.Type {
 			case model.TypeString:
-				a.Value.Str = strv("attr value")
+				a.Value.Str = r.str()
 			case model.TypeInt:
-				a.Value.Num = uint64(d.varint("attr value"))
+				a.Value.Num = uint64(r.varint())
 			case model.TypeFloat:
-				a.Value.Num = d.u64("attr value")
+				a.Value.Num = r.u64()
 			case model.TypeBool:
-				a.Value.Num = uint64(d.byte1("attr value") & 1)
+				a.Value.Num = uint64(r.byte1() & 1)
 			default:
-				if d.err == nil {
-					d.err = fmt.Errorf("decode row: attribute type %d", a.Value.Type)
+				if !r.bad {
+					return nil, nil, fmt.Errorf("decode row: attribute type %d", a.Value.Type)
 				}
 			}
-			attrs = append(attrs, a)
 		}
-		if d.err != nil {
-			return nil, nil, d.err
+		if r.bad {
+			return nil, nil, r.fail("attribute")
 		}
-		if na > 0 {
-			e.Attrs = attrs[start:len(attrs):len(attrs)]
-		}
-		dst = append(dst, e)
-		streams = append(streams, st)
+		e.Attrs = attrs[start : start+na : start+na]
 	}
-	if len(d.b) != 0 {
-		return nil, nil, fmt.Errorf("decode batch: %d trailing bytes", len(d.b))
+	if r.bad {
+		return nil, nil, r.fail("row")
+	}
+	if r.left() != 0 {
+		return nil, nil, fmt.Errorf("decode batch: %d trailing bytes", r.left())
 	}
 	return dst, streams, nil
+}
+
+// attrSlab is how many attributes decodeBatch allocates at once (24 KiB).
+const attrSlab = 512
+
+// rowReader reads WAL row payloads. Reads past the end or malformed varints
+// set bad and return zero values; callers check bad once per row.
+type rowReader struct {
+	b   []byte
+	off int
+	bad bool
+}
+
+func (r *rowReader) left() int { return len(r.b) - r.off }
+
+func (r *rowReader) fail(what string) error {
+	return fmt.Errorf("decode %s at offset %d: %w", what, r.off, errShort)
+}
+
+func (r *rowReader) uvarint() uint64 {
+	if r.off < len(r.b) && r.b[r.off] < 0x80 {
+		v := uint64(r.b[r.off])
+		r.off++
+		return v
+	}
+	return r.uvarintSlow()
+}
+
+func (r *rowReader) uvarintSlow() uint64 {
+	if r.off > len(r.b) {
+		r.bad = true
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.bad = true
+		r.off = len(r.b)
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *rowReader) varint() int64 {
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func (r *rowReader) byte1() byte {
+	if r.off >= len(r.b) {
+		r.bad = true
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+func (r *rowReader) u64() uint64 {
+	if len(r.b)-r.off < 8 {
+		r.bad = true
+		r.off = len(r.b)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b[r.off:])
+	r.off += 8
+	return v
+}
+
+// bytesN returns n bytes aliasing the payload.
+func (r *rowReader) bytesN(n uint64) []byte {
+	if n > uint64(len(r.b)-r.off) {
+		r.bad = true
+		r.off = len(r.b)
+		return nil
+	}
+	v := r.b[r.off : r.off+int(n) : r.off+int(n)]
+	r.off += int(n)
+	return v
+}
+
+// str returns a length-prefixed string aliasing the payload.
+func (r *rowReader) str() string {
+	n := r.uvarint()
+	if n == 0 {
+		return ""
+	}
+	return bytesToString(r.bytesN(n))
 }

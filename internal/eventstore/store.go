@@ -280,7 +280,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	}
 	s.wal, err = wal.Open(filepath.Join(dir, "wal"), opts.WAL, s.man.WALSeq, func(seq uint64, p []byte) error {
 		// p stays valid (wal.ReplayFunc): the head's rows may alias it.
-		events, streams, err := decodeBatch(p, s, nil)
+		events, streams, err := decodeBatch(p, s)
 		if err != nil {
 			return fmt.Errorf("decode wal record %d: %w", seq, err)
 		}
@@ -430,7 +430,7 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	if len(buf) > wal.MaxRecordSize {
 		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", len(buf), wal.MaxRecordSize)
 	}
-	events, streams, err := decodeBatch(buf, s, make([]model.Event, 0, len(rows)))
+	events, streams, err := decodeBatch(buf, s)
 	if err != nil {
 		return fmt.Errorf("append rows: %w", err)
 	}

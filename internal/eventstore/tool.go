@@ -26,7 +26,7 @@ func DumpWAL(dataDir string, w io.Writer, rows bool) (*wal.Report, error) {
 	if rows {
 		enc := json.NewEncoder(w)
 		fn = func(seg int, seq uint64, p []byte) error {
-			evs, _, err := decodeBatch(p, res, nil)
+			evs, _, err := decodeBatch(p, res)
 			if err != nil {
 				fmt.Fprintf(w, "segment %d record %d: undecodable rows: %v\n", seg, seq, err)
 				return nil

@@ -1,0 +1,307 @@
+package eventstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sightline/sightline/bench/gen"
+	"github.com/sightline/sightline/internal/model"
+)
+
+// cpuNow returns the process's user+system CPU time: the machine is shared,
+// so the benchmarks report throughput per CPU-second next to wall time.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuMeter reports bytes per CPU-second of the timed loop as "MB/cpu-s".
+type cpuMeter struct {
+	b     *testing.B
+	start time.Duration
+	spent time.Duration
+	on    bool
+}
+
+func startCPU(b *testing.B) *cpuMeter {
+	b.ResetTimer()
+	return &cpuMeter{b: b, start: cpuNow(), on: true}
+}
+
+func (m *cpuMeter) pause() {
+	if m.on {
+		m.spent += cpuNow() - m.start
+		m.on = false
+	}
+	m.b.StopTimer()
+}
+
+func (m *cpuMeter) resume() {
+	m.b.StartTimer()
+	m.start, m.on = cpuNow(), true
+}
+
+func (m *cpuMeter) report(bytesPerOp int64) {
+	m.pause()
+	if m.spent > 0 {
+		m.b.ReportMetric(float64(bytesPerOp)*float64(m.b.N)/1e6/m.spent.Seconds(), "MB/cpu-s")
+	}
+}
+
+// benchLogRows returns n parsed generator log records (JSON, logfmt and
+// Java stack traces from 60 services), deep-copied so they outlive the
+// parser.
+func benchLogRows(n int) []model.Event {
+	g := gen.New(9, baseTime, 100*time.Microsecond)
+	p := gen.NewParser()
+	out := make([]model.Event, n)
+	for i := range out {
+		p.Reset()
+		var e model.Event
+		if err := p.Parse(g.Next(), &e); err != nil {
+			panic(err)
+		}
+		out[i] = cloneEvent(e)
+	}
+	return out
+}
+
+func cloneEvent(e model.Event) model.Event {
+	c := e
+	c.Body = string([]byte(e.Body))
+	c.Severity = string([]byte(e.Severity))
+	c.Attrs = make([]model.Attr, len(e.Attrs))
+	for i, a := range e.Attrs {
+		c.Attrs[i] = model.Attr{Key: string([]byte(a.Key)), Value: a.Value}
+		c.Attrs[i].Value.Str = string([]byte(a.Value.Str))
+	}
+	return c
+}
+
+func benchOpts() Options {
+	o := testOpts()
+	o.Now = time.Now
+	o.Retention = -1
+	o.FlushInterval, o.FlushBytes, o.MaxHeadBytes = time.Hour, 2<<30, 4<<30
+	return o
+}
+
+// BenchmarkWALReplay opens a store whose WAL holds 100k unflushed log rows
+// (T11). The figure to compare is MB/cpu-s of WAL segment bytes.
+func BenchmarkWALReplay(b *testing.B) {
+	dir := b.TempDir()
+	o := benchOpts()
+	src := filepath.Join(dir, "src")
+	s, err := Open(src, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := benchLogRows(100_000)
+	for i := 0; i < len(rows); i += 1000 {
+		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The WAL is complete once Append returned; copy it as a crash image.
+	img := filepath.Join(dir, "img")
+	copyTree(b, img, src)
+	s.Close()
+	walBytes := treeSize(b, WALDir(img))
+	b.SetBytes(walBytes)
+	m := startCPU(b)
+	for i := range b.N {
+		m.pause()
+		run := filepath.Join(dir, "run", string(rune('a'+i%26)))
+		os.RemoveAll(run)
+		copyTree(b, run, img)
+		m.resume()
+		rs, err := Open(run, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.pause()
+		if n := rs.Stats().HeadRows; n != int64(len(rows)) {
+			b.Fatalf("replayed %d rows, want %d", n, len(rows))
+		}
+		// Drop the head instead of flushing it to parts on Close.
+		rs.appendMu.Lock()
+		rs.mu.Lock()
+		rs.head = newHead(time.Now())
+		rs.mu.Unlock()
+		rs.appendMu.Unlock()
+		rs.Close()
+		m.resume()
+	}
+	m.report(walBytes)
+}
+
+func copyTree(b *testing.B, dst, src string) {
+	b.Helper()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		t := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(t, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(t, data, 0o644)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func treeSize(b *testing.B, dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// BenchmarkDecodeInsert decodes WAL payloads of 1000 log rows each into a
+// fresh head: the per-row work of both WAL replay and Append.
+func BenchmarkDecodeInsert(b *testing.B) {
+	rows := benchLogRows(50_000)
+	var payloads [][]byte
+	var total int64
+	for i := 0; i < len(rows); i += 1000 {
+		p := encodeBatch(nil, rows[i:i+1000])
+		payloads = append(payloads, p)
+		total += int64(len(p))
+	}
+	b.SetBytes(total)
+	b.ReportAllocs()
+	m := startCPU(b)
+	for range b.N {
+		res := mapResolver{}
+		h := newHead(time.Now())
+		for _, p := range payloads {
+			evs, sts, err := decodeBatch(p, res)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.insert(evs, sts, len(p))
+		}
+	}
+	m.report(total)
+}
+
+// BenchmarkRegexScan runs an unindexed regex that matches no row over the
+// bodies of 200k generated log rows in parts (T12). Dictionary-encoded
+// bodies are decided once per dictionary entry, so the figure that matters
+// is "plainMB/cpu-s": bytes of plain-encoded body text (the bodies actually
+// scanned row by row) per CPU-second.
+func BenchmarkRegexScan(b *testing.B) {
+	for _, bc := range []struct{ name, re string }{
+		{"literal", `timeout after \d+ms for sku-9{6}`},
+		{"fold", `(?i)TIMEOUT after \d+ms for SKU-9{6}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := benchScanStore(b)
+			q := Query{Tenant: "bench", Filters: []Filter{{Op: OpRegex, Value: bc.re}}}
+			benchScan(b, s, q, 0)
+		})
+	}
+}
+
+// BenchmarkSubstringScan is the LogQL |= line filter over the same bodies
+// with a needle present in 1 of 50k rows.
+func BenchmarkSubstringScan(b *testing.B) {
+	s := benchScanStore(b)
+	benchScan(b, s, Query{Tenant: "bench", Filters: []Filter{{Op: OpSubstring, Value: "note=quixotr"}}}, -1)
+}
+
+var scanStore struct {
+	s   *Store
+	dir string
+}
+
+func benchScanStore(b *testing.B) *Store {
+	if scanStore.s != nil {
+		return scanStore.s
+	}
+	dir, err := os.MkdirTemp("", "esbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(dir, benchOpts())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := benchLogRows(200_000)
+	for i := 0; i < len(rows); i += 1000 {
+		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.MergeAll(); err != nil {
+		b.Fatal(err)
+	}
+	scanStore.s, scanStore.dir = s, dir
+	return s
+}
+
+// closeBenchStores is called by TestMain after the tests and benchmarks.
+func closeBenchStores() {
+	if scanStore.s != nil {
+		scanStore.s.Close()
+		os.RemoveAll(scanStore.dir)
+	}
+}
+
+// benchScan runs q (want hits, -1 for any) and reports body bytes per
+// CPU-second: all bodies, and plain-encoded ones.
+func benchScan(b *testing.B, s *Store, q Query, want int) {
+	var all, plain int64
+	sn, err := s.snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range sn.parts {
+		for bi := range r.p.idx.blocks {
+			for _, c := range r.p.idx.blocks[bi].cols {
+				if c.name == model.FieldBody {
+					all += int64(c.rawLen)
+					if c.enc == encPlain {
+						plain += int64(c.rawLen)
+					}
+				}
+			}
+		}
+	}
+	sn.release()
+	b.SetBytes(plain)
+	m := startCPU(b)
+	for range b.N {
+		n := 0
+		if _, err := s.Query(context.Background(), q, func(*model.Event) bool { n++; return true }); err != nil {
+			b.Fatal(err)
+		}
+		if want >= 0 && n != want {
+			b.Fatalf("%d hits, want %d", n, want)
+		}
+	}
+	m.pause()
+	if m.spent > 0 {
+		b.ReportMetric(float64(plain)*float64(b.N)/1e6/m.spent.Seconds(), "plainMB/cpu-s")
+		b.ReportMetric(float64(all)*float64(b.N)/1e6/m.spent.Seconds(), "bodyMB/cpu-s")
+	}
+}
