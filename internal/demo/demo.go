@@ -183,11 +183,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	var agentErrs []error
 	var agentMu sync.Mutex
 	for _, s := range Services {
-		acfg := agent.DefaultConfig()
-		acfg.Server = "http://" + srv.HTTPAddr()
-		acfg.Paths = []string{filepath.Join(logDir, s.Name+".log")}
-		acfg.Labels = map[string]string{"service.name": s.Name, "service.namespace": "shop"}
-		acfg.DataDir = filepath.Join(dir, "agent", s.Name)
+		acfg := agentConfig("http://"+srv.HTTPAddr(), s.Name, s.Style, logDir, filepath.Join(dir, "agent", s.Name))
 		ag, err := agent.New(acfg, logger.With("component", "agent", "service", s.Name), prometheus.NewRegistry())
 		if err != nil {
 			stopRun()
@@ -235,6 +231,27 @@ Press Ctrl-C to stop.
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return errors.Join(errors.Join(agentErrs...), sh.stop(sctx))
+}
+
+// logbackStart matches the first line of a Logback record
+// ("2026-11-24 16:43:26.123 [thread] LEVEL logger - message").
+const logbackStart = `^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \[`
+
+// agentConfig is the config of the agent tailing one service's log file. A
+// Logback file gets an explicit record start, so that an exception line
+// ("java.sql.SQLTransientConnectionException: …", which the agent's
+// built-in rule takes for a new record) stays with the header line that
+// carries the trace id.
+func agentConfig(server, service string, style LogStyle, logDir, dataDir string) agent.Config {
+	c := agent.DefaultConfig()
+	c.Server = server
+	c.Paths = []string{filepath.Join(logDir, service+".log")}
+	c.Labels = map[string]string{"service.name": service, "service.namespace": "shop"}
+	c.DataDir = dataDir
+	if style == StyleLogback {
+		c.Parse.Multiline.StartPattern = logbackStart
+	}
+	return c
 }
 
 func joinNames() string {

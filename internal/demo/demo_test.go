@@ -21,6 +21,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/sightline/sightline/internal/agent/parse"
 	"github.com/sightline/sightline/internal/config"
 )
 
@@ -394,5 +395,55 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 			t.Fatal(err)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestAgentJoinsLogbackRecords feeds what the shop writes through the
+// agent's multi-line joiner, configured as the demo configures it: a
+// Logback error with its exception and stack is one record whose first
+// line carries the trace id; JSON and logfmt lines stay one record each.
+func TestAgentJoinsLogbackRecords(t *testing.T) {
+	ts := time.Date(2026, 11, 24, 16, 43, 26, 123e6, time.UTC)
+	tid, _ := trace.TraceIDFromHex("0af7651916cd43dd8448eb211c80319c")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID{1}})
+	poolErr := &faultError{msg: "ShopPool - Connection is not available, request timed out after 150ms",
+		javaClass: "java.sql.SQLTransientConnectionException", cause: "shop.db.PoolExhaustedException: all 8 connections in use"}
+	for name, style := range map[string]LogStyle{"logback": StyleLogback, "json": StyleJSON, "logfmt": StyleLogfmt} {
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			formatRecord(&b, style, ts, "checkout", "error", "cannot store order", sc, poolErr, nil)
+			formatRecord(&b, style, ts, "checkout", "info", "order placed", sc, nil, nil)
+			formatRecord(&b, style, ts, "checkout", "error", "cannot store order", sc, poolErr, nil)
+			cfg := agentConfig("http://127.0.0.1:1", "checkout", style, t.TempDir(), t.TempDir())
+			if err := cfg.Parse.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			j, err := parse.NewJoiner(cfg.Parse.Multiline)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []parse.Joined
+			var off int64
+			for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+				off += int64(len(line)) + 1
+				recs = j.Add(recs, []byte(line), off, ts)
+			}
+			recs = j.Flush(recs)
+			if len(recs) != 3 {
+				for _, r := range recs {
+					t.Logf("record: %q", r.Text)
+				}
+				t.Fatalf("got %d records, want 3", len(recs))
+			}
+			for _, i := range []int{0, 2} {
+				text := string(recs[i].Text)
+				if !strings.Contains(text, tid.String()) || !strings.Contains(text, "Connection is not available") {
+					t.Errorf("record %d lacks the trace id or the error: %q", i, text)
+				}
+				if style == StyleLogback && !strings.Contains(text, "\nCaused by: shop.db.PoolExhaustedException") {
+					t.Errorf("record %d lacks its stack trace: %q", i, text)
+				}
+			}
+		})
 	}
 }
