@@ -5,11 +5,11 @@ import { Nav } from './components/Nav';
 import { TopBar } from './components/TopBar';
 import { useRefreshTick } from './hooks';
 import { AlertsPage } from './pages/AlertsPage';
-import { DashboardsPage } from './pages/DashboardsPage';
+import { DashboardsPage } from './dashboards/DashboardsPage';
 import { LogsPage } from './pages/LogsPage';
 import { MetricsPage } from './pages/MetricsPage';
 import { ServiceMapPage } from './pages/ServiceMapPage';
-import { TracesPage } from './pages/TracesPage';
+import { TracesPage } from './traces/TracesPage';
 import { useRoute } from './router';
 import { rangeFromParams, type RangeSpec } from './time';
 

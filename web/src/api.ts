@@ -573,10 +573,19 @@ export async function lokiLabelValues(name: string, start?: number, end?: number
   return r.data;
 }
 
-/** The WebSocket address for live-tailing a LogQL query from start (unix seconds). */
+/** Query parameter that carries the tenant where a header cannot (browser WebSockets). */
+export const TENANT_PARAM = 'tenant';
+
+/**
+ * The WebSocket address for live-tailing a LogQL query from start (unix
+ * seconds). A browser cannot set headers on a WebSocket handshake, so the
+ * tenant travels as the `tenant` query parameter, which the tail endpoint
+ * reads when X-Scope-OrgID is absent.
+ */
 export function lokiTailURL(query: string, start: number, limit: number): string {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   const p = new URLSearchParams({ query, start: ns(start), limit: String(limit) });
+  if (currentTenant) p.set(TENANT_PARAM, currentTenant);
   return `${proto}//${window.location.host}/loki/api/v1/tail?${p.toString()}`;
 }
 
@@ -594,4 +603,129 @@ export function dependencies(end: number, lookbackSec: number, signal?: AbortSig
     { endTs: String(Math.round(end * 1000)), lookback: String(Math.round(lookbackSec * 1000)) },
     signal,
   );
+}
+
+// ---- User dashboards (served under /api/v1/dashboards) ----
+
+/** A panel's unit: the chart units plus Grafana's milliseconds and 0–100 percent. */
+export type DashboardUnit = '' | 'short' | 'bytes' | 'bytes/s' | 'seconds' | 'milliseconds' | 'percent' | 'percent100' | 'ops' | 'cores';
+
+export type DashboardPanelType = 'timeseries' | 'stat' | 'table' | 'unsupported';
+
+export interface DashboardQuery {
+  expr: string;
+  legend?: string;
+}
+
+export interface DashboardPanel {
+  id: number;
+  title: string;
+  type: DashboardPanelType;
+  unit?: DashboardUnit;
+  /** x and w in 1/24 of the row; y and h in rows. */
+  gridPos: { x: number; y: number; w: number; h: number };
+  queries?: DashboardQuery[];
+  /** Why an imported panel could not be converted. */
+  note?: string;
+  originalType?: string;
+}
+
+export interface DashboardVariable {
+  name: string;
+  label?: string;
+  type: 'custom' | 'query';
+  /** label_values(selector, label) or label_values(label). */
+  query?: string;
+  options?: string[];
+  includeAll?: boolean;
+  default?: string;
+}
+
+export interface StoredDashboard {
+  uid: string;
+  title: string;
+  description?: string;
+  tags?: string[];
+  variables?: DashboardVariable[];
+  panels: DashboardPanel[];
+  version: number;
+  created?: string;
+  updated?: string;
+  source?: string;
+}
+
+export interface DashboardSummary {
+  uid: string;
+  title: string;
+  description?: string;
+  tags?: string[];
+  panels: number;
+  version: number;
+  updated?: string;
+  source?: string;
+}
+
+export interface DashboardImport {
+  dashboard: StoredDashboard;
+  format: 'sightline' | 'grafana';
+  warnings: string[];
+}
+
+const DASHBOARDS = '/api/v1/dashboards';
+
+async function dashboardCall<T>(method: string, path: string, body?: string, signal?: AbortSignal): Promise<T> {
+  const res = await request(path, {
+    method,
+    body,
+    headers: body === undefined ? undefined : { 'Content-Type': 'application/json' },
+    signal,
+  });
+  return (await decodeEnvelope<T>(res, path)).data;
+}
+
+/** Lists the user dashboards the server stores. */
+export function listDashboards(signal?: AbortSignal): Promise<DashboardSummary[]> {
+  return dashboardCall<DashboardSummary[]>('GET', DASHBOARDS, undefined, signal);
+}
+
+/** Reads one user dashboard. */
+export function getDashboard(uid: string, signal?: AbortSignal): Promise<StoredDashboard> {
+  return dashboardCall<StoredDashboard>('GET', `${DASHBOARDS}/${encodeURIComponent(uid)}`, undefined, signal);
+}
+
+/** Creates a dashboard (the server picks a uid when none is set). */
+export function createDashboard(d: Omit<StoredDashboard, 'version' | 'uid'> & { uid?: string }): Promise<StoredDashboard> {
+  return dashboardCall<StoredDashboard>('POST', DASHBOARDS, JSON.stringify(d));
+}
+
+/** Saves a dashboard; d.version must be the version it was loaded at (HTTP 409 otherwise). */
+export function saveDashboard(d: StoredDashboard): Promise<StoredDashboard> {
+  return dashboardCall<StoredDashboard>('PUT', `${DASHBOARDS}/${encodeURIComponent(d.uid)}`, JSON.stringify(d));
+}
+
+/** Deletes a dashboard if it is still at version. */
+export async function deleteDashboard(uid: string, version: number): Promise<void> {
+  await dashboardCall<unknown>('DELETE', `${DASHBOARDS}/${encodeURIComponent(uid)}?version=${version}`);
+}
+
+/** Imports sightline or Grafana dashboard JSON; overwrite replaces a dashboard with the same uid, copy takes a new uid. */
+export function importDashboard(json: string, mode: '' | 'overwrite' | 'copy' = ''): Promise<DashboardImport> {
+  const qs = mode ? `?${mode}=true` : '';
+  return dashboardCall<DashboardImport>('POST', `${DASHBOARDS}/import${qs}`, json);
+}
+
+/** The address that downloads a dashboard in the export format. */
+export function dashboardExportURL(uid: string): string {
+  return `${DASHBOARDS}/${encodeURIComponent(uid)}/export`;
+}
+
+/** Fetches a dashboard's export JSON (with the tenant header, unlike a plain link). */
+export async function exportDashboard(uid: string): Promise<string> {
+  const path = dashboardExportURL(uid);
+  const res = await request(path, { method: 'GET' });
+  const text = await res.text();
+  if (!res.ok) {
+    await decodeEnvelope<unknown>(new Response(text, { status: res.status }), path);
+  }
+  return text;
 }
