@@ -41,6 +41,7 @@ import (
 	"github.com/sightline/sightline/internal/agent/kube"
 	"github.com/sightline/sightline/internal/agent/parse"
 	"github.com/sightline/sightline/internal/agent/relay"
+	"github.com/sightline/sightline/internal/agent/scrape"
 	"github.com/sightline/sightline/internal/agent/ship"
 	"github.com/sightline/sightline/internal/agent/tail"
 )
@@ -400,10 +401,22 @@ func (a *Agent) ship(ctx context.Context, buf *buffer.Buffer, client *ship.Clien
 	}
 }
 
-// startInputs starts the inputs that are not files (journald, the OTLP
-// relay), each with its own outbox in the data directory; their
+// startInputs starts the inputs that are not files: the metrics forwarder
+// (not in --once runs), journald and the OTLP relay, the last two each
+// with its own outbox in the data directory; their
 // goroutines join wg and their outboxes are closed through closers.
 func (a *Agent) startInputs(ctx context.Context, wg *sync.WaitGroup, closers *[]func() error, errc chan<- error, agentID string, client *ship.Client) error {
+	if a.cfg.Metrics.Enabled() && !a.cfg.Once {
+		fw, err := scrape.New(a.cfg.Metrics, a.log.With("input", "metrics"), a.reg)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() {
+			if err := fw.Run(ctx); err != nil {
+				errc <- err
+			}
+		})
+	}
 	if !a.cfg.Journald.Enabled && !a.cfg.Relay.Enabled() {
 		return nil
 	}

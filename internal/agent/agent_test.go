@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/storage/remote"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.uber.org/goleak"
@@ -580,5 +582,62 @@ func TestJournaldInput(t *testing.T) {
 	checkExactlyOnceInOrder(t, recs, 100, "")
 	if recs[0].res["service.name"] != "cron" || recs[0].res["host.name"] != "h" {
 		t.Fatalf("resource %v", recs[0].res)
+	}
+}
+
+// TestMetricsForwarderFromYAML loads a metrics section from YAML and runs
+// the agent without files: the target's samples reach the server's
+// remote-write path with the tenant header.
+func TestMetricsForwarderFromYAML(t *testing.T) {
+	dir := t.TempDir()
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "# TYPE agent_demo gauge\nagent_demo 42\n")
+	}))
+	defer target.Close()
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := remote.DecodeWriteRequest(r.Body)
+		if err != nil || r.URL.Path != "/api/v1/write" {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ts := range req.Timeseries {
+			for _, l := range ts.Labels {
+				if l.Name == "__name__" && l.Value == "agent_demo" {
+					got = append(got, r.Header.Get("X-Scope-OrgID"))
+				}
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	yml := fmt.Sprintf(`server: %s
+data_dir: %s
+ship: {headers: {X-Scope-OrgID: team-b}}
+metrics:
+  scrape_interval: 100ms
+  scrape_timeout: 100ms
+  scrape_configs:
+    - job_name: demo
+      static_configs: [{targets: [%q]}]
+`, srv.URL, filepath.Join(dir, "data"), strings.TrimPrefix(target.URL, "http://"))
+	p := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(p, []byte(yml), 0o644)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, stop := startAgent(t, cfg, false)
+	waitFor(t, "remote-written samples", 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) > 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0] != "team-b" {
+		t.Fatalf("tenant header %q", got[0])
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/sightline/sightline/internal/agent/kube"
 	"github.com/sightline/sightline/internal/agent/parse"
 	"github.com/sightline/sightline/internal/agent/relay"
+	"github.com/sightline/sightline/internal/agent/scrape"
 	"github.com/sightline/sightline/internal/agent/ship"
 	"github.com/sightline/sightline/internal/agent/tail"
 )
@@ -43,6 +45,12 @@ import (
 //	kubernetes: {enabled: auto, node_name: node-1, resync_interval: 10m, lookup_timeout: 2s}
 //	journald: {enabled: false, units: [nginx.service], start_at_end: true, max_wait: 1s}
 //	relay: {http_addr: 127.0.0.1:4318, grpc_addr: 127.0.0.1:4317, full_timeout: 5s}
+//	metrics:
+//	  scrape_interval: 15s
+//	  external_labels: {node: node-1}
+//	  scrape_configs:       # Prometheus scrape_configs; remote_write defaults to the server
+//	    - job_name: node
+//	      static_configs: [{targets: ['localhost:9100']}]
 type Config struct {
 	// Server is the sightline server's base URL (--server).
 	Server string `yaml:"server"`
@@ -76,6 +84,8 @@ type Config struct {
 	Journald journald.Options `yaml:"journald"`
 	// Relay is a local OTLP endpoint for applications' logs.
 	Relay relay.Options `yaml:"relay"`
+	// Metrics scrapes Prometheus targets and remote-writes the samples.
+	Metrics scrape.Options `yaml:"metrics"`
 }
 
 // BatchOptions bounds a batch.
@@ -98,6 +108,7 @@ func DefaultConfig() Config {
 		Kubernetes:         kube.DefaultOptions(),
 		Journald:           journald.DefaultOptions(),
 		Relay:              relay.DefaultOptions(),
+		Metrics:            scrape.DefaultOptions(),
 	}
 }
 
@@ -131,6 +142,8 @@ func (c Config) resolved() Config {
 	c.Tail.Exclude = c.Exclude
 	c.Parse.Labels = c.Labels
 	c.Ship.Server = c.Server
+	c.Metrics.Dir = filepath.Join(c.DataDir, "metrics")
+	c.Metrics.Server, c.Metrics.Headers = c.Server, c.Ship.Headers
 	return c
 }
 
@@ -150,8 +163,8 @@ func (c Config) Validate() error {
 	switch {
 	case len(r.Paths) > 0:
 		tailErr = r.Tail.Validate()
-	case !r.Journald.Enabled && !r.Relay.Enabled():
-		tailErr = errors.New("validate agent config: no input (set --path, --journald or --otlp-addr)")
+	case !r.Journald.Enabled && !r.Relay.Enabled() && !r.Metrics.Enabled():
+		tailErr = errors.New("validate agent config: no input (set --path, --journald, --otlp-addr or metrics.scrape_configs)")
 	}
-	return errors.Join(tailErr, r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate(), r.Kubernetes.Validate(), r.Journald.Validate(), r.Relay.Validate())
+	return errors.Join(tailErr, r.Parse.Validate(), r.Buffer.Validate(), r.Ship.Validate(), r.Kubernetes.Validate(), r.Journald.Validate(), r.Relay.Validate(), r.Metrics.Validate())
 }
