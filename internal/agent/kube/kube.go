@@ -30,6 +30,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sightline/sightline/internal/agent/parse"
@@ -176,6 +177,11 @@ func DecodeWatchEvent(line []byte) (typ string, pod *Pod, st *Status, err error)
 	return "", nil, nil, fmt.Errorf("decode watch event: unknown type %q", ev.Type)
 }
 
+// notFoundError is a 404 answer: the API server works, the pod is gone.
+type notFoundError struct{ path string }
+
+func (e *notFoundError) Error() string { return "GET " + e.path + ": not found" }
+
 // errGone asks for a fresh list (the watch's resource version expired).
 var errGone = errors.New("watch: resource version too old")
 
@@ -190,13 +196,17 @@ type Cache struct {
 	token   string
 	tokRead time.Time
 
-	synced   chan struct{} // closed after the first successful list
-	syncOnce sync.Once
+	synced     chan struct{} // closed after the first successful list
+	syncOnce   sync.Once
+	syncGaveUp atomic.Bool // a lookup waited LookupTimeout for the first list in vain
 
 	mu      sync.RWMutex // guards the fields below
 	byUID   map[string]*entry
 	byName  map[string]*entry // "namespace/name"
 	missing map[string]time.Time
+	// downUntil: a direct fetch failed for a reason other than 404;
+	// lookups do not fetch until then.
+	downUntil time.Time
 }
 
 type entry struct {
@@ -286,14 +296,17 @@ func (c *Cache) LookupPod(ns, name, uid string) *parse.PodInfo {
 	if info := c.cached(ns, name, uid); info != nil {
 		return info
 	}
-	t := time.NewTimer(c.opts.LookupTimeout)
-	defer t.Stop()
-	select {
-	case <-c.synced:
-	case <-t.C:
-	}
-	if info := c.cached(ns, name, uid); info != nil {
-		return info
+	if !c.syncGaveUp.Load() {
+		t := time.NewTimer(c.opts.LookupTimeout)
+		select {
+		case <-c.synced:
+		case <-t.C:
+			c.syncGaveUp.Store(true) // wait once, not once per pod
+		}
+		t.Stop()
+		if info := c.cached(ns, name, uid); info != nil {
+			return info
+		}
 	}
 	if ns == "" || name == "" {
 		return nil
@@ -301,8 +314,9 @@ func (c *Cache) LookupPod(ns, name, uid string) *parse.PodInfo {
 	key := ns + "/" + name
 	c.mu.RLock()
 	since, miss := c.missing[key]
+	down := time.Now().Before(c.downUntil)
 	c.mu.RUnlock()
-	if miss && time.Since(since) < time.Minute {
+	if down || (miss && time.Since(since) < time.Minute) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.LookupTimeout)
@@ -312,6 +326,11 @@ func (c *Cache) LookupPod(ns, name, uid string) *parse.PodInfo {
 	if err != nil || (uid != "" && p.Metadata.UID != uid) {
 		c.mu.Lock()
 		c.missing[key] = time.Now()
+		var nf *notFoundError
+		if err != nil && !errors.As(err, &nf) {
+			// Unreachable or refusing: do not make every new pod wait.
+			c.downUntil = time.Now().Add(30 * time.Second)
+		}
 		c.mu.Unlock()
 		if err != nil {
 			c.log.Debug("kubernetes pod metadata: lookup failed", "pod", key, "err", err)
@@ -494,8 +513,11 @@ func (c *Cache) do(ctx context.Context, path string, q url.Values) (*http.Respon
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusGone {
+		switch resp.StatusCode {
+		case http.StatusGone:
 			return nil, errGone
+		case http.StatusNotFound:
+			return nil, &notFoundError{path}
 		}
 		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
 	}
