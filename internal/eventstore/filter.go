@@ -62,6 +62,10 @@ type cfilter struct {
 	num    float64
 	isNum  bool
 	id     []byte // Value as id bytes for id columns (nil if not hex)
+	// lit is a literal every matching string contains (see prefilter.go).
+	lit      string
+	litFold  bool // lit is lower-case ASCII, to be found ignoring case
+	litExact bool // containing lit is the whole test
 }
 
 func compileFilters(fs []Filter) ([]*cfilter, error) {
@@ -94,6 +98,7 @@ func compileFilters(fs []Filter) ([]*cfilter, error) {
 		default:
 			return nil, fmt.Errorf("compile filter on %s: unknown operation %d", f.Field, f.Op)
 		}
+		c.setPrefilter()
 		out = append(out, c)
 	}
 	return out, nil
@@ -165,7 +170,7 @@ func (f *cfilter) matchString(s string) bool {
 	case OpSubstring:
 		return strings.Contains(s, f.Value)
 	case OpRegex:
-		return f.re.MatchString(s)
+		return f.containsLit(s) && f.re.MatchString(s)
 	case OpGT, OpGE, OpLT, OpLE:
 		n, ok := parseNum(s)
 		return ok && f.cmp(n)

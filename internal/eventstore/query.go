@@ -273,6 +273,8 @@ type loadedBlock struct {
 	times []int64 // nil until ensureTimes
 	// timeCol is the index of the _time column.
 	timeCol int
+	// scratch is reused by case-insensitive literal prefilters.
+	scratch []byte
 }
 
 func loadBlock(c *candidate) (*loadedBlock, error) {
@@ -357,16 +359,37 @@ func (lb *loadedBlock) filterRows(p *plan, sel []int32) ([]int32, error) {
 				cols = append(cols, cd)
 			}
 		}
+		// Plain string columns are screened for the filter's literal in one
+		// pass over their data; values without it cannot match.
+		var hits [][]uint64
+		if f.lit != "" {
+			hits = make([][]uint64, len(cols))
+			for i, c := range cols {
+				if c.h.typ == ctString && c.h.enc == encPlain {
+					hits[i] = make([]uint64, (len(c.off)+63)/64)
+					lb.scratch = c.litHits(f, hits[i], lb.scratch)
+				}
+			}
+		}
 		out := sel[:0]
 		for _, r := range sel {
 			m, found := false, false
-			for _, c := range cols {
+			for i, c := range cols {
 				if !c.present(int(r)) {
 					continue
 				}
 				found = true
 				switch c.h.typ {
 				case ctString:
+					if hits != nil && hits[i] != nil {
+						k := c.k(int(r))
+						if hits[i][k>>6]&(1<<(k&63)) == 0 {
+							m = false
+						} else {
+							m = f.litExact || c.matchString(f, int(r))
+						}
+						break
+					}
 					m = c.matchString(f, int(r))
 				case ctID:
 					m = f.matchID(c.id(int(r)))
