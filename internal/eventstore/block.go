@@ -194,9 +194,14 @@ func (b *blockHeader) col(name string) *columnHeader {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// Column blobs and the index carry their own CRC32C over the stored bytes,
+// so zstd frames are written without their XXH64 content checksum and the
+// checksum of frames written by older versions is not verified again.
 var (
-	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
-	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxColumnRaw))
+	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxColumnRaw),
+		zstd.IgnoreChecksum(true))
 )
 
 // --------------------------------------------------------------- building
