@@ -41,8 +41,10 @@ type Position struct {
 	FP   Fingerprint `json:"fp"`
 	// Offset is the byte offset just past the last acknowledged line.
 	Offset int64 `json:"offset"`
-	// Closed marks a file the tailer has finished with (deleted or rotated
-	// away and drained); it is removed from the state once acknowledged.
+	// Closed marks a file the tailer has finished with (deleted, rotated
+	// away and drained, or truncated). The entry stays for ClosedRetention
+	// as a tombstone: a copy of the file (copytruncate) that a restarted
+	// agent finds must resume from Offset, not from the start.
 	Closed bool `json:"closed,omitempty"`
 	// Updated is when the entry last changed (UTC, informative and used for
 	// pruning stale entries).
@@ -66,19 +68,40 @@ type State struct {
 // NewState returns an empty state.
 func NewState() *State { return &State{Files: map[Key]Position{}} }
 
-// Apply records positions carried by batch seq. Entries marked Closed are
-// deleted. Positions are applied in order, so a later entry for the same key
-// wins.
+// ClosedRetention is how long an entry marked Closed is kept after its last
+// update. A copy of a truncated file normally appears before the truncation
+// is even noticed; the tombstone only has to outlive a crash of the agent
+// between the two.
+const ClosedRetention = time.Hour
+
+// Apply records positions carried by batch seq. Positions are applied in
+// order, so a later entry for the same key wins. Entries marked Closed stay
+// as tombstones until a later position for the same key replaces them or
+// they are ClosedRetention older than the newest position applied.
+//
+// A Closed entry must not simply be deleted: when a file is truncated
+// (copytruncate) its reader closes and the copy's starting position may be
+// acknowledged in a later batch; an agent restarted in between would find
+// neither and read the copy from its start again.
 func (s *State) Apply(seq uint64, ps []Position) {
 	if seq > s.AckedSeq {
 		s.AckedSeq = seq
 	}
+	var newest time.Time
 	for _, p := range ps {
-		if p.Closed {
-			delete(s.Files, p.Key())
-			continue
-		}
 		s.Files[p.Key()] = p
+		if p.Updated.After(newest) {
+			newest = p.Updated
+		}
+	}
+	if newest.IsZero() {
+		return
+	}
+	cutoff := newest.Add(-ClosedRetention)
+	for k, p := range s.Files {
+		if p.Closed && p.Updated.Before(cutoff) {
+			delete(s.Files, k)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ func TestApplyAndRoundTrip(t *testing.T) {
 	})
 	st.Apply(2, []Position{
 		{Path: "/a.log.1", Dev: 1, Ino: 10, FP: Fingerprint{Len: 5, Hash: 99}, Offset: 250, Updated: now},
-		{Dev: 1, Ino: 11, Closed: true},
+		{Dev: 1, Ino: 11, Closed: true}, // a tombstone (zero Updated: long expired)
 	})
 	st.Apply(1, nil) // an older sequence must not move AckedSeq back
 	if st.AckedSeq != 2 {
@@ -106,4 +106,62 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatal("round trip changed state")
 		}
 	})
+}
+
+// TestClosedTombstones: a Closed position stays (so a restarted agent can
+// resume a copytruncate copy from it) until a later position for the same
+// file replaces it or it is ClosedRetention older than the newest update.
+func TestClosedTombstones(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fp := Fingerprint{Len: 64, Hash: 7}
+	tests := []struct {
+		name  string
+		apply [][]Position
+		want  map[Key]Position
+	}{
+		{
+			name:  "closed entry kept as tombstone",
+			apply: [][]Position{{{Ino: 1, FP: fp, Offset: 226, Closed: true, Updated: t0}}},
+			want:  map[Key]Position{{0, 1}: {Ino: 1, FP: fp, Offset: 226, Closed: true, Updated: t0}},
+		},
+		{
+			name: "later position for the same file replaces it (truncated file read again)",
+			apply: [][]Position{
+				{{Ino: 1, FP: fp, Offset: 226, Closed: true, Updated: t0}},
+				{{Ino: 1, FP: Fingerprint{Len: 20, Hash: 9}, Offset: 40, Updated: t0.Add(time.Second)}},
+			},
+			want: map[Key]Position{{0, 1}: {Ino: 1, FP: Fingerprint{Len: 20, Hash: 9}, Offset: 40, Updated: t0.Add(time.Second)}},
+		},
+		{
+			name: "tombstones expire after ClosedRetention; open entries do not",
+			apply: [][]Position{
+				{{Ino: 1, Offset: 5, Closed: true, Updated: t0}, {Ino: 2, Offset: 6, Updated: t0}},
+				{{Ino: 3, Offset: 7, Updated: t0.Add(ClosedRetention + time.Second)}},
+			},
+			want: map[Key]Position{
+				{0, 2}: {Ino: 2, Offset: 6, Updated: t0},
+				{0, 3}: {Ino: 3, Offset: 7, Updated: t0.Add(ClosedRetention + time.Second)},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := NewState()
+			for i, ps := range tc.apply {
+				st.Apply(uint64(i+1), ps)
+			}
+			if !reflect.DeepEqual(st.Files, tc.want) {
+				t.Fatalf("files = %+v\nwant %+v", st.Files, tc.want)
+			}
+			// Tombstones survive the positions file.
+			b, err := st.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Unmarshal(b)
+			if err != nil || !reflect.DeepEqual(back.Files, st.Files) {
+				t.Fatalf("round trip: %+v, %v", back, err)
+			}
+		})
+	}
 }

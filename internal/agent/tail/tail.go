@@ -183,6 +183,7 @@ type reader struct {
 	readAfter  time.Time // a reset reader is not read before this
 	mtime      time.Time // modification time at the last stat
 	missing    int       // consecutive polls the file was not matched
+	resumed    bool      // opened at a checkpointed position
 }
 
 // New returns a Tailer that resumes files from the given positions.
@@ -319,7 +320,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 		}
 		r.inGlob, r.missing = true, 0
 		t.acks.seen(m.key, m.size, now)
-		if !r.readAfter.IsZero() {
+		if !r.readAfter.IsZero() || len(r.head) == 0 {
 			continue // a reset reader, read in step 4
 		}
 		truncated, err := r.truncated()
@@ -345,8 +346,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 		}
 	}
 	// 3. New files. Copies of truncated files (copytruncate) are read
-	// first: they hold the lines written before the truncation. Then
-	// truncated files from their new start, then unrelated new files.
+	// first: they hold the lines written before the truncation.
 	t.pruneRotated(now)
 	var copies, fresh []*reader
 	foundPaths := make(map[checkpoint.Key]string, len(found))
@@ -382,19 +382,35 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 			return err
 		}
 	}
-	// 4. Reset readers whose delay passed.
+	// 4. Truncated files from their new start, and new files, oldest
+	// first. A new file may be an unrecognised copy of a truncated one
+	// (it was truncated again before its new start was read, so no head
+	// was known to match the copy) and holds older lines than the
+	// truncated file; or the successor of a truncated file rotated by
+	// rename since, which holds newer ones. Modification times order
+	// them.
+	var due []*reader
 	for _, r := range t.sortedReaders() {
-		if r.readAfter.IsZero() || now.Before(r.readAfter) {
+		// Reset readers whose delay passed, and those that have not read
+		// a byte since (their head is unknown, so a second truncation
+		// cannot have been noticed).
+		switch {
+		case !r.inGlob:
+			continue
+		case !r.readAfter.IsZero() && now.Before(r.readAfter):
+			continue
+		case r.readAfter.IsZero() && len(r.head) > 0:
 			continue
 		}
 		r.readAfter = time.Time{}
-		if err := t.drain(ctx, r, now, out); err != nil {
-			return err
+		if fi, err := r.f.Stat(); err == nil {
+			r.mtime = fi.ModTime()
 		}
+		due = append(due, r)
 	}
-	// Several new files at once (rotations while paused): oldest first.
-	sort.SliceStable(fresh, func(i, j int) bool { return fresh[i].mtime.Before(fresh[j].mtime) })
-	for _, r := range fresh {
+	due = append(due, fresh...)
+	sortOldestFirst(due)
+	for _, r := range due {
 		if err := t.drain(ctx, r, now, out); err != nil {
 			return err
 		}
@@ -502,7 +518,28 @@ func (t *Tailer) open(path string, key checkpoint.Key, first bool, found map[che
 	t.log.Debug("tailing file", "path", path, "offset", start, "from", how)
 	r = t.newReader(f, srcPath, key, start, head)
 	r.mtime = fi.ModTime()
+	r.resumed = how == "checkpoint"
 	return r, isCopy, nil
+}
+
+// sortOldestFirst orders files found in one poll for reading: older
+// modification time first. Timestamps are coarse (a kernel tick), so a file
+// rotated by rename and the new file at its path often carry the same one;
+// on a tie a file resumed from a checkpoint (it was being read before) goes
+// first, then a rotated name — one extending another candidate's name, as
+// app.log.1 extends app.log — then glob order.
+func sortOldestFirst(rs []*reader) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if !a.mtime.Equal(b.mtime) {
+			return a.mtime.Before(b.mtime)
+		}
+		if a.resumed != b.resumed {
+			return a.resumed
+		}
+		an, bn := a.f.Name(), b.f.Name()
+		return len(an) > len(bn) && strings.HasPrefix(an, bn)
+	})
 }
 
 // orphanResume finds a saved position, for another inode, whose fingerprint
