@@ -15,6 +15,7 @@ package journald
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -108,61 +110,65 @@ func (e *Entry) Service() string {
 	return e.Identifier
 }
 
+// rawEntry holds the fields the input maps; encoding/json skips the rest
+// without allocating for them.
+type rawEntry struct {
+	Cursor     json.RawMessage `json:"__CURSOR"`
+	Realtime   json.RawMessage `json:"__REALTIME_TIMESTAMP"`
+	Message    json.RawMessage `json:"MESSAGE"`
+	Priority   json.RawMessage `json:"PRIORITY"`
+	Unit       json.RawMessage `json:"_SYSTEMD_UNIT"`
+	Hostname   json.RawMessage `json:"_HOSTNAME"`
+	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
+	PID        json.RawMessage `json:"_PID"`
+	Transport  json.RawMessage `json:"_TRANSPORT"`
+}
+
 // DecodeEntry decodes one line of `journalctl -o json`. Field values are
 // strings, arrays of bytes (binary or non-UTF-8 data), or arrays of those
 // (a field repeated in one entry; the first is kept).
 func DecodeEntry(line []byte) (Entry, error) {
 	e := Entry{Priority: -1}
-	var raw map[string]json.RawMessage
+	var raw rawEntry
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return e, fmt.Errorf("decode journal entry: %w", err)
 	}
-	str := func(k string) (string, error) {
-		v, ok := raw[k]
-		if !ok {
-			return "", nil
+	var ts, prio string
+	for _, f := range []struct {
+		dst *string
+		v   json.RawMessage
+	}{{&e.Cursor, raw.Cursor}, {&ts, raw.Realtime}, {&e.Message, raw.Message}, {&prio, raw.Priority}, {&e.Unit, raw.Unit},
+		{&e.Hostname, raw.Hostname}, {&e.Identifier, raw.Identifier}, {&e.PID, raw.PID}, {&e.Transport, raw.Transport}} {
+		if len(f.v) == 0 {
+			continue
 		}
-		return fieldString(v)
-	}
-	var err error
-	if e.Cursor, err = str("__CURSOR"); err != nil {
-		return e, err
+		v, err := fieldString(f.v)
+		if err != nil {
+			return e, err
+		}
+		*f.dst = v
 	}
 	if e.Cursor == "" {
 		return e, errors.New("decode journal entry: no __CURSOR")
 	}
-	if e.Message, err = str("MESSAGE"); err != nil {
-		return e, err
-	}
-	if ts, err := str("__REALTIME_TIMESTAMP"); err != nil {
-		return e, err
-	} else if ts != "" {
+	if ts != "" {
 		us, err := strconv.ParseInt(ts, 10, 64)
 		if err != nil || us < 0 {
 			return e, fmt.Errorf("decode journal entry: __REALTIME_TIMESTAMP %q is not microseconds", ts)
 		}
 		e.Time = time.UnixMicro(us).UTC()
 	}
-	if p, err := str("PRIORITY"); err != nil {
-		return e, err
-	} else if p != "" {
-		if n, err := strconv.Atoi(p); err == nil && n >= 0 && n <= 7 {
-			e.Priority = n
-		}
-	}
-	for _, f := range []struct {
-		dst *string
-		key string
-	}{{&e.Unit, "_SYSTEMD_UNIT"}, {&e.Hostname, "_HOSTNAME"}, {&e.Identifier, "SYSLOG_IDENTIFIER"}, {&e.PID, "_PID"}, {&e.Transport, "_TRANSPORT"}} {
-		if *f.dst, err = str(f.key); err != nil {
-			return e, err
-		}
+	if n, err := strconv.Atoi(prio); err == nil && n >= 0 && n <= 7 {
+		e.Priority = n
 	}
 	return e, nil
 }
 
 // fieldString decodes a journal JSON field value.
 func fieldString(v json.RawMessage) (string, error) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && !bytes.ContainsAny(v[1:len(v)-1], "\\\"") && utf8.Valid(v) {
+		return string(v[1 : len(v)-1]), nil // plain string: no escapes to undo
+	}
 	var s string
 	if err := json.Unmarshal(v, &s); err == nil {
 		return s, nil
