@@ -65,3 +65,47 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatalf("Store{Tenant: b}: %d spans, want 1", len(tr.Spans))
 	}
 }
+
+// TestAssembleSharedSpans: a client and a server span reporting the same
+// id (Zipkin's shared spans) both show; a retried delivery shows once.
+func TestAssembleSharedSpans(t *testing.T) {
+	tr := model.TraceID{15: 9}
+	x := model.SpanID{7: 1}
+	row := func(id, parent model.SpanID, kind model.SpanKind, name string, start int64) model.Event {
+		return model.Event{Signal: model.SignalSpan, TraceID: tr, SpanID: id, ParentSpanID: parent, Kind: kind, Name: name, Time: start}
+	}
+	root := model.SpanID{7: 9}
+	child := model.SpanID{7: 2}
+	rows := []model.Event{
+		row(root, model.SpanID{}, model.SpanKindServer, "root", 0),
+		row(x, root, model.SpanKindClient, "call", 10),
+		row(x, root, model.SpanKindServer, "serve", 20),
+		row(child, x, model.SpanKindClient, "db", 30), // made inside the server half
+		row(x, root, model.SpanKindClient, "call", 10), // retried delivery
+		{Signal: model.SignalSpanEvent, TraceID: tr, SpanID: x, Name: "ev", Time: 15},
+	}
+	ts := AssembleTrace(rows)
+	if len(ts) != 1 || len(ts[0].Spans) != 4 {
+		t.Fatalf("got %d traces, %d spans; want 1 trace of 4 spans", len(ts), len(ts[0].Spans))
+	}
+	byName := map[string]Span{}
+	for _, s := range ts[0].Spans {
+		byName[s.Name] = s
+	}
+	srv := SharedServerID(x)
+	for _, tc := range []struct {
+		name         string
+		id, parent   model.SpanID
+		wantedEvents int
+	}{
+		{"root", root, model.SpanID{}, 0},
+		{"call", x, root, 1},
+		{"serve", srv, x, 0},
+		{"db", child, srv, 0},
+	} {
+		s := byName[tc.name]
+		if s.SpanID != tc.id || s.ParentSpanID != tc.parent || len(s.Events) != tc.wantedEvents {
+			t.Errorf("%s: id %s parent %s events %d; want %s %s %d", tc.name, s.SpanID, s.ParentSpanID, len(s.Events), tc.id, tc.parent, tc.wantedEvents)
+		}
+	}
+}

@@ -63,12 +63,24 @@ func (s *Span) Attr(key string) (model.Value, bool) {
 // become spans, span-event rows attach to their span (events whose span is
 // missing are dropped), log rows are ignored. Traces come in order of first
 // appearance in rows.
+//
+// A span delivered twice (same trace, span id and kind) is shown once. A
+// server span sharing its id with a client span — Zipkin's shared spans,
+// where both sides of one call report the same id — gets an id of its own
+// (SharedServerID), becomes the client span's child, and adopts the
+// children that named the shared id as parent, so both sides show.
 func AssembleTrace(rows []model.Event) []Trace {
 	type key struct {
 		t model.TraceID
 		s model.SpanID
 	}
-	idx := map[key]int{}
+	type kindKey struct {
+		key
+		server bool
+	}
+	idx := map[key]int{} // first span per id: span events attach there
+	seen := map[kindKey]bool{}
+	shared := map[key]int{} // index of the server half of a shared id
 	var order []model.TraceID
 	byTrace := map[model.TraceID][]Span{}
 	for i := range rows {
@@ -80,11 +92,35 @@ func AssembleTrace(rows []model.Event) []Trace {
 			order = append(order, r.TraceID)
 		}
 		k := key{r.TraceID, r.SpanID}
-		if _, dup := idx[k]; dup {
+		kk := kindKey{k, r.Kind == model.SpanKindServer}
+		if seen[kk] {
 			continue // a span delivered twice is shown once
+		}
+		seen[kk] = true
+		if first, dup := idx[k]; dup {
+			// The other half of a shared id: exactly one of the two is a
+			// server span (seen rules out a second of the same side).
+			j := len(byTrace[r.TraceID])
+			byTrace[r.TraceID] = append(byTrace[r.TraceID], SpanFromRow(r))
+			if kk.server {
+				shared[k] = j
+			} else {
+				shared[k] = first
+			}
+			continue
 		}
 		idx[k] = len(byTrace[r.TraceID])
 		byTrace[r.TraceID] = append(byTrace[r.TraceID], SpanFromRow(r))
+	}
+	for k, j := range shared {
+		spans := byTrace[k.t]
+		newID := SharedServerID(k.s)
+		for i := range spans {
+			if i != j && spans[i].ParentSpanID == k.s && spans[i].SpanID != k.s {
+				spans[i].ParentSpanID = newID
+			}
+		}
+		spans[j].SpanID, spans[j].ParentSpanID = newID, k.s
 	}
 	for i := range rows {
 		r := &rows[i]
@@ -121,6 +157,15 @@ func AssembleTrace(rows []model.Event) []Trace {
 		out = append(out, Trace{ID: id, Spans: spans})
 	}
 	return out
+}
+
+// SharedServerID is the id AssembleTrace gives the server half of a span
+// id shared by a client and a server span: id with every byte inverted.
+func SharedServerID(id model.SpanID) model.SpanID {
+	for i := range id {
+		id[i] = ^id[i]
+	}
+	return id
 }
 
 func unescapeSpanKey(k string) string {
