@@ -80,7 +80,7 @@ func TestAssembleSharedSpans(t *testing.T) {
 		row(root, model.SpanID{}, model.SpanKindServer, "root", 0),
 		row(x, root, model.SpanKindClient, "call", 10),
 		row(x, root, model.SpanKindServer, "serve", 20),
-		row(child, x, model.SpanKindClient, "db", 30), // made inside the server half
+		row(child, x, model.SpanKindClient, "db", 30),  // made inside the server half
 		row(x, root, model.SpanKindClient, "call", 10), // retried delivery
 		{Signal: model.SignalSpanEvent, TraceID: tr, SpanID: x, Name: "ev", Time: 15},
 	}
