@@ -4,9 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/bench/gen"
 	"github.com/sightline/sightline/internal/model"
@@ -304,4 +310,114 @@ func benchScan(b *testing.B, s *Store, q Query, want int) {
 		b.ReportMetric(float64(plain)*float64(b.N)/1e6/m.spent.Seconds(), "plainMB/cpu-s")
 		b.ReportMetric(float64(all)*float64(b.N)/1e6/m.spent.Seconds(), "bodyMB/cpu-s")
 	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkStreamMemory measures heap per active stream (T8): 100k streams
+// of three labels with one small row each, while the rows are in the head
+// ("B/stream-head", the row included) and after they are flushed to a part
+// ("B/stream-flushed": stream registry plus the part's index).
+func BenchmarkStreamMemory(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		s, err := Open(dir, benchOpts())
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now().UnixNano()
+		batches := make([][]model.Event, 0, n/1000)
+		for i := 0; i < n; i += 1000 {
+			rows := make([]model.Event, 1000)
+			for j := range rows {
+				rows[j] = model.Event{Tenant: "bench", Signal: model.SignalLog, Time: now, Body: "x",
+					Stream: labels.FromStrings("namespace", "ns"+strconv.Itoa((i+j)%100), "service", "svc-"+strconv.Itoa(i+j), "env", "prod")}
+			}
+			batches = append(batches, rows)
+		}
+		before := heapInUse()
+		b.StartTimer()
+		for _, rows := range batches {
+			if err := s.Append(context.Background(), rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		batches = nil
+		head := heapInUse()
+		dumpHeap(b, "head")
+		if err := s.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		flushed := heapInUse()
+		dumpHeap(b, "flushed")
+		b.ReportMetric(float64(head-before)/n, "B/stream-head")
+		b.ReportMetric(float64(flushed-before)/n, "B/stream-flushed")
+		s.Close()
+	}
+}
+
+func dumpHeap(b *testing.B, name string) {
+	if d := os.Getenv("EVENTSTORE_HEAP_DIR"); d != "" {
+		f, err := os.Create(filepath.Join(d, name+".prof"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		pprof.WriteHeapProfile(f)
+	}
+}
+
+// BenchmarkIngestSpans appends 200k generated spans (10 attributes each)
+// from two goroutines in batches of 1000 and flushes them to parts: the
+// engine side of span ingest (T2). "spans/cpu-s" is the figure.
+func BenchmarkIngestSpans(b *testing.B) {
+	const n, batch = 200_000, 1000
+	g := gen.New(2, baseTime, 100*time.Microsecond)
+	p := gen.NewParser()
+	spans := make([]model.Event, n)
+	var attrs []model.Attr
+	for k := range spans {
+		attrs = g.Span(k, &spans[k], attrs, p)
+	}
+	b.ReportAllocs()
+	var cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		o := benchOpts()
+		o.FlushBytes, o.MaxHeadBytes = 0, 0 // defaults: 64 MiB flushes
+		s, err := Open(b.TempDir(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0 := cpuNow()
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Go(func() {
+				for i := w * batch; i < n; i += 2 * batch {
+					if err := s.Append(context.Background(), spans[i:i+batch]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if err := s.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += cpuNow() - c0
+		s.Close()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "spans/cpu-s")
 }

@@ -426,9 +426,19 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 		s.m.rejected.WithLabelValues("overloaded").Add(float64(len(rows)))
 		return ErrOverloaded
 	}
-	buf := encodeBatch(make([]byte, 0, 64+len(rows)*512), rows)
-	if len(buf) > wal.MaxRecordSize {
-		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", len(buf), wal.MaxRecordSize)
+	// Encode into pooled scratch, then keep an exact-size copy: the head's
+	// rows alias the payload until it is flushed, so spare capacity would
+	// be held as long (it was up to 512 B per row).
+	sb := encodeScratch.Get().(*[]byte)
+	*sb = encodeBatch((*sb)[:0], rows)
+	if len(*sb) > wal.MaxRecordSize {
+		n := len(*sb)
+		encodeScratch.Put(sb)
+		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", n, wal.MaxRecordSize)
+	}
+	buf := append([]byte(nil), *sb...)
+	if cap(*sb) <= maxScratchBytes {
+		encodeScratch.Put(sb)
 	}
 	events, streams, err := decodeBatch(buf, s)
 	if err != nil {
@@ -453,6 +463,12 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	}
 	return nil
 }
+
+// encodeScratch holds buffers for encoding appended batches; ones grown
+// past maxScratchBytes are dropped rather than pooled.
+var encodeScratch = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+const maxScratchBytes = 8 << 20
 
 // checkKeyBytes rejects tenants and stream labels holding the bytes 0xFE or
 // 0xFF, which delimit stream keys (valid UTF-8 never contains them).
