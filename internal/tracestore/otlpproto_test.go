@@ -1,6 +1,7 @@
 package tracestore
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -262,4 +263,32 @@ func BenchmarkPdataDecodeRows(b *testing.B) {
 		_ = buf.Rows("", req.Traces())
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
+}
+
+// TestAppendCopiesRows guards the contract the fast path relies on: the
+// event store copies what it keeps, so rows whose strings share a request
+// buffer may be stored and the buffer reused at once.
+func TestAppendCopiesRows(t *testing.T) {
+	ctx := context.Background()
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	s := openStore(t)
+	body := marshalTraces(t, sample(base))
+	var buf RowBuffer
+	rows, err := buf.DecodeProto("", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 'X' // the receiver reuses its buffer
+	}
+	tr, ok, err := s.TraceByID(ctx, model.TraceID(tid(1)), 0, 0)
+	if err != nil || !ok || len(tr.Spans) != 3 {
+		t.Fatalf("trace: found=%v spans=%d err=%v", ok, len(tr.Spans), err)
+	}
+	if tr.Spans[0].Name != "GET /cart" || tr.Spans[0].Service != "frontend" {
+		t.Fatalf("stored span changed with the request buffer: %q of %q", tr.Spans[0].Name, tr.Spans[0].Service)
+	}
 }

@@ -36,6 +36,9 @@ type Store struct {
 
 // Append stores rows, translating the event store's refusals into failure
 // kinds (overload → retry later; timestamps outside the window → invalid).
+// The event store copies what it keeps, so the rows' memory (and the
+// request buffer DecodeProto rows share) may be reused once Append
+// returns; TestAppendCopiesRows guards this.
 func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	if len(rows) == 0 {
 		return nil
