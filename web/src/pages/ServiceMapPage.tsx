@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { ApiError, dependencies, isAbort, queryInstant, type DependencyLink } from '../api';
 import type { PageProps } from '../App';
 import { ErrorBox } from '../components/ErrorBox';
@@ -7,7 +7,8 @@ import { BUILTIN_DASHBOARDS } from '../dashboards/builtin';
 import { formatValue, unitFormatter } from '../format';
 import { PanelView } from './DashboardsPage';
 import { hrefFor, onLinkClick, setParams } from '../router';
-import { NODE_H, NODE_W, layoutGraph, type MapEdge, type MapNode } from '../servicemap/layout';
+import { layoutGraph, type MapEdge, type MapNode } from '../servicemap/layout';
+import { ServiceGraph } from '../servicemap/ServiceGraph';
 import { resolveRange, type RangeSpec } from '../time';
 import { serviceColor } from '../traces/model';
 
@@ -50,6 +51,8 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
   }, [range.from, range.to, refreshKey, tenant]);
 
   const layout = useMemo(() => layoutGraph(links ?? []), [links]);
+  const labelOf = useCallback((e: MapEdge) => edgeLabel(e, stats.get(`${e.from}>${e.to}`)), [stats]);
+  const healthOf = useCallback((e: MapEdge) => edgeHealth(stats.get(`${e.from}>${e.to}`)), [stats]);
 
   if (error instanceof ApiError && error.status === 404) {
     return (
@@ -91,50 +94,13 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
               </span>
             </div>
             <div className="map-scroll">
-              <svg
-                viewBox={`0 0 ${layout.width} ${layout.height}`}
-                width={layout.width}
-                height={layout.height}
-                role="img"
-                aria-label="Service map"
-                className="map-svg"
-              >
-                <defs>
-                  <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
-                    <path d="M0,0 L10,5 L0,10 z" className="map-arrow" />
-                  </marker>
-                </defs>
-                {layout.edges.map((e) => (
-                  <Edge
-                    key={`${e.from}>${e.to}`}
-                    edge={e}
-                    stats={stats.get(`${e.from}>${e.to}`)}
-                    nodes={layout.nodes}
-                    active={selected === e.from || selected === e.to}
-                  />
-                ))}
-                {layout.nodes.map((n) => (
-                  <g
-                    key={n.id}
-                    className={n.id === selected ? 'map-node selected' : 'map-node'}
-                    transform={`translate(${n.x},${n.y})`}
-                    onClick={() => setParams({ service: n.id === selected ? null : n.id }, true)}
-                    role="button"
-                    aria-label={n.id}
-                    data-testid="map-node"
-                  >
-                    <rect width={NODE_W} height={NODE_H} rx={8} />
-                    <rect width={4} height={NODE_H} rx={2} style={{ fill: serviceColor(n.id) }} />
-                    <text x={14} y={19} className="map-node-name">
-                      {n.id.length > 17 ? n.id.slice(0, 16) + '…' : n.id}
-                    </text>
-                    <text x={14} y={34} className="map-node-meta">
-                      {n.callsIn ? `${formatValue(n.callsIn)} in` : 'entry'}
-                      {n.callsOut ? ` · ${formatValue(n.callsOut)} out` : ''}
-                    </text>
-                  </g>
-                ))}
-              </svg>
+              <ServiceGraph
+                layout={layout}
+                selected={selected}
+                onSelect={(id) => setParams({ service: id === selected ? null : id }, true)}
+                labelOf={labelOf}
+                healthOf={healthOf}
+              />
             </div>
           </section>
           {node && <ServicePanel node={node} edges={layout.edges} range={range} refreshKey={refreshKey} tenant={tenant} />}
@@ -161,7 +127,14 @@ async function edgeStats(start: number, end: number, signal: AbortSignal): Promi
   const [total, failed, p95] = await Promise.all([
     queryInstant(`${by} (rate(traces_service_graph_request_total[${w}]))`, end, signal),
     queryInstant(`${by} (rate(traces_service_graph_request_failed_total[${w}]))`, end, signal),
-    queryInstant(`histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket[${w}])))`, end, signal),
+    // The callee's own latency; for a callee without spans (a database, a
+    // queue) the caller's view of it.
+    queryInstant(
+      `histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket[${w}])))` +
+        ` or histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_client_seconds_bucket[${w}])))`,
+      end,
+      signal,
+    ),
   ]);
   const out = new Map<string, EdgeStats>();
   const each = (res: typeof total, f: (s: EdgeStats, v: number) => void) => {
@@ -204,50 +177,6 @@ function edgeLabel(edge: MapEdge, s: EdgeStats | undefined): string[] {
   if (!s || s.rate === undefined) return [`${formatValue(edge.calls)} calls`];
   const first = `${formatRate(s.rate)}${s.errorRatio !== undefined ? ` · ${formatValue(s.errorRatio * 100)}% err` : ''}`;
   return s.p95 !== undefined ? [first, `p95 ${fmtSeconds(s.p95)}`] : [first];
-}
-
-function Edge({ edge, stats, nodes, active }: { edge: MapEdge; stats?: EdgeStats; nodes: MapNode[]; active: boolean }) {
-  const a = nodes.find((n) => n.id === edge.from);
-  const b = nodes.find((n) => n.id === edge.to);
-  if (!a || !b) return null;
-  let d: string;
-  let lx: number;
-  let ly: number;
-  if (a === b) {
-    const x = a.x + NODE_W - 24;
-    d = `M${x},${a.y} C${x},${a.y - 34} ${x + 40},${a.y - 34} ${x + 24},${a.y}`;
-    lx = x + 12;
-    ly = a.y - 30;
-  } else if (edge.back) {
-    const x1 = a.x + NODE_W / 2;
-    const x2 = b.x + NODE_W / 2;
-    const y = Math.max(a.y, b.y) + NODE_H + 36;
-    d = `M${x1},${a.y + NODE_H} C${x1},${y} ${x2},${y} ${x2},${b.y + NODE_H}`;
-    lx = (x1 + x2) / 2;
-    ly = y - 6;
-  } else {
-    const x1 = a.x + NODE_W;
-    const y1 = a.y + NODE_H / 2;
-    const x2 = b.x;
-    const y2 = b.y + NODE_H / 2;
-    const mx = (x1 + x2) / 2;
-    d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`;
-    // Above the flat end of the curve by the callee, where fanned-out edges
-    // from one caller no longer cross each other.
-    lx = y1 === y2 ? mx : x2 - 62;
-    ly = y2 - 7;
-  }
-  return (
-    <g className={`map-edge health-${edgeHealth(stats)}${active ? ' active' : ''}`} data-edge={`${edge.from}>${edge.to}`}>
-      <title>{`${edge.from} → ${edge.to}: ${formatValue(edge.calls)} calls`}</title>
-      <path d={d} markerEnd="url(#arrow)" />
-      {edgeLabel(edge, stats).map((line, i, all) => (
-        <text key={i} x={lx} y={ly - (all.length - 1 - i) * 13} textAnchor="middle" className="map-edge-label">
-          {line}
-        </text>
-      ))}
-    </g>
-  );
 }
 
 const overview = BUILTIN_DASHBOARDS.find((d) => d.id === 'service-overview')!;
