@@ -325,12 +325,12 @@ func (g *Generator) ConsumeRows(rows []model.Event) {
 
 func (g *Generator) observeSpanLocked(svc string, r *model.Event, secs float64, nowMs int64) {
 	kind, status := kindLabel(r.Kind), statusLabel(r.StatusCode)
-	if s := g.getLocked(seriesKey{'c', r.Tenant, svc, r.Name, kind, status}, false, spanLabels(CallsTotal)); s != nil {
+	if s := g.getLocked(seriesKey{'c', r.Tenant, svc, r.Name, kind, status}, false, callsLabels); s != nil {
 		s.count++
 		s.dirty = true
 		s.exTrace, s.exValue, s.exTime = r.TraceID, secs, nowMs
 	}
-	if s := g.getLocked(seriesKey{'h', r.Tenant, svc, r.Name, kind, status}, true, spanLabels(Duration)); s != nil {
+	if s := g.getLocked(seriesKey{'h', r.Tenant, svc, r.Name, kind, status}, true, durationLabels); s != nil {
 		s.observe(g.opts.Buckets, secs)
 		s.exTrace, s.exValue, s.exTime = r.TraceID, secs, nowMs
 	}
@@ -347,15 +347,8 @@ func withTenant(tenant string, kv ...string) labels.Labels {
 	return labels.FromStrings(kv...)
 }
 
+// labelFunc builds the labels of a new series from its key.
 type labelFunc func(k seriesKey) labels.Labels
-
-func spanLabels(name string) labelFunc {
-	switch name {
-	case CallsTotal:
-		return callsLabels
-	}
-	return durationLabels
-}
 
 func callsLabels(k seriesKey) labels.Labels {
 	return withTenant(k.tenant, "__name__", CallsTotal, "service", k.a, "span_name", k.b, "span_kind", k.c, "status_code", k.d)
