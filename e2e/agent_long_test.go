@@ -234,6 +234,9 @@ func TestAgentSoak(t *testing.T) {
 	}
 	event("server holds %d rows", len(rows))
 	problems := checkSoakRows(rows, written)
+	if len(problems) == 0 {
+		problems = checkAgentLag(t, "http://"+ports[3]+"/metrics")
+	}
 	evMu.Lock()
 	t.Logf("events:\n%s", strings.Join(events, "\n"))
 	evMu.Unlock()
@@ -291,6 +294,44 @@ func checkSoakRows(rows []soakRow, written map[string]int) []string {
 			problems = append(problems, fmt.Sprintf("%s: %d of %d lines missing, the first is %d", file, missing, n, first))
 		}
 	}
+	return problems
+}
+
+// checkAgentLag reads the agent's /metrics once everything is stored:
+// every file's lag in bytes (unread) and in seconds (unacknowledged) must
+// be zero.
+func checkAgentLag(t *testing.T, metricsURL string) []string {
+	t.Helper()
+	var problems []string
+	Eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		problems = problems[:0]
+		lagBytes := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			name, rest, ok := strings.Cut(line, "{")
+			if !ok || (name != "sightline_agent_file_lag_bytes" && name != "sightline_agent_file_lag_seconds") {
+				continue
+			}
+			if name == "sightline_agent_file_lag_bytes" {
+				lagBytes++
+			}
+			if v := rest[strings.LastIndexByte(rest, ' ')+1:]; v != "0" {
+				problems = append(problems, "agent metric not zero at the end: "+line)
+			}
+		}
+		if lagBytes == 0 {
+			return fmt.Errorf("no sightline_agent_file_lag_bytes in the agent's metrics:\n%.2000s", b)
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("%s", strings.Join(problems, "\n"))
+		}
+		return nil
+	})
 	return problems
 }
 
