@@ -421,21 +421,34 @@ func (a *Agent) startInputs(ctx context.Context, wg *sync.WaitGroup, closers *[]
 		return nil
 	}
 	om := relay.NewOutboxMetrics(a.reg)
-	open := func(name string) (*relay.Outbox, error) {
+	// open opens an outbox delivered by d (the log shipper, or a client
+	// for another OTLP path).
+	open := func(name string, d relay.Deliverer) (*relay.Outbox, error) {
 		out, err := relay.OpenOutbox(filepath.Join(a.cfg.DataDir, name), name, agentID, a.cfg.Buffer, a.log, om)
 		if err != nil {
 			return nil, err
 		}
 		*closers = append(*closers, out.Close)
 		wg.Go(func() {
-			if err := out.Run(ctx, client); err != nil {
+			if err := out.Run(ctx, d); err != nil {
 				errc <- err
 			}
 		})
 		return out, nil
 	}
+	// otherSignal opens the outbox of a relayed signal sent to path.
+	otherSignal := func(name, path string) (*relay.Outbox, error) {
+		so := a.cfg.Ship
+		so.Path = path
+		c, err := ship.NewClient(so, a.httpClient, a.log, ship.NewMetrics(nil))
+		if err != nil {
+			return nil, err
+		}
+		*closers = append(*closers, func() error { c.Close(); return nil })
+		return open(name, c)
+	}
 	if a.cfg.Journald.Enabled {
-		out, err := open("journald")
+		out, err := open("journald", client)
 		if err != nil {
 			return err
 		}
@@ -447,9 +460,22 @@ func (a *Agent) startInputs(ctx context.Context, wg *sync.WaitGroup, closers *[]
 		wg.Go(func() { _ = r.Run(ctx) })
 	}
 	if a.cfg.Relay.Enabled() {
-		out, err := open("relay")
-		if err != nil {
-			return err
+		var outs relay.Outboxes
+		var err error
+		if a.cfg.Relay.Relays("logs") {
+			if outs.Logs, err = open("relay", client); err != nil {
+				return err
+			}
+		}
+		if a.cfg.Relay.Relays("traces") {
+			if outs.Traces, err = otherSignal("relay-traces", a.cfg.Relay.TracesPath); err != nil {
+				return err
+			}
+		}
+		if a.cfg.Relay.Relays("metrics") {
+			if outs.Metrics, err = otherSignal("relay-metrics", a.cfg.Relay.MetricsPath); err != nil {
+				return err
+			}
 		}
 		labels := map[string]string{}
 		for k, v := range a.cfg.Labels {
@@ -459,7 +485,7 @@ func (a *Agent) startInputs(ctx context.Context, wg *sync.WaitGroup, closers *[]
 			labels[k] = v
 		}
 		delete(labels, "service.name")
-		r, err := relay.New(a.cfg.Relay, out, labels, a.log.With("input", "relay"), a.reg)
+		r, err := relay.New(a.cfg.Relay, outs, labels, a.log.With("input", "relay"), a.reg)
 		if err != nil {
 			return err
 		}

@@ -1,10 +1,12 @@
-// Package relay carries log records that do not come from files to the
+// Package relay carries telemetry that does not come from files to the
 // server as durably as file lines: the Outbox (a disk-buffered, ordered
 // queue of OTLP batches with stable batch ids and a resume token, used by
 // the OTLP relay and the journald input) and the Relay, a local OTLP
-// endpoint (HTTP, and gRPC when configured) that applications send logs
-// to. The relay acknowledges a request only after its records are fsynced
-// in the outbox, so they survive a server outage and an agent crash.
+// endpoint (HTTP, and gRPC when configured) that applications send logs,
+// and optionally traces and metrics, to. The relay acknowledges a request
+// only after it is fsynced in its signal's outbox, so it survives a server
+// outage and an agent crash. The server drops exact retries of log
+// batches by id; relayed traces and metrics are delivered at least once.
 //
 // A *Relay and an *Outbox's Put are safe for concurrent use.
 package relay
@@ -16,12 +18,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 
 	"github.com/sightline/sightline/internal/failure"
@@ -40,11 +48,21 @@ type Options struct {
 	// FullTimeout is how long a request waits for space in a full disk
 	// buffer before it is answered 503 (the app should retry).
 	FullTimeout time.Duration `yaml:"full_timeout"`
+	// Signals are the OTLP signals relayed: logs, traces, metrics.
+	Signals []string `yaml:"signals"`
+	// TracesPath and MetricsPath are the server's OTLP/HTTP paths for
+	// relayed traces and metrics (logs use the shipper's path).
+	TracesPath  string `yaml:"traces_path"`
+	MetricsPath string `yaml:"metrics_path"`
 }
+
+// Relays reports whether signal is relayed.
+func (o *Options) Relays(signal string) bool { return slices.Contains(o.Signals, signal) }
 
 // DefaultOptions returns the defaults (relay disabled).
 func DefaultOptions() Options {
-	return Options{MaxRequestBytes: 16 << 20, FullTimeout: 5 * time.Second}
+	return Options{MaxRequestBytes: 16 << 20, FullTimeout: 5 * time.Second, Signals: []string{"logs", "traces", "metrics"},
+		TracesPath: "/otlp/v1/traces", MetricsPath: "/otlp/v1/metrics"}
 }
 
 // Enabled reports whether any listener is configured.
@@ -55,13 +73,24 @@ func (o *Options) Validate() error {
 	if o.MaxRequestBytes <= 0 || o.FullTimeout <= 0 {
 		return errors.New("validate relay options: max_request_bytes and full_timeout must be positive")
 	}
+	for _, sig := range o.Signals {
+		if sig != "logs" && sig != "traces" && sig != "metrics" {
+			return fmt.Errorf("validate relay options: signal %q is not one of logs, traces, metrics", sig)
+		}
+	}
 	return nil
 }
 
-// Relay receives OTLP logs and puts them in an outbox.
+// Outboxes are where each signal goes; a nil outbox refuses the signal.
+type Outboxes struct {
+	Logs, Traces, Metrics *Outbox
+}
+
+// Relay receives OTLP data and puts it in outboxes.
 type Relay struct {
 	opts   Options
-	out    *Outbox
+	out    *Outbox // logs
+	outs   Outboxes
 	labels map[string]string
 	log    *slog.Logger
 
@@ -71,18 +100,86 @@ type Relay struct {
 	recv *otlp.Receiver
 }
 
-// New returns a relay writing to out; labels are added to every
+// New returns a relay writing to outs; labels are added to every
 // resource that does not set them (the agent's static labels).
-func New(opts Options, out *Outbox, labels map[string]string, log *slog.Logger, reg prometheus.Registerer) (*Relay, error) {
+func New(opts Options, outs Outboxes, labels map[string]string, log *slog.Logger, reg prometheus.Registerer) (*Relay, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, out: out, labels: labels, log: log}
-	r.recv = otlp.NewReceiver(otlp.Receiver{Logs: r, MaxRequestBytes: opts.MaxRequestBytes, Logger: log}, reg)
+	r := &Relay{opts: opts, out: outs.Logs, outs: outs, labels: labels, log: log}
+	recv := otlp.Receiver{MaxRequestBytes: opts.MaxRequestBytes, Logger: log}
+	if outs.Logs != nil {
+		recv.Logs = r
+	}
+	if outs.Traces != nil {
+		recv.Traces = tracesSink{r}
+	}
+	if outs.Metrics != nil {
+		recv.Metrics = metricsSink{r}
+	}
+	r.recv = otlp.NewReceiver(recv, reg)
 	return r, nil
+}
+
+// fill adds the relay's labels to a resource that lacks them.
+func (r *Relay) fill(attrs pcommon.Map) {
+	for k, v := range r.labels {
+		if _, ok := attrs.Get(k); !ok {
+			attrs.PutStr(k, v)
+		}
+	}
+}
+
+// put stores payload in out, answering 503 when the buffer stays full.
+func (r *Relay) put(ctx context.Context, out *Outbox, payload []byte, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.FullTimeout)
+	defer cancel()
+	if err := out.Put(ctx, payload, n, ""); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("agent disk buffer full: %w", failure.ErrUnavailable)
+		}
+		return err
+	}
+	return nil
+}
+
+type tracesSink struct{ r *Relay }
+
+// ConsumeTraces implements otlp.TracesSink: it returns once td is durable.
+func (s tracesSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	n := td.SpanCount()
+	if n == 0 {
+		return nil
+	}
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		s.r.fill(td.ResourceSpans().At(i).Resource().Attributes())
+	}
+	payload, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		return fmt.Errorf("encode relayed traces: %w", err)
+	}
+	return s.r.put(ctx, s.r.outs.Traces, payload, n)
+}
+
+type metricsSink struct{ r *Relay }
+
+// ConsumeMetrics implements otlp.MetricsSink: it returns once md is durable.
+func (s metricsSink) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	n := md.DataPointCount()
+	if n == 0 {
+		return nil
+	}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		s.r.fill(md.ResourceMetrics().At(i).Resource().Attributes())
+	}
+	payload, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		return fmt.Errorf("encode relayed metrics: %w", err)
+	}
+	return s.r.put(ctx, s.r.outs.Metrics, payload, n)
 }
 
 // ConsumeLogs implements otlp.LogsSink: it returns once ld is durable.
@@ -93,26 +190,13 @@ func (r *Relay) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
-		attrs := rls.At(i).Resource().Attributes()
-		for k, v := range r.labels {
-			if _, ok := attrs.Get(k); !ok {
-				attrs.PutStr(k, v)
-			}
-		}
+		r.fill(rls.At(i).Resource().Attributes())
 	}
 	payload, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
 	if err != nil {
 		return fmt.Errorf("encode relayed logs: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.FullTimeout)
-	defer cancel()
-	if err := r.out.Put(ctx, payload, n, ""); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("agent disk buffer full: %w", failure.ErrUnavailable)
-		}
-		return err
-	}
-	return nil
+	return r.put(ctx, r.out, payload, n)
 }
 
 // Addr returns the OTLP/HTTP listener's address once Run has bound it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -224,7 +227,7 @@ func TestRelayHTTPAndGRPC(t *testing.T) {
 	defer o.Close()
 	opts := DefaultOptions()
 	opts.HTTPAddr, opts.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
-	r, err := New(opts, o, map[string]string{"k8s.node.name": "n1"}, nil, nil)
+	r, err := New(opts, Outboxes{Logs: o}, map[string]string{"k8s.node.name": "n1"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +294,7 @@ func TestRelayLabelsFillOnlyMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	r, _ := New(DefaultOptions(), o, map[string]string{"cluster": "c1", "service.name": "default"}, nil, nil)
+	r, _ := New(DefaultOptions(), Outboxes{Logs: o}, map[string]string{"cluster": "c1", "service.name": "default"}, nil, nil)
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "app")
@@ -327,7 +330,7 @@ func TestRelayFullBufferAnswers503(t *testing.T) {
 	defer o.Close()
 	opts := DefaultOptions()
 	opts.FullTimeout = 50 * time.Millisecond
-	r, _ := New(opts, o, nil, nil, nil)
+	r, _ := New(opts, Outboxes{Logs: o}, nil, nil, nil)
 	ld := plog.NewLogs()
 	ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(string(make([]byte, 100)))
 	if err := r.ConsumeLogs(context.Background(), ld); err != nil {
@@ -370,7 +373,7 @@ func BenchmarkRelayPut(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer o.Close()
-	r, _ := New(DefaultOptions(), o, map[string]string{"cluster": "c1"}, nil, nil)
+	r, _ := New(DefaultOptions(), Outboxes{Logs: o}, map[string]string{"cluster": "c1"}, nil, nil)
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "app")
@@ -389,4 +392,75 @@ func BenchmarkRelayPut(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N*100), "cpu-ns/record")
+}
+
+// TestRelayTracesAndMetrics: traces and metrics go to their own outboxes
+// with the agent's labels; a signal without an outbox is refused (404).
+func TestRelayTracesAndMetrics(t *testing.T) {
+	open := func(name string) *Outbox {
+		o, err := OpenOutbox(t.TempDir(), name, "a", testBuffer(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		return o
+	}
+	traces, metrics := open("relay-traces"), open("relay-metrics")
+	opts := DefaultOptions()
+	opts.HTTPAddr = "127.0.0.1:0"
+	r, err := New(opts, Outboxes{Traces: traces, Metrics: metrics}, map[string]string{"cluster": "c1"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve, err := r.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx) }()
+	defer func() { cancel(); <-served }()
+	post := func(path, body string) int {
+		resp, err := http.Post("http://"+r.Addr().String()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := post("/v1/traces", `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"GET /"}]}]}]}`); c != http.StatusOK {
+		t.Fatalf("traces: %d", c)
+	}
+	if c := post("/v1/metrics", `{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1},{"asDouble":2}]}}]}]}]}`); c != http.StatusOK {
+		t.Fatalf("metrics: %d", c)
+	}
+	if c := post("/v1/logs", `{"resourceLogs":[]}`); c != http.StatusNotFound {
+		t.Fatalf("logs without an outbox: %d", c)
+	}
+	peek := func(o *Outbox) (int, []byte) {
+		pctx, pcancel := context.WithTimeout(context.Background(), time.Second)
+		defer pcancel()
+		e, err := o.buf.Peek(pctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n, _, payload, err := decodeEntry(e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, payload
+	}
+	n, payload := peek(traces)
+	tr := ptraceotlp.NewExportRequest()
+	if err := tr.UnmarshalProto(payload); err != nil || n != 1 {
+		t.Fatalf("traces entry: %v, %d spans", err, n)
+	}
+	if v, _ := tr.Traces().ResourceSpans().At(0).Resource().Attributes().Get("cluster"); v.Str() != "c1" {
+		t.Fatal("traces resource lacks the agent's labels")
+	}
+	n, payload = peek(metrics)
+	mr := pmetricotlp.NewExportRequest()
+	if err := mr.UnmarshalProto(payload); err != nil || n != 2 {
+		t.Fatalf("metrics entry: %v, %d points", err, n)
+	}
 }
