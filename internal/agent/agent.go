@@ -1,7 +1,10 @@
 // Package agent is `sightline agent`: it tails log files (and Kubernetes pod
-// logs), parses them into records, stores batches in a disk buffer and ships
-// them to a sightline server over OTLP/HTTP, checkpointing only what the
-// server acknowledged. Delivery is at least once; each batch has a stable id
+// logs, enriched from the API server by kube), parses them into records,
+// stores batches in a disk buffer and ships them to a sightline server over
+// OTLP/HTTP, checkpointing only what the server acknowledged. Beside files
+// it runs, when configured, the journald input and the local OTLP relay
+// (each with its own disk outbox, package relay) and the metrics forwarder
+// (package scrape: scrape_configs → remote_write). Delivery is at least once; each batch has a stable id
 // (agent id + sequence number) that survives restarts, so the server can
 // drop exact retries and what is stored is exactly once.
 //

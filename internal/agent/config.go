@@ -44,7 +44,7 @@ import (
 //	ship: {path: /otlp/v1/logs, timeout: 30s, min_backoff: 100ms, max_backoff: 30s, headers: {X-Scope-OrgID: team-a}}
 //	kubernetes: {enabled: auto, node_name: node-1, resync_interval: 10m, lookup_timeout: 2s}
 //	journald: {enabled: false, units: [nginx.service], start_at_end: true, max_wait: 1s}
-//	relay: {http_addr: 127.0.0.1:4318, grpc_addr: 127.0.0.1:4317, full_timeout: 5s}
+//	relay: {http_addr: 127.0.0.1:4318, grpc_addr: 127.0.0.1:4317, signals: [logs, traces, metrics], full_timeout: 5s}
 //	metrics:
 //	  scrape_interval: 15s
 //	  external_labels: {node: node-1}
