@@ -165,3 +165,26 @@ func TestSameModificationTimeOrder(t *testing.T) {
 	h2.poll()
 	h2.expect("b.log:resumed: new", "a.log.0:unrelated new file")
 }
+
+// Regression: a file truncated (copytruncate) and then rotated by rename
+// before the next poll was read again from its start one poll late, after
+// the new file at its path, whose lines are newer.
+func TestTruncatedThenRenamedKeepsOrder(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendFile(t, p, "one: before the copy\n")
+	h := newHarness(t, opts(dir), nil)
+	h.poll()
+	h.expect("a.log:one: before the copy")
+	copyTruncate(t, p, p+".1")
+	time.Sleep(20 * time.Millisecond) // later modification times (coarse clock)
+	appendFile(t, p, "two: after the truncation\n")
+	if err := os.Rename(p, p+".2"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	appendFile(t, p, "three: in the new file\n")
+	h.poll()
+	h.poll()
+	h.expect("a.log.2:two: after the truncation", "a.log:three: in the new file")
+}

@@ -6,8 +6,8 @@
 // match and reads each open file to its end. It survives rotation by rename
 // (the open descriptor is drained, then closed once the file has left the
 // globs and stopped growing), rotation by copytruncate (a truncated file is
-// reopened from offset zero one poll later, and a new file whose head matches
-// the old head continues from the old offset), files that shrink, files that
+// read again from offset zero after the copy, a new file whose head matches
+// the old head, which continues from the old offset), files that shrink, files that
 // appear late and files deleted while open. Files are identified by device,
 // inode and a fingerprint of their first bytes, so an inode reused by a new
 // file is not taken for the old one. A partial last line is held until its
@@ -338,7 +338,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 				return err
 			}
 			nr := t.newReader(f, m.path, m.key, 0, nil)
-			nr.readAfter = now.Add(t.opts.PollInterval / 2)
+			nr.readAfter = now // read in step 4, in modification-time order with new files
 			continue
 		}
 		if err := t.drain(ctx, r, now, out); err != nil {
