@@ -3,8 +3,9 @@
 # after the other on this machine, on the same pre-generated spans
 # (bench/cmd/tracebench: 60 services, traces of 5–30 spans, ~500 B/span)
 # sent over OTLP gRPC. For each server it reports:
-#   - server CPU-seconds for ingest (from /proc/PID/stat, start of send to
-#     60 s after it, then the shutdown flush via /usr/bin/time) per span,
+#   - server CPU-seconds for ingest per span (from /proc/PID/stat, start of
+#     send to SETTLE s after it, minus the idle CPU of SETTLE s before it;
+#     and including the shutdown flush, via /usr/bin/time),
 #   - bytes on disk per span after a clean stop (du, allocated blocks),
 #   - GET /api/traces/<id> latency (300 random ids, twice) and
 #     GET /api/traces?service=…&limit=20 latency through each one's Jaeger
@@ -13,7 +14,7 @@
 #     compared with what was generated (-all), search hits are checked
 #     against the query.
 #
-# Usage: bench/scripts/traces-vs-jaeger.sh [TRACES]   (default 12000 ≈ 210k spans)
+# Usage: bench/scripts/traces-vs-jaeger.sh [TRACES]   (default 6000 ≈ 105k spans)
 # Environment: SIGHTLINE_BINARY (default: go build), JAEGER_BINARY (default
 # /work/peers/bin/jaeger, built from github.com/jaegertracing/jaeger with
 # `go build ./cmd/jaeger`), JAEGER_CONFIG (default
@@ -21,7 +22,8 @@
 # NICE (default 10: the machine is shared).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-traces=${1:-12000}
+traces=${1:-6000}
+settle=${SETTLE:-20}
 nice_lvl=${NICE:-10}
 work=${WORK:-$(mktemp -d)}
 mkdir -p "$work"
@@ -55,19 +57,26 @@ run() {
   for _ in $(seq 1 100); do pid=$(pgrep -P "$tpid" | head -1 || true); [ -n "$pid" ] && break; sleep 0.1; done
   # `nice` execs the server, so the child of time is the server itself.
   wait_http "$url/api/services"
+  sleep 5
+  # Idle baseline over the settle time, subtracted from the ingest figure.
+  local i0 i1; i0=$(cpu_ticks "$pid"); sleep "$settle"; i1=$(cpu_ticks "$pid")
   local c0 w0; c0=$(cpu_ticks "$pid"); w0=$(date +%s.%N)
   "$tb" send -meta "$work/meta.json" -addr "$grpc" -conns 2
-  sleep 60 # background flushes, batching, compactions
+  sleep "$settle" # background flushes, batching, compactions
   local c1 w1; c1=$(cpu_ticks "$pid"); w1=$(date +%s.%N)
   kill -TERM "$pid"; wait "$tpid" || true
   local total; total=$(awk '{printf "%d", ($1+$2)*100}' "$work/$name.time")
   local du_alloc du_app
   du_alloc=$(du -s --block-size=1 "$data" | cut -f1)
   du_app=$(du -s --apparent-size --block-size=1 "$data" | cut -f1)
-  awk -v n="$name" -v s="$spans" -v c0="$c0" -v c1="$c1" -v tot="$total" -v tck="$tck" -v da="$du_alloc" -v dp="$du_app" -v w="$(echo "$w1 - $w0" | bc)" 'BEGIN{
-    ing=(c1-c0)/tck; all=(tot/100)-(c0/tck);
-    printf "%s: %d spans; ingest CPU %.1f s (%.0f spans/CPU-s, %.1f µs/span) in %.0f s wall incl. 60 s settle; with shutdown flush %.1f CPU-s (%.0f spans/CPU-s)\n", n, s, ing, s/ing, ing*1e6/s, w, all, s/all;
-    printf "%s: disk after stop %.1f MB allocated (%.1f B/span), %.1f MB apparent (%.1f B/span)\n", n, da/1e6, da/s, dp/1e6, dp/s }'
+  awk -v n="$name" -v s="$spans" -v c0="$c0" -v c1="$c1" -v i0="$i0" -v i1="$i1" -v tot="$total" -v tck="$tck" -v da="$du_alloc" -v dp="$du_app" -v w="$(echo "$w1 - $w0" | bc)" 'BEGIN{
+    idle=(i1-i0)/tck; ing=(c1-c0)/tck-idle; all=(tot/100)-(c0/tck)-idle;
+    printf "%s: %d spans; ingest CPU %.2f s net of %.2f s idle baseline (%.0f spans/CPU-s, %.1f µs/span) in %.0f s wall incl. settle; with shutdown flush %.2f CPU-s (%.0f spans/CPU-s)\n", n, s, ing, idle, s/ing, ing*1e6/s, w, all, s/all;
+    printf "%s: data dir after stop %.2f MB allocated (%.1f B/span), %.2f MB apparent (%.1f B/span)\n", n, da/1e6, da/s, dp/1e6, dp/s }'
+  if [ -d "$data/events" ]; then
+    local ev; ev=$(du -s --apparent-size --block-size=1 "$data/events" | cut -f1)
+    awk -v n="$name" -v s="$spans" -v e="$ev" 'BEGIN{printf "%s: of which spans (events/) %.2f MB = %.1f B/span; the rest is the metric store (span metrics, service graph)\n", n, e/1e6, e/s}'
+  fi
   # Restart on the same data for the query measurements.
   nice -n "$nice_lvl" "$@" >> "$work/$name.log" 2>&1 &
   pid=$!

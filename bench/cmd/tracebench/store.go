@@ -10,9 +10,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,7 +220,7 @@ func runFill(args []string) error {
 			}
 			fmt.Printf("checkpoint: %d spans stored, %d traces, disk %.2f GB (%.1f B/span), fill so far %.0f CPU-s\n", m.Spans, m.Traces,
 				float64(dirSize(*dataDir))/1e9, float64(dirSize(*dataDir))/float64(m.Spans), (cpuTime() - startCPU).Seconds())
-			if err := measure(ctx, store, g, m, *lookups, 20, rand.New(rand.NewPCG(uint64(m.Traces), 7))); err != nil {
+			if err := measure(ctx, st, g, m, *lookups, 20, rand.New(rand.NewPCG(uint64(m.Traces), 7))); err != nil {
 				return err
 			}
 		}
@@ -289,58 +289,97 @@ func checkTrace(t tracestore.Trace, found bool, want TraceInfo) error {
 	return nil
 }
 
-// lookupPass looks up each trace in ks once and verifies it.
-func lookupPass(ctx context.Context, store *tracestore.Store, g *Generator, ks []int) (latencies, time.Duration, error) {
-	var l latencies
-	cpu0 := cpuTime()
+// threadCPU is the calling OS thread's user+system CPU time (the caller
+// must hold runtime.LockOSThread): a lookup's own CPU, without the store's
+// background flushes and merges running on other threads.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// passResult summarizes one pass of lookups.
+type passResult struct {
+	wall          latencies
+	cpu           latencies // the lookup's own thread CPU
+	parts, blocks int64     // summed over the pass
+}
+
+func (p passResult) String() string {
+	n := int64(max(1, len(p.wall)))
+	return fmt.Sprintf("wall %s; own CPU p50 %.2f ms, p99 %.2f ms; %.1f parts searched, %.1f blocks read per lookup",
+		p.wall, ms(p.cpu.pct(0.5)), ms(p.cpu.pct(0.99)), float64(p.parts)/float64(n), float64(p.blocks)/float64(n))
+}
+
+// lookupPass looks up each trace in ks once, the way tracestore.Store's
+// TraceByID does (event store TraceByID, then AssembleTrace), and verifies
+// it against the generator.
+func lookupPass(ctx context.Context, es *eventstore.Store, g *Generator, ks []int) (passResult, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var res passResult
 	for _, k := range ks {
 		want := g.Info(k)
-		t0 := time.Now()
-		t, found, err := store.TraceByID(ctx, model.TraceID(want.ID), 0, 0)
-		l = append(l, time.Since(t0))
-		if err != nil {
-			return nil, 0, err
+		t0, c0 := time.Now(), threadCPU()
+		rows, st, err := es.TraceByID(ctx, "", model.TraceID(want.ID), 0, 0)
+		var t tracestore.Trace
+		found := false
+		if err == nil {
+			for _, tr := range tracestore.AssembleTrace(rows) {
+				if tr.ID == model.TraceID(want.ID) {
+					t, found = tr, true
+				}
+			}
 		}
+		res.cpu = append(res.cpu, threadCPU()-c0)
+		res.wall = append(res.wall, time.Since(t0))
+		if err != nil {
+			return res, fmt.Errorf("trace by id: %w", err)
+		}
+		res.parts += int64(st.PartsSearched)
+		res.blocks += int64(st.BlocksRead)
 		if err := checkTrace(t, found, want); err != nil {
-			return nil, 0, err
+			return res, err
 		}
 	}
-	return l, (cpuTime() - cpu0) / time.Duration(max(1, len(ks))), nil
+	return res, nil
 }
 
 // measure runs warm trace-by-id lookups of random stored traces (two passes
 // over the same ids: first touch, then fully cached) and searches.
-func measure(ctx context.Context, store *tracestore.Store, g *Generator, m Meta, n, searches int, r *rand.Rand) error {
+func measure(ctx context.Context, es *eventstore.Store, g *Generator, m Meta, n, searches int, r *rand.Rand) error {
 	ks := make([]int, n)
 	for i := range ks {
 		ks[i] = r.IntN(m.Traces)
 	}
-	l1, cpu1, err := lookupPass(ctx, store, g, ks)
+	p1, err := lookupPass(ctx, es, g, ks)
 	if err != nil {
 		return err
 	}
-	l2, cpu2, err := lookupPass(ctx, store, g, ks)
+	p2, err := lookupPass(ctx, es, g, ks)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  trace by id, first touch of each id: %s; %.2f ms CPU/lookup (process, incl. background work)\n", l1, ms(cpu1))
-	fmt.Printf("  trace by id, warm (same ids again):   %s; %.2f ms CPU/lookup\n", l2, ms(cpu2))
-	return searchPass(ctx, store, g, m, searches, r)
+	fmt.Printf("  trace by id, first touch of each id: %s\n", p1)
+	fmt.Printf("  trace by id, warm (same ids again):   %s\n", p2)
+	return searchPass(ctx, &tracestore.Store{Events: es}, g, m, searches, r)
 }
 
 // searchPass runs service + min-duration searches (limit 20) over the whole
 // stored time range and checks each result satisfies the query.
 func searchPass(ctx context.Context, store *tracestore.Store, g *Generator, m Meta, n int, r *rand.Rand) error {
-	var l latencies
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var l, lc latencies
 	var got int
-	cpu0 := cpuTime()
 	end := m.Base.Add(time.Duration(m.Traces)*time.Duration(m.StepNS) + time.Minute).UnixNano()
 	for i := 0; i < n; i++ {
 		svc := g.ServiceName(r.IntN(g.Services()))
 		minDur := 500 * time.Millisecond
 		q := tracestore.Search{Service: svc, MinDuration: minDur, Start: m.Base.UnixNano(), End: end, Limit: 20}
-		t0 := time.Now()
+		t0, c0 := time.Now(), threadCPU()
 		ts, err := store.FindTraces(ctx, q)
+		lc = append(lc, threadCPU()-c0)
 		l = append(l, time.Since(t0))
 		if err != nil {
 			return fmt.Errorf("search: %w", err)
@@ -358,8 +397,8 @@ func searchPass(ctx context.Context, store *tracestore.Store, g *Generator, m Me
 			}
 		}
 	}
-	fmt.Printf("  search service=<random> minDuration=500ms limit=20: %s; %.2f ms CPU/search; %.1f traces per result (all verified)\n",
-		l, ms((cpuTime()-cpu0)/time.Duration(max(1, n))), float64(got)/float64(max(1, n)))
+	fmt.Printf("  search service=<random> minDuration=500ms limit=20: wall %s; own CPU p50 %.2f ms, p99 %.2f ms; %.1f traces per result (all verified)\n",
+		l, ms(lc.pct(0.5)), ms(lc.pct(0.99)), float64(got)/float64(max(1, n)))
 	return nil
 }
 
@@ -422,27 +461,24 @@ func runLookup(args []string) error {
 	defer st.Close()
 	s := st.Stats()
 	fmt.Printf("  open: %.0f ms wall, %.0f ms CPU; %d parts, %d rows\n", ms(time.Since(t0)), ms(cpuTime()-c0), s.Parts, s.Rows)
-	store := &tracestore.Store{Events: st}
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(*seed, uint64(m.Traces)))
 	if *cold {
-		ks := []int{r.IntN(m.Traces)}
-		l, _, err := lookupPass(ctx, store, g, ks)
+		first, err := lookupPass(ctx, st, g, []int{r.IntN(m.Traces)})
 		if err != nil {
 			return err
 		}
-		more := make([]int, 9)
+		more := make([]int, 20)
 		for i := range more {
 			more[i] = r.IntN(m.Traces)
 		}
-		l2, _, err := lookupPass(ctx, store, g, more)
+		next, err := lookupPass(ctx, st, g, more)
 		if err != nil {
 			return err
 		}
-		sort.Slice(l2, func(i, j int) bool { return l2[i] < l2[j] })
-		fmt.Printf("  cold: first lookup after open %.2f ms; next 9 new ids: %s\n", ms(l[0]), l2)
+		fmt.Printf("  cold: first lookup after open: %s\n  cold: next 20 new ids: %s\n", first, next)
 	}
-	return measure(ctx, store, g, m, *n, *searches, r)
+	return measure(ctx, st, g, m, *n, *searches, r)
 }
 
 // sendBatches is shared by send: it yields batches of traces as pdata.
