@@ -337,7 +337,7 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 		for _, bi := range blocks {
 			bh := &pt.idx.blocks[bi]
 			strm := pt.idx.streams[bh.stream]
-			if strm.tenant != tenant || bh.maxT < start || bh.minT >= end {
+			if strm.tenant() != tenant || bh.maxT < start || bh.minT >= end {
 				continue
 			}
 			if err := ctx.Err(); err != nil {

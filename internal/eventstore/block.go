@@ -59,11 +59,13 @@ type columnHeader struct {
 	constStr   string
 	dict       []string
 	dataOff    uint64
-	dataLen    uint32
-	rawLen     uint32
-	crc        uint32
 	bloomOff   uint64
-	bloomLen   uint32
+	// The 32-bit fields together: every part keeps one header per column
+	// per block in memory, so padding costs RAM per stream (112 bytes).
+	dataLen  uint32
+	rawLen   uint32
+	crc      uint32
+	bloomLen uint32
 }
 
 type blockHeader struct {
@@ -99,7 +101,7 @@ func (c *columnHeader) marshal(dst []byte) []byte {
 }
 
 func (c *columnHeader) unmarshal(d *decBuf) {
-	c.name = d.str("column name")
+	c.name = d.name("column name")
 	c.typ = colType(d.byte1("column type"))
 	c.enc = colEnc(d.byte1("column encoding"))
 	c.width = d.byte1("column width")
@@ -117,7 +119,7 @@ func (c *columnHeader) unmarshal(d *decBuf) {
 	switch c.enc {
 	case encConst:
 		if c.typ == ctString || c.typ == ctID {
-			c.constStr = d.str("column const")
+			c.constStr = d.name("column const")
 		}
 	case encDict:
 		if c.typ != ctString {

@@ -10,6 +10,28 @@ import (
 type decBuf struct {
 	b   []byte
 	err error
+	// names, when set, interns the strings read by name: a part index
+	// repeats each column name in every block header.
+	names map[string]string
+}
+
+// name reads a string like str, interned through d.names when set.
+func (d *decBuf) name(what string) string {
+	if d.names == nil {
+		return d.str(what)
+	}
+	n := d.uvarint(what)
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return ""
+	}
+	b := d.bytes(int(n), what)
+	if s, ok := d.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	d.names[s] = s
+	return s
 }
 
 func (d *decBuf) fail(what string) {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -254,5 +255,31 @@ func TestTokenizer(t *testing.T) {
 	}
 	if n := len(innerTokenHashes("a connection refused b")); n != 2 {
 		t.Errorf("inner tokens %d, want 2", n)
+	}
+}
+
+// Every part keeps one columnHeader per column per block in memory (RAM per
+// active stream, T8): padding or new fields must be a deliberate choice.
+func TestColumnHeaderSize(t *testing.T) {
+	if n := unsafe.Sizeof(columnHeader{}); n > 112 {
+		t.Fatalf("columnHeader is %d bytes, want at most 112", n)
+	}
+	if n := unsafe.Sizeof(stream{}); n > 48 {
+		t.Fatalf("stream is %d bytes, want at most 48", n)
+	}
+}
+
+func TestIndexInternsNames(t *testing.T) {
+	var body []byte
+	for range 2 {
+		body = appendStr(body, "service.name")
+	}
+	d := &decBuf{b: body, names: map[string]string{}}
+	a, b := d.name("x"), d.name("x")
+	if a != "service.name" || b != a || unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatalf("names %q %q not interned", a, b)
+	}
+	if d.err != nil || len(d.b) != 0 {
+		t.Fatalf("err %v, %d bytes left", d.err, len(d.b))
 	}
 }

@@ -36,10 +36,15 @@ const (
 // stream identifies rows sharing tenant, signal and stream labels.
 type stream struct {
 	key    string
-	tenant string
-	signal model.Signal
 	labels labels.Labels
+	// The tenant is the key's first tenantLen bytes (a registry entry per
+	// stream is RAM per active stream, so the struct stays at 48 bytes).
+	tenantLen uint32
+	signal    model.Signal
 }
+
+// tenant returns the stream's tenant (sharing the key's memory).
+func (st *stream) tenant() string { return st.key[:st.tenantLen] }
 
 func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labels) []byte {
 	dst = append(dst, tenant...)
@@ -54,7 +59,7 @@ func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labe
 }
 
 func newStream(tenant string, sig model.Signal, ls labels.Labels) *stream {
-	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), tenant: tenant, signal: sig, labels: ls}
+	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), tenantLen: uint32(len(tenant)), signal: sig, labels: ls}
 }
 
 // streamRows is one stream's rows sorted by time.
@@ -270,7 +275,7 @@ func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) 
 	var body []byte
 	body = binary.AppendUvarint(body, uint64(len(streams)))
 	for _, st := range streams {
-		body = appendStr(body, st.tenant)
+		body = appendStr(body, st.tenant())
 		body = append(body, byte(st.signal))
 		body = binary.AppendUvarint(body, uint64(st.labels.Len()))
 		st.labels.Range(func(l labels.Label) {
@@ -329,7 +334,7 @@ func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 // parseIndexBody decodes an index body; streams are shared through res so
 // every part and the head use one *stream per key.
 func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
-	d := &decBuf{b: body}
+	d := &decBuf{b: body, names: map[string]string{}}
 	pi := &partIndex{}
 	ns := d.count(3, "stream count")
 	pi.streams = make([]*stream, 0, ns)

@@ -100,7 +100,6 @@ func parseStreamKey(key []byte) (*stream, error) {
 		return nil, fmt.Errorf("decode stream key: no signal")
 	}
 	skey := string(key)
-	tenant := skey[:i] // shares the key's memory
 	sig := model.Signal(key[i+1])
 	if !sig.Valid() {
 		return nil, fmt.Errorf("decode stream key: invalid signal %d", sig)
@@ -123,7 +122,7 @@ func parseStreamKey(key []byte) (*stream, error) {
 		rest = rest[k+1:]
 	}
 	b.Sort()
-	return &stream{key: skey, tenant: tenant, signal: sig, labels: b.Labels()}, nil
+	return &stream{key: skey, tenantLen: uint32(i), signal: sig, labels: b.Labels()}, nil
 }
 
 // decodeBatch decodes a payload into events whose strings alias payload
@@ -162,7 +161,7 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 			lastSt, lastKey = st, key
 		}
 		e := &dst[i]
-		e.Tenant, e.Signal, e.Stream = st.tenant, st.signal, st.labels
+		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal, st.labels
 		streams[i] = st
 		e.Time = r.varint()
 		e.Body = r.str()
