@@ -257,7 +257,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		close(produced)
 	})
 	wg.Go(func() {
-		if err := a.ship(runCtx, buf, client); err != nil {
+		if err := a.ship(runCtx, buf, client, tailer); err != nil {
 			errc <- err
 		}
 	})
@@ -378,7 +378,9 @@ func ignoreCanceled(err error) error {
 }
 
 // ship delivers buffered batches in order and records acknowledgements.
-func (a *Agent) ship(ctx context.Context, buf *buffer.Buffer, client *ship.Client) error {
+// tailer (nil without files) learns the acknowledged positions for its lag
+// in seconds.
+func (a *Agent) ship(ctx context.Context, buf *buffer.Buffer, client *ship.Client, tailer *tail.Tailer) error {
 	for {
 		e, err := buf.Peek(ctx)
 		if err != nil {
@@ -401,6 +403,9 @@ func (a *Agent) ship(ctx context.Context, buf *buffer.Buffer, client *ship.Clien
 		a.state.Apply(b.Seq, b.Positions)
 		a.ackPos, a.acked, a.dirty = e.Pos, true, true
 		a.mu.Unlock()
+		if tailer != nil {
+			tailer.Acknowledge(b.Positions)
+		}
 	}
 }
 

@@ -641,3 +641,39 @@ metrics:
 		t.Fatalf("tenant header %q", got[0])
 	}
 }
+
+// TestLagSecondsFollowsAcknowledgements: while the server is down the
+// per-file lag in seconds grows; once everything is acknowledged it drops
+// back.
+func TestLagSecondsFollowsAcknowledgements(t *testing.T) {
+	dir := t.TempDir()
+	rc, srv := newServer(t)
+	defer srv.Close()
+	rc.setDown(true)
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	w := newLogWriter(t, filepath.Join(dir, "logs", "app.log"))
+	defer w.close()
+	for range 20 {
+		w.line()
+	}
+	_, reg, stop := startAgent(t, testConfig(dir, srv.URL), false)
+	lag := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "sightline_agent_file_lag_seconds" && len(mf.GetMetric()) > 0 {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	waitFor(t, "lag of an unacknowledged file", 10*time.Second, func() bool { return lag() >= 1 })
+	rc.setDown(false)
+	waitAll(t, rc, 20, "")
+	waitFor(t, "lag back to zero", 10*time.Second, func() bool { v := lag(); return v >= 0 && v < 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -140,6 +140,7 @@ func ParseLabel(s string) (string, string, error) {
 func (c Config) resolved() Config {
 	c.Tail.Include = c.Paths
 	c.Tail.Exclude = c.Exclude
+	c.Tail.ReportsAcks = true // the shipper passes acknowledged positions on
 	c.Parse.Labels = c.Labels
 	c.Ship.Server = c.Server
 	c.Metrics.Dir = filepath.Join(c.DataDir, "metrics")
