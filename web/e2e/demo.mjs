@@ -211,6 +211,7 @@ describe('on-call path over the demo: alert → metric → logs → trace → ma
       const span = Number(zoomed.get('to')) - Number(zoomed.get('from'));
       assert.ok(span > 20_000 && span < 150_000, `the zoomed range spans ${span / 1000}s, not about a minute`);
       await chart.locator('canvas').waitFor();
+      await shot(page, 'oncall-2-metric-minute-dark');
 
       // → that service's logs of that minute.
       const related = page.getByLabel('Related logs and traces').locator('.related-service', { hasText: FAULT_SERVICE });
@@ -271,7 +272,7 @@ for (const theme of ['dark', 'light']) {
         }
       });
 
-    visit('logs', '/logs', { q: '{service_name=~"gateway|catalog|checkout"}', from: 'now-15m', to: 'now' }, async (page) => {
+    visit('logs', '/logs', { q: '{service_name=~"gateway|catalog|checkout"}', from: 'now-5m', to: 'now' }, async (page) => {
       await heading(page, 'Logs');
       await page.getByTestId('log-count').waitFor();
       await page.locator('.volume svg rect').first().waitFor();
@@ -283,7 +284,7 @@ for (const theme of ['dark', 'light']) {
       assert.match((await details.textContent()) ?? '', /service_name/);
     });
 
-    visit('graph', '/graph', { q: 'sum by (service) (rate(shop_requests_total[1m]))', from: 'now-15m', to: 'now' }, async (page) => {
+    visit('graph', '/graph', { q: 'sum by (service) (rate(shop_requests_total[1m]))', from: 'now-5m', to: 'now' }, async (page) => {
       await heading(page, 'Metrics explorer');
       const chart = page.getByTestId('chart');
       await chart.locator('canvas').waitFor();
@@ -292,7 +293,7 @@ for (const theme of ['dark', 'light']) {
       assert.deepEqual(related, SERVICES);
     });
 
-    visit('dashboards', '/dashboards/service-overview', { from: 'now-15m', to: 'now' }, async (page) => {
+    visit('dashboards', '/dashboards/service-overview', { from: 'now-5m', to: 'now' }, async (page) => {
       await page.getByRole('heading', { level: 2, name: 'Service overview' }).waitFor();
       for (const title of ['Request rate', 'Error ratio', 'Latency p95']) {
         const chart = page.getByRole('region', { name: title, exact: true }).getByTestId('chart');
@@ -302,7 +303,7 @@ for (const theme of ['dark', 'light']) {
       assert.ok(Number(await rate.getAttribute('data-series')) >= SERVICES.length, 'request rate lacks some services');
     });
 
-    visit('traces', '/traces', { service: 'gateway', operation: 'POST /api/checkout', from: 'now-15m', to: 'now' }, async (page) => {
+    visit('traces', '/traces', { service: 'gateway', operation: 'POST /api/checkout', from: 'now-5m', to: 'now' }, async (page) => {
       await heading(page, 'Traces');
       await page.getByRole('heading', { name: /\d+ traces?/ }).waitFor();
       const rows = page.locator('a.trace-row');
@@ -330,7 +331,7 @@ for (const theme of ['dark', 'light']) {
       }
     });
 
-    visit('service-map', '/service-map', { from: 'now-15m', to: 'now' }, async (page) => {
+    visit('service-map', '/service-map', { from: 'now-5m', to: 'now' }, async (page) => {
       await heading(page, 'Service map');
       for (const n of [...SERVICES, ...BACKENDS]) await page.locator(`[data-testid="map-node"][aria-label="${n}"]`).waitFor();
       for (const e of EDGES) await page.locator(`.map-edge[data-edge="${e}"]`).waitFor();

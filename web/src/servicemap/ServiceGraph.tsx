@@ -39,7 +39,8 @@ export function ServiceGraph({ layout, selected, onSelect, labelOf, healthOf }: 
       className={hover ? 'map-svg hovering' : 'map-svg'}
     >
       <defs>
-        <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+        {/* In user units: a bold (selected or hovered) curve keeps the same arrow head. */}
+        <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="10" markerHeight="10" markerUnits="userSpaceOnUse" orient="auto-start-reverse">
           <path d="M0,0 L10,5 L0,10 z" className="map-arrow" />
         </marker>
       </defs>
