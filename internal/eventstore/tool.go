@@ -103,6 +103,9 @@ type ColumnStat struct {
 	BloomBytes int64
 	HeaderOnly int // blocks where the column lives in the header (const / all-present)
 	Dict       int // blocks using a dictionary
+	// PlainRawBytes is RawBytes of the blocks storing the column as plain
+	// strings: the text a filter without a usable index reads row by row.
+	PlainRawBytes int64
 }
 
 // ColumnStats reports where the parts' bytes go, per column, largest first.
@@ -133,6 +136,9 @@ func (s *Store) ColumnStats() []ColumnStat {
 				}
 				if c.enc == encDict {
 					cs.Dict++
+				}
+				if c.typ == ctString && c.enc == encPlain {
+					cs.PlainRawBytes += int64(c.rawLen)
 				}
 			}
 		}
