@@ -38,6 +38,16 @@ type pb struct {
 func (p *pb) more() bool { return p.pos < len(p.b) }
 
 func (p *pb) varint() (uint64, bool) {
+	// Tags and most lengths fit one byte.
+	if p.pos < len(p.b) && p.b[p.pos] < 0x80 {
+		v := uint64(p.b[p.pos])
+		p.pos++
+		return v, true
+	}
+	return p.varintSlow()
+}
+
+func (p *pb) varintSlow() (uint64, bool) {
 	var v uint64
 	for shift := uint(0); shift < 64; shift += 7 {
 		if p.pos >= len(p.b) {
