@@ -253,7 +253,7 @@ func BenchmarkDecodeProto(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((cpuTime() - cpu0).Nanoseconds())/float64(b.N*td.SpanCount()), "cpu-ns/span")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*td.SpanCount()), "cpu-ns/span")
 }
 
 // BenchmarkPdataDecodeRows measures the slow path on the same bytes:
@@ -274,7 +274,7 @@ func BenchmarkPdataDecodeRows(b *testing.B) {
 		_ = buf.Rows("", req.Traces())
 	}
 	// Includes the garbage collection the allocations cause.
-	b.ReportMetric(float64((cpuTime() - cpu0).Nanoseconds())/float64(b.N*td.SpanCount()), "cpu-ns/span")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*td.SpanCount()), "cpu-ns/span")
 }
 
 // TestAppendCopiesRows guards the contract the fast path relies on: the
