@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/sightline/sightline/internal/eventstore"
@@ -353,5 +355,33 @@ func TestLineFilterPushdownAgreesWithEngine(t *testing.T) {
 		if got := strings.Count(query(t, st, tc.q, 100, logql.Forward), `"`+"17"); stored != tc.want || got != tc.want {
 			t.Errorf("%s: store returned %d rows, engine %d, want %d", tc.q, stored, got, tc.want)
 		}
+	}
+}
+
+// TestRecordKeepsEveryStreamLabel: every stream-key attribute and stream
+// label of a row reaches its stream, sorted, the first value of a name
+// winning (a cached ScratchBuilder result once kept only the first label).
+func TestRecordKeepsEveryStreamLabel(t *testing.T) {
+	s := mustSchema(t)
+	r := s.NewRecord("", base.UnixNano())
+	r.AddString("service.name", "cart")
+	r.AddString("k8s.namespace.name", "shop")
+	r.AddStreamLabel("env", "prod")
+	r.AddString("service.name", "other") // the first value stays
+	r.AddString("deployment.environment", "ignored-if-not-a-stream-key")
+	ev := r.Event()
+	got := ev.Stream.String()
+	for _, want := range []string{`env="prod"`, `service_name="cart"`, `namespace="shop"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stream %s lacks %s", got, want)
+		}
+	}
+	if strings.Contains(got, "other") {
+		t.Errorf("stream %s took a later service.name", got)
+	}
+	names := []string{}
+	ev.Stream.Range(func(l labels.Label) { names = append(names, l.Name) })
+	if !slices.IsSorted(names) {
+		t.Errorf("stream labels not sorted: %v", names)
 	}
 }

@@ -23,6 +23,7 @@ package logstore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -216,6 +217,7 @@ type Record struct {
 	s       *Schema
 	ev      model.Event
 	lb      labels.ScratchBuilder
+	lnames  []string       // stream label names added to lb, in order
 	seen    map[string]int // attr key → index in ev.Attrs
 	dropped int64
 }
@@ -247,7 +249,9 @@ func (r *Record) AddStreamLabel(name, value string) {
 	if value == "" {
 		return
 	}
-	r.lb.Add(SanitizeKey(name, r.s.opts.MaxFieldNameBytes), truncate(value, 1024))
+	name = SanitizeKey(name, r.s.opts.MaxFieldNameBytes)
+	r.lnames = append(r.lnames, name)
+	r.lb.Add(name, truncate(value, 1024))
 }
 
 // Add adds an attribute: keys listed as stream keys become stream labels
@@ -310,19 +314,15 @@ func (r *Record) addStreamOnce(name, value string) {
 	if value == "" {
 		return
 	}
-	// Keep the first value of a label; ScratchBuilder would keep duplicates.
-	for _, seen := range r.streamNames() {
-		if seen == name {
-			return
-		}
+	// Keep the first value of a label; ScratchBuilder would keep
+	// duplicates. (Names are tracked here: ScratchBuilder.Labels caches its
+	// result, so calling it before the row is complete would freeze the
+	// labels added so far.)
+	if slices.Contains(r.lnames, name) {
+		return
 	}
+	r.lnames = append(r.lnames, name)
 	r.lb.Add(name, truncate(value, 1024))
-}
-
-func (r *Record) streamNames() []string {
-	var names []string
-	r.lb.Labels().Range(func(l labels.Label) { names = append(names, l.Name) })
-	return names
 }
 
 // Event finishes the row. The Record must not be used afterwards.
@@ -330,7 +330,7 @@ func (r *Record) Event() model.Event {
 	if r.dropped > 0 {
 		r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: DroppedFieldsField, Value: model.IntValue(r.dropped)})
 	}
-	if r.lb.Labels().IsEmpty() {
+	if len(r.lnames) == 0 {
 		// A row needs a stream label to be reachable by a LogQL selector;
 		// like Loki for OTLP, name the unknown service.
 		r.lb.Add(UnknownServiceLabel, UnknownService)
