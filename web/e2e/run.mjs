@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { SEED, seed } from './seed.mjs';
+import './dashboards.mjs'; // user dashboards and the big-trace waterfall
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.SIGHTLINE_URL ?? 'http://127.0.0.1:9800').replace(/\/$/, '');

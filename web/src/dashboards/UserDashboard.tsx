@@ -531,7 +531,7 @@ function DashboardEditor({ initial, params, range, refreshKey, onSaved, onCancel
         >
           Add panel
         </button>
-        <span className="muted small">Panels fill rows left to right in this order.</span>
+        <span className="muted small">Panels are placed in this order, each as high up as it fits.</span>
       </div>
     </div>
   );
@@ -585,7 +585,17 @@ function PanelEditor({ panel: p, index, count, tenant, onChange, onMove, onRemov
             aria-label="Panel type"
             onChange={(e) => {
               const type = e.target.value as DashboardPanelType;
-              onChange({ type, note: type === 'unsupported' ? p.note : undefined, originalType: type === 'unsupported' ? p.originalType : undefined });
+              // A stat needs less room than a graph: a new panel's default height follows its type.
+              const h = type === 'stat' && p.gridPos.h === 8 ? 5 : type !== 'stat' && p.gridPos.h === 5 ? 8 : p.gridPos.h;
+              onChange(
+                {
+                  type,
+                  note: type === 'unsupported' ? p.note : undefined,
+                  originalType: type === 'unsupported' ? p.originalType : undefined,
+                  gridPos: { ...p.gridPos, h },
+                },
+                h !== p.gridPos.h,
+              );
             }}
           >
             {p.type === 'unsupported' && <option value="unsupported">Unsupported ({p.originalType || 'unknown'})</option>}

@@ -99,23 +99,27 @@ export function parseLabelValues(q: string): { selector: string; label: string }
   return m ? { selector: m[1] ?? '', label: m[2]! } : null;
 }
 
-/** Flows panels left to right, top to bottom, keeping each one's width and height. */
+/**
+ * Lays panels out in order, each at the highest free spot that fits its
+ * width (leftmost on ties), keeping its width and height: a panel slides up
+ * under a shorter neighbour the way Grafana's grid packs panels.
+ */
 export function flowLayout(panels: DashboardPanel[]): DashboardPanel[] {
-  let x = 0;
-  let y = 0;
-  let rowH = 0;
+  const tops = new Array<number>(GRID_COLUMNS).fill(0);
   return panels.map((p) => {
     const w = Math.min(GRID_COLUMNS, Math.max(1, p.gridPos.w || 12));
     const h = Math.max(1, p.gridPos.h || 8);
-    if (x + w > GRID_COLUMNS) {
-      x = 0;
-      y += rowH;
-      rowH = 0;
+    let bestX = 0;
+    let bestY = Infinity;
+    for (let x = 0; x + w <= GRID_COLUMNS; x++) {
+      const y = Math.max(...tops.slice(x, x + w));
+      if (y < bestY) {
+        bestY = y;
+        bestX = x;
+      }
     }
-    const out = { ...p, gridPos: { x, y, w, h } };
-    x += w;
-    rowH = Math.max(rowH, h);
-    return out;
+    for (let c = bestX; c < bestX + w; c++) tops[c] = bestY + h;
+    return { ...p, gridPos: { x: bestX, y: bestY, w, h } };
   });
 }
 

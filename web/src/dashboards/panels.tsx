@@ -47,7 +47,7 @@ export function DashboardPanelView(props: PanelViewProps) {
   const style = { gridColumn: `${g.x + 1} / span ${g.w}`, gridRow: `${g.y + 1} / span ${g.h}` };
   const [loading, setLoading] = useState(false);
   return (
-    <section className={`card panel ud-panel ud-${panel.type}`} style={style} aria-label={panel.title || 'Untitled panel'} data-panel-id={panel.id}>
+    <section className={`card panel ud-panel ud-type-${panel.type}`} style={style} aria-label={panel.title || 'Untitled panel'} data-panel-id={panel.id}>
       <div className="panel-head">
         <h3 title={panel.title}>{panel.title || <span className="muted">Untitled</span>}</h3>
         {loading && <span className="spinner" aria-label="Loading" />}
@@ -116,8 +116,9 @@ function GraphBody({ panel, exprs, range, step, refreshKey, tenant, onLoading }:
   if (error !== null) return <PanelError error={error} />;
   if (!chart) return <div className="panel-empty ud-fill" />;
   if (chart.data.series.length === 0) return <div className="panel-empty ud-fill">No data</div>;
-  // Room for the header (36 px) and the legend under the plot.
-  const height = Math.max(80, panelHeight(panel.gridPos.h) - 36 - 74);
+  // Room for the header, the chart's padding and the legend under the plot
+  // (one line for a few series, two, scrolling, for more).
+  const height = Math.max(80, panelHeight(panel.gridPos.h) - (chart.data.series.length <= 4 ? 88 : 120));
   return (
     <TimeSeriesChart
       data={chart.data}

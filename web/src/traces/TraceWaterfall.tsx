@@ -102,6 +102,8 @@ export function TraceWaterfall({ trace }: Props) {
     if (!el) return;
     const measure = () => setDetailsH(Math.max(1, Math.round(el.getBoundingClientRect().height)));
     measure();
+    // Opening a span near the bottom of the viewport brings its details into view.
+    el.scrollIntoView({ block: 'nearest' });
     detailsObserver.current = new ResizeObserver(measure);
     detailsObserver.current.observe(el);
   }, []);
