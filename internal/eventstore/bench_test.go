@@ -461,6 +461,7 @@ func BenchmarkFlushSpans(b *testing.B) {
 		}
 		b.StopTimer()
 		cpu += cpuNow() - c0
+		b.ReportMetric(float64(s.Stats().DiskBytes)/n, "B/span-flushed")
 		s.Close()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "spans/cpu-s")

@@ -204,6 +204,10 @@ var (
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxColumnRaw),
 		zstd.IgnoreChecksum(true))
+	// zstdFastEnc compresses the parts a head flush writes: they are on the
+	// ingest path and are re-encoded with zstdEnc when merged.
+	zstdFastEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 )
 
 // --------------------------------------------------------------- building
@@ -240,6 +244,7 @@ type blockBuilder struct {
 	i64    []int64
 	u64    []uint64
 	uniq   map[string]int
+	fast   bool // compress with zstdFastEnc
 }
 
 type attrKey struct {
@@ -506,7 +511,11 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	}
 	stored := raw
 	if len(raw) >= 64 {
-		bb.comp = zstdEnc.EncodeAll(raw, bb.comp[:0])
+		enc := zstdEnc
+		if bb.fast {
+			enc = zstdFastEnc
+		}
+		bb.comp = enc.EncodeAll(raw, bb.comp[:0])
 		if len(bb.comp) < len(raw)-len(raw)/10 {
 			stored = bb.comp
 			ch.flags |= flagZstd

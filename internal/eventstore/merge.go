@@ -88,7 +88,7 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 	slices.SortFunc(refs, func(a, b *partRef) int { return cmpStr(a.p.info.ID, b.p.info.ID) })
 	man := s.man
 	man.Parts = slices.Clone(s.man.Parts)
-	info, err := s.writeNewPart(&man, day, mergeSource(refs))
+	info, err := s.writeNewPart(&man, day, mergeSource(refs), false)
 	if err != nil {
 		s.m.mergeFailures.Inc()
 		return false, fmt.Errorf("merge parts: %w", err)

@@ -140,8 +140,9 @@ func (s partSink) writeBloom(p []byte) (uint64, error) { return s.bloom.write(p)
 
 // writePart writes groups (sorted by stream key, rows by time) into a new
 // part directory dir, fsyncing every file and the directory. The caller
-// renames dir into place and publishes it.
-func writePartFrom(fsys fileSystem, dir string, src groupSource) (info partInfo, err error) {
+// renames dir into place and publishes it. fast selects the fastest zstd
+// level for column data (head flushes; merges re-encode at the default).
+func writePartFrom(fsys fileSystem, dir string, src groupSource, fast bool) (info partInfo, err error) {
 	if err := fsys.MkdirAll(dir); err != nil {
 		return info, fmt.Errorf("create part dir: %w", err)
 	}
@@ -158,6 +159,7 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource) (info partInfo,
 	sink := partSink{data, bloom}
 	bb := blockBuilderPool.Get().(*blockBuilder)
 	defer blockBuilderPool.Put(bb)
+	bb.fast = fast
 
 	var blocks []blockHeader
 	var traces []traceEntry

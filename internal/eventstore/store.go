@@ -594,7 +594,7 @@ func (s *Store) flushHead(h *head) error {
 	}
 	for _, d := range days {
 		groups := byDay[d]
-		pi, err := s.writeNewPart(&man, dayName(d), sliceSource(groups))
+		pi, err := s.writeNewPart(&man, dayName(d), sliceSource(groups), true)
 		if err != nil {
 			cleanup()
 			return err
@@ -657,14 +657,14 @@ func sliceSource(groups []streamRows) groupSource {
 }
 
 // writeNewPart writes a part under tmp/ and renames it into its partition.
-func (s *Store) writeNewPart(man *manifest, day string, src groupSource) (partInfo, error) {
+func (s *Store) writeNewPart(man *manifest, day string, src groupSource, fast bool) (partInfo, error) {
 	// IDs are never reused, even when a failed attempt was not published.
 	s.nextID = max(s.nextID, man.NextPartID)
 	id := fmt.Sprintf("%016x", s.nextID)
 	s.nextID++
 	man.NextPartID = s.nextID
 	tmp := filepath.Join(s.dir, "tmp", id)
-	info, err := writePartFrom(s.fs, tmp, src)
+	info, err := writePartFrom(s.fs, tmp, src, fast)
 	if err != nil {
 		s.fs.RemoveAll(tmp)
 		return info, fmt.Errorf("write part %s: %w", id, err)
