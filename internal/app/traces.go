@@ -4,50 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/sightline/sightline/internal/api/jaeger"
 	apitraces "github.com/sightline/sightline/internal/api/traces"
 	"github.com/sightline/sightline/internal/config"
 	"github.com/sightline/sightline/internal/ingest/otlp"
 	"github.com/sightline/sightline/internal/ingest/zipkin"
+	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/sampling"
 	"github.com/sightline/sightline/internal/spanmetrics"
 	"github.com/sightline/sightline/internal/tracestore"
+	"github.com/sightline/sightline/internal/tracestore/pipeline"
 )
-
-// tracePipeline is the one path every span takes, whatever its protocol:
-// rows into the event store (through the sampler), then span metrics and
-// service-graph edges. Metrics are derived only after the store accepted
-// the batch, so a refused batch that the client retries counts once.
-type tracePipeline struct {
-	tenant  string
-	sampler *sampling.Sampler
-	gen     *spanmetrics.Generator
-	bufs    sync.Pool // *tracestore.RowBuffer, reused when the sampler does not keep rows
-}
-
-func (p *tracePipeline) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	var err error
-	if p.sampler.PassThrough() {
-		// The store copies what it keeps, so the rows' memory is reused.
-		buf, _ := p.bufs.Get().(*tracestore.RowBuffer)
-		if buf == nil {
-			buf = new(tracestore.RowBuffer)
-		}
-		err = p.sampler.Offer(ctx, buf.Rows(p.tenant, td))
-		p.bufs.Put(buf)
-	} else {
-		err = p.sampler.Offer(ctx, tracestore.AppendRows(nil, p.tenant, td))
-	}
-	if err != nil {
-		return err
-	}
-	return p.gen.ConsumeTraces(ctx, td)
-}
 
 // setupTraces wires the traces pillar: span ingest into the event store,
 // span metrics and service-graph series into the metric store, and the
@@ -74,7 +43,12 @@ func (a *App) setupTraces(mux *http.ServeMux, rcv *otlp.Receiver) error {
 	if !smp.PassThrough() {
 		smp.Start()
 	}
-	pipe := &tracePipeline{sampler: smp, gen: gen}
+	// Spans carry the tenant of their request (X-Scope-OrgID header or
+	// gRPC metadata); OTLP protobuf is decoded without pdata.
+	pipe, err := pipeline.New(pipeline.Options{Sampler: smp, Derive: gen, Tenant: logstore.TenantFrom})
+	if err != nil {
+		return fmt.Errorf("set up trace pipeline: %w", err)
+	}
 	rcv.Traces = pipe
 
 	maxReq := int64(a.cfg.Limits.MaxRequestBytes)
