@@ -50,7 +50,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { for _ in $(seq 1 600); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
+# port_free refuses to start a server where another one already answers
+# (its figures would be measured on the wrong process).
+port_free() { if curl -s -o /dev/null "http://$1/"; then echo "something already listens on $1" >&2; exit 1; fi; }
+# wait_ready URL PID waits until URL answers while PID is alive.
+wait_ready() {
+  for _ in $(seq 1 600); do
+    kill -0 "$2" 2>/dev/null || { echo "server $2 exited; see its log in $work" >&2; return 1; }
+    curl -sf "$1" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "not ready: $1" >&2
+  return 1
+}
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
 sl=${SIGHTLINE_BINARY:-}
@@ -73,18 +85,20 @@ common=(-in "$work/logs.jsonl" -stats "$work/stats.json" -runs "$runs")
 
 echo "== $slver"
 rm -rf "$work/sl-data"
+port_free 127.0.0.1:19811
 printf 'metrics:\n  self_scrape: false\n' > "$work/sightline.yml"
 "$sl" server --config "$work/sightline.yml" --data-dir "$work/sl-data" --http-addr 127.0.0.1:19811 \
   --otlp-grpc-addr "" --otlp-http-addr "" --log-level warn > "$work/sightline.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-wait_ready http://127.0.0.1:19811/-/ready
+wait_ready http://127.0.0.1:19811/-/ready "$spid"
 "$work/logpeerbench" run -target sightline -url http://127.0.0.1:19811 -pid "$spid" -data-dir "$work/sl-data" \
   -version "$slver" -out "$work/sightline.json" ${PROFILE:+-profile "$PROFILE" -profile-dir "$work"} "${common[@]}"
 stop "$spid"
 
 echo "== Loki ${PEER_VERSION:-}"
 rm -rf "$work/loki-data"
+port_free 127.0.0.1:19831
 cat > "$work/loki.yaml" <<EOF
 auth_enabled: false
 server:
@@ -143,7 +157,7 @@ EOF
 "$loki" -config.file="$work/loki.yaml" > "$work/loki.log" 2>&1 &
 lpid=$!
 pids+=("$lpid")
-wait_ready http://127.0.0.1:19831/ready
+wait_ready http://127.0.0.1:19831/ready "$lpid"
 "$work/logpeerbench" run -target loki -url http://127.0.0.1:19831 -pid "$lpid" -data-dir "$work/loki-data" \
   -version "${PEER_VERSION:-$loki}" -out "$work/loki.json" "${common[@]}"
 stop "$lpid"

@@ -45,7 +45,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_ready() { for _ in $(seq 1 600); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; echo "not ready: $1" >&2; return 1; }
+# port_free refuses to start a server where another one already answers
+# (its figures would be measured on the wrong process).
+port_free() { if curl -s -o /dev/null "http://$1/"; then echo "something already listens on $1" >&2; exit 1; fi; }
+# wait_ready URL PID waits until URL answers while PID is alive.
+wait_ready() {
+  for _ in $(seq 1 600); do
+    kill -0 "$2" 2>/dev/null || { echo "server $2 exited; see its log in $work" >&2; return 1; }
+    curl -sf "$1" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "not ready: $1" >&2
+  return 1
+}
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
 sl=${SIGHTLINE_BINARY:-}
@@ -68,23 +80,25 @@ common=(-in "$work/logs.jsonl" -stats "$work/stats.json" -runs "$runs")
 
 echo "== $slver"
 rm -rf "$work/sl-data"
+port_free 127.0.0.1:19811
 printf 'metrics:\n  self_scrape: false\n' > "$work/sightline.yml"
 "$sl" server --config "$work/sightline.yml" --data-dir "$work/sl-data" --http-addr 127.0.0.1:19811 \
   --otlp-grpc-addr "" --otlp-http-addr "" --log-level warn > "$work/sightline.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-wait_ready http://127.0.0.1:19811/-/ready
+wait_ready http://127.0.0.1:19811/-/ready "$spid"
 "$work/logpeerbench" run -target sightline -url http://127.0.0.1:19811 -pid "$spid" -data-dir "$work/sl-data" \
   -version "$slver" -out "$work/sightline.json" ${PROFILE:+-profile "$PROFILE" -profile-dir "$work"} "${common[@]}"
 stop "$spid"
 
 echo "== VictoriaLogs ${PEER_VERSION:-}"
 rm -rf "$work/vl-data"
+port_free 127.0.0.1:19821
 "$vl" -storageDataPath "$work/vl-data" -httpListenAddr 127.0.0.1:19821 -retentionPeriod 100y \
   -loggerLevel WARN > "$work/victorialogs.log" 2>&1 &
 vpid=$!
 pids+=("$vpid")
-wait_ready http://127.0.0.1:19821/health
+wait_ready http://127.0.0.1:19821/health "$vpid"
 "$work/logpeerbench" run -target victorialogs -url http://127.0.0.1:19821 -pid "$vpid" -data-dir "$work/vl-data" \
   -version "${PEER_VERSION:-$vl}" -out "$work/victorialogs.json" "${common[@]}"
 stop "$vpid"
