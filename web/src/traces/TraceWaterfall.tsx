@@ -96,14 +96,23 @@ export function TraceWaterfall({ trace }: Props) {
 
   // Measures the open span's details as they render and whenever they resize.
   const detailsObserver = useRef<ResizeObserver | null>(null);
+  const justOpened = useRef(false);
+  const toggleOpen = (id: string, isOpen: boolean) => {
+    justOpened.current = !isOpen;
+    setOpen(isOpen ? null : id);
+  };
   const detailsRef = useCallback((el: HTMLDivElement | null) => {
     detailsObserver.current?.disconnect();
     detailsObserver.current = null;
     if (!el) return;
     const measure = () => setDetailsH(Math.max(1, Math.round(el.getBoundingClientRect().height)));
     measure();
-    // Opening a span near the bottom of the viewport brings its details into view.
-    el.scrollIntoView({ block: 'nearest' });
+    // Opening a span near the bottom of the viewport brings its details into
+    // view; details remounting as the user scrolls back to them do not jump.
+    if (justOpened.current) {
+      justOpened.current = false;
+      el.scrollIntoView({ block: 'nearest' });
+    }
     detailsObserver.current = new ResizeObserver(measure);
     detailsObserver.current.observe(el);
   }, []);
@@ -155,13 +164,13 @@ export function TraceWaterfall({ trace }: Props) {
             <span className="wf-toggle-space" />
           )}
           <span className="svc-dot" style={{ background: serviceColor(r.service) }} />
-          <button type="button" className="wf-label" onClick={() => setOpen(isOpen ? null : id)}>
+          <button type="button" className="wf-label" onClick={() => toggleOpen(id, isOpen)}>
             <span className="wf-service">{r.service}</span>
             <span className="wf-op">{r.span.operationName}</span>
             {r.error && <span className="badge badge-error wf-badge">error</span>}
           </button>
         </div>
-        <div className="wf-timeline" onClick={() => setOpen(isOpen ? null : id)}>
+        <div className="wf-timeline" onClick={() => toggleOpen(id, isOpen)}>
           {ticks.slice(1, -1).map((f) => (
             <span key={f} className="wf-grid" style={{ left: `${f * 100}%` }} />
           ))}
