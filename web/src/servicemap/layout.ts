@@ -193,6 +193,7 @@ export const LABEL_PAD_Y = 3;
 const CHAR_W = 6.3; // a generous mean advance of 11px sans-serif
 const NODE_PAD = 4; // labels keep this far from nodes
 const LABEL_GAP = 2; // …and from each other
+const ARROW_ROOM = 12; // and from the arrow heads left of a node
 
 /** The box a label of these lines needs (text width estimated from its length). */
 export function labelSize(lines: string[], charWidth = CHAR_W): { w: number; h: number } {
@@ -361,7 +362,8 @@ export function routeEdges(layout: MapLayout, labelOf: (e: MapEdge) => string[],
   }
 
   const sampled = shapes.map((s) => ({ ...s, points: sample(s.segs) }));
-  const nodeBoxes: Box[] = layout.nodes.map((n) => ({ x: n.x, y: n.y, w: NODE_W, h: NODE_H }));
+  // Arrow heads enter nodes from the left: labels keep clear of them too.
+  const nodeBoxes: Box[] = layout.nodes.map((n) => ({ x: n.x - ARROW_ROOM, y: n.y, w: NODE_W + ARROW_ROOM, h: NODE_H }));
   const placed: Box[] = [];
   const order = sampled
     .map((s, idx) => ({ s, idx, len: s.points.length ? Math.abs(s.points[s.points.length - 1]!.x - s.points[0]!.x) : 0 }))
