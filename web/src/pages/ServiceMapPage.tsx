@@ -5,7 +5,7 @@ import { ErrorBox } from '../components/ErrorBox';
 import { PendingApi } from '../components/PendingApi';
 import { BUILTIN_DASHBOARDS } from '../dashboards/builtin';
 import { formatValue, unitFormatter } from '../format';
-import { PanelView } from './DashboardsPage';
+import { PanelView } from '../dashboards/BuiltinDashboard';
 import { hrefFor, onLinkClick, setParams } from '../router';
 import { layoutGraph, type MapEdge, type MapNode } from '../servicemap/layout';
 import { ServiceGraph } from '../servicemap/ServiceGraph';
