@@ -107,7 +107,11 @@ func BenchmarkWALReplay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rows := benchLogRows(100_000)
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("EVENTSTORE_BENCH_REPLAY_ROWS")); err == nil && v >= 1000 {
+		n = v / 1000 * 1000
+	}
+	rows := benchLogRows(n)
 	for i := 0; i < len(rows); i += 1000 {
 		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
 			b.Fatal(err)

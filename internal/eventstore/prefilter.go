@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
@@ -131,8 +132,19 @@ func lowerASCIIInto(dst, b []byte) []byte {
 		dst = make([]byte, len(b))
 	}
 	dst = dst[:len(b)]
-	for i, c := range b {
-		dst[i] = lowerTable[c]
+	i := 0
+	// Eight bytes at a time: a byte gets 0x20 added when it is in 'A'..'Z'
+	// (high bit clear, >= 'A' and not > 'Z'); no carries cross bytes.
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		low7 := w & 0x7f7f7f7f7f7f7f7f
+		geA := low7 + 0x3f3f3f3f3f3f3f3f // high bit set where low7 >= 'A' (0x41)
+		gtZ := low7 + 0x2525252525252525 // high bit set where low7 > 'Z' (0x5a)
+		upper := (geA &^ gtZ) &^ w & 0x8080808080808080
+		binary.LittleEndian.PutUint64(dst[i:], w|upper>>2)
+	}
+	for ; i < len(b); i++ {
+		dst[i] = lowerTable[b[i]]
 	}
 	return dst
 }

@@ -160,3 +160,20 @@ func FuzzPrefilter(f *testing.F) {
 		}
 	})
 }
+
+func TestLowerASCIIInto(t *testing.T) {
+	var in []byte
+	for c := range 256 {
+		in = append(in, byte(c))
+	}
+	in = append(in, "Hello, WORLD! Ünïcödé ZAza@[`{"...)
+	for start := range 9 { // every alignment of the 8-byte loop
+		b := in[start:]
+		got := lowerASCIIInto(nil, b)
+		for i, c := range b {
+			if got[i] != lowerASCII(c) {
+				t.Fatalf("start %d byte %d (0x%02x): got 0x%02x, want 0x%02x", start, i, c, got[i], lowerASCII(c))
+			}
+		}
+	}
+}
