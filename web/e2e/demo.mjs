@@ -188,6 +188,12 @@ describe('on-call path over the demo: alert → metric → logs → trace → ma
         return false;
       });
       await group.getByText(`service=${FAULT_SERVICE}`).first().waitFor();
+      // Let it fire for a while, so that its last minute holds a graph.
+      await eventually(`${ALERT} firing for 20s`, 60_000, async () => {
+        const a = ((await apiJSON('/api/v1/alerts')).data.alerts ?? []).find((x) => x.labels.alertname === ALERT);
+        return a?.state === 'firing' && Date.now() - Date.parse(a.activeAt) > 20_000;
+      });
+      await page.reload({ waitUntil: 'networkidle' });
       await group.scrollIntoViewIfNeeded();
       await shot(page, 'oncall-1-alert-dark');
 
@@ -217,6 +223,7 @@ describe('on-call path over the demo: alert → metric → logs → trace → ma
       const span = Number(zoomed.get('to')) - Number(zoomed.get('from'));
       assert.ok(span > 20_000 && span < 150_000, `the zoomed range spans ${span / 1000}s, not about a minute`);
       await chart.locator('canvas').waitFor();
+      assert.ok(Number(await chart.getAttribute('data-series')) >= 1, `the alert metric has no data in ${zoomed}`);
       await shot(page, 'oncall-2-metric-minute-dark');
 
       // → that service's logs of that minute.
