@@ -33,7 +33,7 @@ import (
 type lokiDiff struct {
 	url     string
 	prefix  string // tenant prefix, unique per run and file
-	offset  int64  // ns added to every suite timestamp (whole days)
+	offset  int64  // ns added to every suite timestamp (whole hours)
 	pending map[string][]logql.Entry
 }
 
@@ -42,11 +42,14 @@ func newLokiDiff(t *testing.T, file string) *lokiDiff {
 	if u == "" {
 		return nil
 	}
-	day := int64(24 * time.Hour)
+	// An hour ago, on the hour: within the window Loki's queriers ask its
+	// ingesters about (query_ingesters_within, 3h by default), and aligned
+	// so steps fall on the same instants.
+	hour := int64(time.Hour)
 	return &lokiDiff{
 		url:     strings.TrimSuffix(u, "/"),
 		prefix:  fmt.Sprintf("conf%d-%s", time.Now().Unix(), strings.TrimSuffix(file, ".test")),
-		offset:  (time.Now().UnixNano()/day - 2) * day,
+		offset:  (time.Now().UnixNano()/hour - 1) * hour,
 		pending: map[string][]logql.Entry{},
 	}
 }

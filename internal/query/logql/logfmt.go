@@ -33,7 +33,7 @@ func scanLogfmt(line string, strict bool, fn func(logfmtPair)) error {
 		key := line[ks:i]
 		if key == "" {
 			if strict {
-				return fmt.Errorf("logfmt syntax error at pos %d: unexpected %q", i+1, line[i])
+				return fmt.Errorf("logfmt syntax error at pos %d : unexpected %q", i+1, line[i])
 			}
 			i = skipLogfmtGarbage(line, i)
 			continue
@@ -44,7 +44,7 @@ func scanLogfmt(line string, strict bool, fn func(logfmtPair)) error {
 		}
 		if line[i] == '"' {
 			if strict {
-				return fmt.Errorf("logfmt syntax error at pos %d: unexpected '\"'", i+1)
+				return fmt.Errorf("logfmt syntax error at pos %d : unexpected '\"'", i+1)
 			}
 			i = skipLogfmtGarbage(line, i)
 			continue
@@ -66,7 +66,7 @@ func scanLogfmt(line string, strict bool, fn func(logfmtPair)) error {
 			}
 			if j >= n {
 				if strict {
-					return fmt.Errorf("logfmt syntax error at pos %d: unterminated quoted value", i+1)
+					return fmt.Errorf("logfmt syntax error at pos %d : unterminated quoted value", i+1)
 				}
 				return nil
 			}
@@ -75,7 +75,7 @@ func scanLogfmt(line string, strict bool, fn func(logfmtPair)) error {
 				uq, err := strconv.Unquote(line[i : j+1])
 				if err != nil {
 					if strict {
-						return fmt.Errorf("logfmt syntax error at pos %d: invalid quoted value: %w", i+1, err)
+						return fmt.Errorf("logfmt syntax error at pos %d : invalid quoted value: %w", i+1, err)
 					}
 					i = j + 1
 					continue
@@ -85,7 +85,7 @@ func scanLogfmt(line string, strict bool, fn func(logfmtPair)) error {
 			i = j + 1
 			if i < n && line[i] > ' ' {
 				if strict {
-					return fmt.Errorf("logfmt syntax error at pos %d: unexpected %q after quoted value", i+1, line[i])
+					return fmt.Errorf("logfmt syntax error at pos %d : unexpected %q after quoted value", i+1, line[i])
 				}
 				i = skipLogfmtGarbage(line, i)
 			}
@@ -101,7 +101,7 @@ func scanLogfmt(line string, strict bool, fn func(logfmtPair)) error {
 			i++
 		}
 		if bad && strict {
-			return fmt.Errorf("logfmt syntax error at pos %d: unexpected '=' or '\"' in value", vs+1)
+			return fmt.Errorf("logfmt syntax error at pos %d : unexpected '=' or '\"' in value", vs+1)
 		}
 		if bad {
 			continue
@@ -146,9 +146,9 @@ func (lp *logfmtParser) set(kv logfmtPair) {
 	if !utf8.ValidString(kv.value) {
 		kv.value = "" // label values must be valid UTF-8
 	}
-	// Standalone keys (no '=') are kept only with --keep-empty or when
-	// asked for by name; "k=" is a key with an empty value.
-	if kv.bare && !lp.keepEmpty && lp.params == nil {
+	// Keys without a value ("k" or "k=") are kept only with --keep-empty
+	// or when asked for by name, as Loki does.
+	if kv.value == "" && !lp.keepEmpty && lp.params == nil {
 		return
 	}
 	var name string
@@ -247,8 +247,13 @@ func compilePattern(s string, needCapture bool) (*patternMatcher, error) {
 }
 
 // match runs the pattern anchored at the start of line, calling fn for each
-// named capture. It reports whether the whole pattern matched.
+// named capture. It reports whether the whole pattern matched. As in Loki,
+// when the literal after a capture is missing the capture takes the rest of
+// the line and matching stops there (later captures stay unset).
 func (m *patternMatcher) match(line string, fn func(name, value string)) bool {
+	if line == "" {
+		return false
+	}
 	pos := 0
 	pending := "" // capture waiting for the next literal
 	for k, p := range m.parts {
@@ -271,6 +276,9 @@ func (m *patternMatcher) match(line string, fn func(name, value string)) bool {
 		}
 		idx := strings.Index(line[pos:], p.lit)
 		if idx < 0 {
+			if fn != nil && pending != "_" && pending != "" {
+				fn(pending, line[pos:])
+			}
 			return false
 		}
 		if fn != nil && pending != "_" && pending != "" {

@@ -983,23 +983,33 @@ func (p *parser) parseUnwrap() (*Unwrap, error) {
 	return u, nil
 }
 
-// parseLabelOr parses predicates joined by and/or. As the Loki docs specify,
-// they are evaluated left to right with equal precedence; a comma or plain
-// juxtaposition means and.
+// parseLabelOr parses predicates joined by and/or. As the Loki docs say,
+// and binds tighter than or ("a or b and c" is "a or (b and c)"); a comma
+// or plain juxtaposition means and. Both associate to the left.
 func (p *parser) parseLabelOr() (LabelPred, error) {
+	l, err := p.parseLabelAnd()
+	if err != nil {
+		return nil, err
+	}
+	for p.isIdent("or") {
+		p.next()
+		r, err := p.parseLabelAnd()
+		if err != nil {
+			return nil, err
+		}
+		l = &LabelBinary{And: false, L: l, R: r}
+	}
+	return l, nil
+}
+
+func (p *parser) parseLabelAnd() (LabelPred, error) {
 	l, err := p.parseLabelAtom()
 	if err != nil {
 		return nil, err
 	}
 	for {
-		and := true
 		switch {
-		case p.isIdent("and"):
-			p.next()
-		case p.isIdent("or"):
-			p.next()
-			and = false
-		case p.peek().kind == tComma:
+		case p.isIdent("and"), p.peek().kind == tComma:
 			p.next()
 		case (p.peek().kind == tIdent && isLabelCmpOp(p.peekAt(1).kind)) || p.peek().kind == tLParen:
 			// juxtaposed predicates are joined with and
@@ -1010,7 +1020,7 @@ func (p *parser) parseLabelOr() (LabelPred, error) {
 		if err != nil {
 			return nil, err
 		}
-		l = &LabelBinary{And: and, L: l, R: r}
+		l = &LabelBinary{And: true, L: l, R: r}
 	}
 }
 

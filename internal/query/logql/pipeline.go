@@ -482,7 +482,7 @@ func compilePred(p LabelPred) predFn {
 		}
 		return func(b *labelsBuilder) bool {
 			if b.hasErr() {
-				return true // as for numeric filters, lines in error pass
+				return true // lines in error pass, as in Loki
 			}
 			v, ok := b.get(x.Name)
 			if !ok {
@@ -512,19 +512,19 @@ func convertValue(kind ValueKind, v string) (float64, error) {
 	return f, nil
 }
 
+// evalCmp follows Loki 3: an absent label fails the comparison, also on a
+// line already in error; a value that does not convert keeps the line with
+// a LabelFilterErr unless an earlier, more telling error is set.
 func evalCmp(c *LabelCmp, b *labelsBuilder) bool {
-	if b.hasErr() {
-		// A line that already failed keeps flowing so that the error is visible
-		// (or filtered by an __error__ matcher).
-		return true
-	}
 	v, ok := b.get(c.Name)
 	if !ok {
 		return false
 	}
 	f, err := convertValue(c.Kind, v)
 	if err != nil {
-		b.setErr(errLabelFilter, err.Error())
+		if !b.hasErr() {
+			b.setErr(errLabelFilter, err.Error())
+		}
 		return true
 	}
 	switch c.Op {
