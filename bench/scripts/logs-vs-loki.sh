@@ -125,7 +125,7 @@ common:
 ingester:
   wal:
     enabled: false
-  flush_on_shutdown: true
+    flush_on_shutdown: true
 query_range:
   cache_results: false
   cache_index_stats_results: false
@@ -140,6 +140,8 @@ limits_config:
   per_stream_rate_limit_burst: 4GB
   reject_old_samples: false
   max_entries_limit_per_query: 100000
+storage_config:
+  use_thanos_objstore: false # the thanos client ignores common.storage.filesystem
 schema_config:
   configs:
     - from: 2020-10-24
@@ -161,6 +163,8 @@ wait_ready http://127.0.0.1:19831/ready "$lpid"
 "$work/logpeerbench" run -target loki -url http://127.0.0.1:19831 -pid "$lpid" -data-dir "$work/loki-data" \
   -version "${PEER_VERSION:-$loki}" -out "$work/loki.json" "${common[@]}"
 stop "$lpid"
+# Loki writes its TSDB index files at shutdown: the whole directory again.
+echo "Loki data dir after shutdown: $(du -sB1 "$work/loki-data" | cut -f1) bytes allocated"
 
 echo
 echo "Data: $lines lines, $(stat -c %s "$work/logs.jsonl") bytes, loggen -format json -start $start -duration 1h"
