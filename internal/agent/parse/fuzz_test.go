@@ -51,6 +51,8 @@ func FuzzParseDocker(f *testing.F) {
 func FuzzJoiner(f *testing.F) {
 	f.Add([]byte("Traceback (most recent call last):\n  x\nE: y\nnext\n\tat z\n"), uint8(3))
 	f.Add([]byte("panic: x\n\ngoroutine 1 [running]:\n2024-01-02T03:04:05Z a\n"), uint8(100))
+	f.Add([]byte("Nov 24, 2026 7:01:02 PM a.B c\nSEVERE: m\na.B: x\n\tat a.B.c(B.java:1)\nCaused by: a.C\nx.Y: z\n"), uint8(40))
+	f.Add([]byte("ERROR [main] a - m\nTraceback (most recent call last):\n  x\nE: y\na.B: c\n"), uint8(40))
 	f.Fuzz(func(t *testing.T, in []byte, maxLines uint8) {
 		o := DefaultMultilineOptions()
 		o.MaxLines = int(maxLines%50) + 1

@@ -18,8 +18,15 @@ type MultilineOptions struct {
 	// record; lines not matching continue the previous record. Empty
 	// selects the built-in rule: a line starts a record when it starts
 	// with a timestamp, or when it does not start with whitespace,
-	// "at ", "Caused by:" or "..." (with extra handling for Python
-	// tracebacks and Go panics).
+	// "at ", "Caused by:", "Suppressed:", "Wrapped by:" or "...". A
+	// Java exception line ("pkg.Class: message" or "pkg.Class") or a
+	// Python "Traceback" line also continues a record that is still a
+	// log header (a timestamped or levelled line and its indented
+	// lines), so a logged error stays with its stack trace; after other
+	// text, or after a stack's frames, it starts a new record. The
+	// java.util.logging two-line format ("Nov 24, 2026 7:01:02 PM
+	// com.x.Y method" then "SEVERE: message") is one header. Python
+	// tracebacks and Go panics get extra handling.
 	StartPattern string `yaml:"start_pattern"`
 	// MaxLines and MaxBytes bound one record; a full record is emitted and
 	// the next line starts a new one.
@@ -58,6 +65,7 @@ type Joiner struct {
 	offset int64
 	last   time.Time
 	mode   traceMode
+	stack  stackState
 }
 
 type traceMode uint8
@@ -66,6 +74,25 @@ const (
 	modeNone traceMode = iota
 	modePython
 	modeGo
+)
+
+// stackState says, for the built-in rule, whether the pending record may
+// take a Java exception line that does not look like a continuation.
+type stackState uint8
+
+const (
+	// stackNone: plain text, or a finished traceback; an exception line
+	// starts a new record (a bare printStackTrace).
+	stackNone stackState = iota
+	// stackJULHead: the first line of java.util.logging's two-line
+	// format; the next (level) line belongs to it.
+	stackJULHead
+	// stackHeader: a log header, possibly with indented lines; an
+	// exception line or a Python traceback joins it.
+	stackHeader
+	// stackFrames: an exception or its frames were seen; only
+	// continuation lines join, a second exception starts a new record.
+	stackFrames
 )
 
 // Joined is one record assembled by a Joiner.
@@ -109,6 +136,9 @@ func (j *Joiner) Add(out []Joined, line []byte, offset int64, now time.Time) []J
 	} else {
 		j.buf = append(append(j.buf, '\n'), line...)
 	}
+	if j.start == nil {
+		j.observe(line, j.lines == 0)
+	}
 	j.lines++
 	j.offset = offset
 	j.last = now
@@ -122,12 +152,45 @@ func goroutineHeader(line []byte) bool {
 	return bytes.HasPrefix(line, []byte("goroutine ")) && bytes.HasSuffix(line, []byte("]:"))
 }
 
+// observe updates the built-in rule's stack state with line, which was
+// just added to the pending record (as its first line when first).
+func (j *Joiner) observe(line []byte, first bool) {
+	if first {
+		switch {
+		case j.mode != modeNone:
+			j.stack = stackNone
+		case julHeader(line):
+			j.stack = stackJULHead
+		case startsWithTimestamp(line) || startsWithLevel(line):
+			j.stack = stackHeader
+		case javaExceptionLine(line) || bytes.HasPrefix(line, []byte("Exception in thread ")):
+			j.stack = stackFrames
+		default:
+			j.stack = stackNone
+		}
+		return
+	}
+	switch j.stack {
+	case stackJULHead:
+		j.stack = stackHeader // the "LEVEL: message" line
+	case stackHeader:
+		switch {
+		case bytes.HasPrefix(line, []byte(pythonTraceback)):
+			j.mode, j.stack = modePython, stackNone
+		case javaExceptionLine(line) || isFrame(line):
+			j.stack = stackFrames
+		}
+	}
+}
+
+const pythonTraceback = "Traceback (most recent call last):"
+
 // startsRecord decides whether line begins a new record.
 func (j *Joiner) startsRecord(line []byte) bool {
 	if j.start != nil {
 		return j.start.Match(line)
 	}
-	if startsWithTimestamp(line) {
+	if startsWithTimestamp(line) || julHeader(line) {
 		return true
 	}
 	switch j.mode {
@@ -136,10 +199,18 @@ func (j *Joiner) startsRecord(line []byte) bool {
 	case modePython:
 		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
 			// The exception line ends the traceback.
-			j.mode = modeNone
+			j.mode, j.stack = modeNone, stackNone
 			return bytes.HasPrefix(line, []byte("Traceback")) || !pythonExceptionLine(line)
 		}
 		return false
+	}
+	switch j.stack {
+	case stackJULHead:
+		return len(line) == 0
+	case stackHeader:
+		if javaExceptionLine(line) || bytes.HasPrefix(line, []byte(pythonTraceback)) {
+			return false
+		}
 	}
 	return !isContinuation(line)
 }
@@ -151,7 +222,106 @@ func isContinuation(line []byte) bool {
 	if line[0] == ' ' || line[0] == '\t' {
 		return true
 	}
-	return bytes.HasPrefix(line, []byte("at ")) || bytes.HasPrefix(line, []byte("Caused by:")) || bytes.HasPrefix(line, []byte("..."))
+	for _, p := range continuationPrefixes {
+		if bytes.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// continuationPrefixes never begin a record: Java frames, elided frames
+// and the cause chain (Logback prints "Wrapped by:" for root-cause-first
+// stacks).
+var continuationPrefixes = [][]byte{
+	[]byte("at "), []byte("..."), []byte("Caused by:"), []byte("Suppressed:"), []byte("Wrapped by:"),
+}
+
+// isFrame reports whether line is a Java stack frame or elided-frames
+// line, indented or not.
+func isFrame(line []byte) bool {
+	line = bytes.TrimLeft(line, " \t")
+	return bytes.HasPrefix(line, []byte("at ")) || bytes.HasPrefix(line, []byte("... "))
+}
+
+// javaExceptionLine reports whether line is "pkg.Class: message" or a
+// bare "pkg.Class": a qualified name of at least two Java identifiers
+// whose last one starts with an upper-case letter, as Throwable.toString
+// prints it.
+func javaExceptionLine(line []byte) bool {
+	name := line
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		if i+1 < len(line) && line[i+1] != ' ' {
+			return false // "host:port", "a.B:c" are not exception lines
+		}
+		name = line[:i]
+	}
+	segments := 0
+	for len(name) > 0 {
+		seg := name
+		if i := bytes.IndexByte(name, '.'); i >= 0 {
+			seg, name = name[:i], name[i+1:]
+			if len(name) == 0 {
+				return false // trailing dot
+			}
+		} else {
+			name = nil
+		}
+		if !javaIdentifier(seg) {
+			return false
+		}
+		segments++
+		if len(name) == 0 && !(seg[0] >= 'A' && seg[0] <= 'Z') {
+			return false
+		}
+	}
+	return segments >= 2
+}
+
+func javaIdentifier(s []byte) bool {
+	if len(s) == 0 || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// logLevels are the level words a header line may start with, bare or in
+// brackets: "ERROR [main] c.e.App - msg", "[WARN] msg", "SEVERE: msg".
+var logLevels = [][]byte{
+	[]byte("TRACE"), []byte("DEBUG"), []byte("INFO"), []byte("NOTICE"), []byte("WARN"), []byte("WARNING"),
+	[]byte("ERROR"), []byte("FATAL"), []byte("SEVERE"), []byte("CRITICAL"),
+}
+
+// startsWithLevel reports whether line starts with a level word followed
+// by a space, ':', ']' or '|'.
+func startsWithLevel(line []byte) bool {
+	line = bytes.TrimPrefix(line, []byte("["))
+	for _, l := range logLevels {
+		if len(line) > len(l) && bytes.HasPrefix(line, l) {
+			switch line[len(l)] {
+			case ' ', ':', ']', '|':
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// julHeaderPattern matches the first line of java.util.logging's
+// SimpleFormatter default: "Nov 24, 2026 7:01:02 PM com.x.Y method".
+var julHeaderPattern = regexp.MustCompile(`^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{1,2}, \d{4} \d{1,2}:\d{2}:\d{2} [AP]M `)
+
+func julHeader(line []byte) bool {
+	// Cheap checks first, as this runs on every line: "Mon D," or "Mon DD,".
+	if len(line) < 22 || line[3] != ' ' || line[5] != ',' && line[6] != ',' {
+		return false
+	}
+	return julHeaderPattern.Match(line)
 }
 
 // pythonExceptionLine matches "Name: message" or "pkg.Name" closing a
@@ -191,7 +361,7 @@ func (j *Joiner) Pending() bool { return j.lines > 0 }
 
 func (j *Joiner) flush(out []Joined) []Joined {
 	out = append(out, Joined{Text: bytes.Clone(j.buf), Lines: j.lines, Offset: j.offset})
-	j.buf, j.lines, j.mode = j.buf[:0], 0, modeNone
+	j.buf, j.lines, j.mode, j.stack = j.buf[:0], 0, modeNone, stackNone
 	return out
 }
 

@@ -110,8 +110,7 @@ func TestMultiline(t *testing.T) {
 			"\t... 3 more",
 			"2024-01-02 10:00:01 INFO next",
 		}, []string{
-			"2024-01-02 10:00:00 ERROR boom",
-			"java.lang.IllegalStateException: bad\n\tat com.x.Y.z(Y.java:10)\nCaused by: java.io.IOException: io\n\t... 3 more",
+			"2024-01-02 10:00:00 ERROR boom\njava.lang.IllegalStateException: bad\n\tat com.x.Y.z(Y.java:10)\nCaused by: java.io.IOException: io\n\t... 3 more",
 			"2024-01-02 10:00:01 INFO next",
 		}},
 		{"python", def, []string{
