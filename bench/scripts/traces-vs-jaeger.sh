@@ -45,18 +45,18 @@ tck=$(getconf CLK_TCK)
 "$tb" gen-meta -traces "$traces" -window 20m -out "$work/meta.json"
 spans=$(sed -n 's/.*"spans": *\([0-9]*\).*/\1/p' "$work/meta.json")
 
-# run NAME DATA_DIR GRPC_ADDR QUERY_URL CMD...: ingest, stop, measure disk,
-# restart, query.
+# run NAME DATA_DIR GRPC_ADDR QUERY_URL API_FLAGS CMD...: ingest, stop,
+# measure disk, restart, query.
 run() {
-  local name=$1 data=$2 grpc=$3 url=$4
-  shift 4
+  local name=$1 data=$2 grpc=$3 url=$4 apiflags=$5
+  shift 5
   echo "== $name"
   rm -rf "$data"; mkdir -p "$data"
   /usr/bin/time -f "%U %S" -o "$work/$name.time" nice -n "$nice_lvl" "$@" > "$work/$name.log" 2>&1 &
   local tpid=$! pid=""
   for _ in $(seq 1 100); do pid=$(pgrep -P "$tpid" | head -1 || true); [ -n "$pid" ] && break; sleep 0.1; done
   # `nice` execs the server, so the child of time is the server itself.
-  wait_http "$url/api/services"
+  wait_http "$url/api/traces/0123456789abcdef0123456789abcdef"
   sleep 5
   # Idle baseline over the settle time, subtracted from the ingest figure.
   local i0 i1; i0=$(cpu_ticks "$pid"); sleep "$settle"; i1=$(cpu_ticks "$pid")
@@ -80,21 +80,24 @@ run() {
   # Restart on the same data for the query measurements.
   nice -n "$nice_lvl" "$@" >> "$work/$name.log" 2>&1 &
   pid=$!
-  wait_http "$url/api/services"
+  wait_http "$url/api/traces/0123456789abcdef0123456789abcdef"
   sleep 5
   local q0; q0=$(cpu_ticks "$pid")
-  "$tb" api -meta "$work/meta.json" -url "$url" -n 300 -searches 60 -all
+  # shellcheck disable=SC2086
+  "$tb" api -meta "$work/meta.json" -url "$url" -n 300 -searches 60 -all $apiflags
   local q1; q1=$(cpu_ticks "$pid")
   echo "$name: query phase server CPU $(echo "scale=2; ($q1 - $q0) / $tck" | bc) s"
   kill -TERM "$pid"; wait "$pid" || true
 }
 
 printf 'metrics:\n  self_scrape: false\n' > "$work/sightline.yml"
-run sightline "$work/sightline-data" 127.0.0.1:24317 http://127.0.0.1:19810 \
+run sightline "$work/sightline-data" 127.0.0.1:24317 http://127.0.0.1:19810 "" \
   "$SIGHTLINE_BINARY" server --config "$work/sightline.yml" --data-dir "$work/sightline-data" \
   --http-addr 127.0.0.1:19810 --otlp-grpc-addr 127.0.0.1:24317 --otlp-http-addr "" --log-level warn
 
 export JAEGER_BADGER_DIR=$work/jaeger-data
-run jaeger "$work/jaeger-data" 127.0.0.1:14317 http://127.0.0.1:16686 \
+# Jaeger v2 at this commit serves trace by id on /api/traces/<id> but
+# search only on /api/v3/traces (OTLP JSON); the legacy search is gone.
+run jaeger "$work/jaeger-data" 127.0.0.1:14317 http://127.0.0.1:16686 -search-v3 \
   "$jaeger" --config "$jconf"
 echo "work dir: $work"

@@ -174,6 +174,7 @@ func runAPI(args []string) error {
 	all := fs.Bool("all", false, "also fetch and verify every stored trace by id")
 	searches := fs.Int("searches", 60, "searches")
 	seed := fs.Uint64("seed", 99, "seed choosing ids and services")
+	v3 := fs.Bool("search-v3", false, "search through /api/v3/traces (OTLP JSON; Jaeger v2 builds that dropped the legacy /api/traces search)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -239,6 +240,21 @@ func runAPI(args []string) error {
 		if i%2 == 1 {
 			minDur = "" // plain service search
 		}
+		if *v3 {
+			q := url.Values{"query.serviceName": {svc}, "query.searchDepth": {"20"},
+				"query.startTimeMin": {time.UnixMicro(start).UTC().Format(time.RFC3339Nano)},
+				"query.startTimeMax": {time.UnixMicro(end).UTC().Format(time.RFC3339Nano)}}
+			if minDur != "" {
+				q.Set("query.durationMin", minDur)
+			}
+			n, d, err := searchV3(cl, *base+"/api/v3/traces?"+q.Encode(), svc, minDur != "")
+			if err != nil {
+				return fmt.Errorf("search %v: %w", q, err)
+			}
+			sl = append(sl, d)
+			got += n
+			continue
+		}
 		q := url.Values{"service": {svc}, "limit": {"20"}, "start": {strconv.FormatInt(start, 10)}, "end": {strconv.FormatInt(end, 10)}}
 		if minDur != "" {
 			q.Set("minDuration", minDur)
@@ -258,7 +274,11 @@ func runAPI(args []string) error {
 			}
 		}
 	}
-	fmt.Printf("  GET /api/traces?service=…&limit=20 (half with minDuration=500ms): %s; %.1f traces per result (all verified)\n", sl, float64(got)/float64(max(1, *searches)))
+	path := "/api/traces?service=…&limit=20"
+	if *v3 {
+		path = "/api/v3/traces?query.serviceName=…&query.searchDepth=20"
+	}
+	fmt.Printf("  GET %s (half with min duration 500ms): %s; %.1f traces per result (all verified)\n", path, sl, float64(got)/float64(max(1, *searches)))
 	return nil
 }
 
@@ -281,4 +301,91 @@ func checkSearchHit(t jaegerTrace, svc string, minDur bool, g *Generator) error 
 		return errors.New("bad trace id " + t.TraceID)
 	}
 	return nil
+}
+
+// otlpJSON is the part of an OTLP JSON traces document we check.
+type otlpJSON struct {
+	Result struct {
+		ResourceSpans []struct {
+			Resource struct {
+				Attributes []struct {
+					Key   string `json:"key"`
+					Value struct {
+						StringValue string `json:"stringValue"`
+					} `json:"value"`
+				} `json:"attributes"`
+			} `json:"resource"`
+			ScopeSpans []struct {
+				Spans []struct {
+					TraceID string `json:"traceId"`
+					Start   string `json:"startTimeUnixNano"`
+					End     string `json:"endTimeUnixNano"`
+				} `json:"spans"`
+			} `json:"scopeSpans"`
+		} `json:"resourceSpans"`
+	} `json:"result"`
+}
+
+// searchV3 runs a Jaeger API v3 search and verifies each returned trace
+// has a span of svc, a span of at least 500 ms when minDur (Jaeger's Badger
+// store intersects its service and duration indexes per trace, so the two
+// need not be the same span; sightline requires one span to match both)
+// and 5–30 spans. A 404 is Jaeger's answer for no traces found.
+func searchV3(cl *http.Client, u, svc string, minDur bool) (int, time.Duration, error) {
+	t0 := time.Now()
+	resp, err := cl.Get(u)
+	if err != nil {
+		return 0, 0, fmt.Errorf("get: %w", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, d, fmt.Errorf("read: %w", err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, d, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, d, fmt.Errorf("%s: %.200s", resp.Status, b)
+	}
+	var doc otlpJSON
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return 0, d, fmt.Errorf("decode: %w", err)
+	}
+	spans := map[string]int{}
+	hasSvc, hasLong := map[string]bool{}, map[string]bool{}
+	for _, rs := range doc.Result.ResourceSpans {
+		service := ""
+		for _, a := range rs.Resource.Attributes {
+			if a.Key == "service.name" {
+				service = a.Value.StringValue
+			}
+		}
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				spans[sp.TraceID]++
+				st, _ := strconv.ParseInt(sp.Start, 10, 64)
+				en, _ := strconv.ParseInt(sp.End, 10, 64)
+				if service == svc {
+					hasSvc[sp.TraceID] = true
+				}
+				if !minDur || en-st >= int64(500*time.Millisecond) {
+					hasLong[sp.TraceID] = true
+				}
+			}
+		}
+	}
+	if len(spans) > 20 {
+		return 0, d, fmt.Errorf("%d traces for search depth 20", len(spans))
+	}
+	for id, n := range spans {
+		if !hasSvc[id] || !hasLong[id] {
+			return 0, d, fmt.Errorf("trace %s has no span of the service or none long enough", id)
+		}
+		if n < 5 || n > 30 {
+			return 0, d, fmt.Errorf("trace %s has %d spans, generated traces have 5–30", id, n)
+		}
+	}
+	return len(spans), d, nil
 }
