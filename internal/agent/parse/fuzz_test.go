@@ -82,6 +82,13 @@ func FuzzJoiner(f *testing.F) {
 			}
 			total += r.Lines
 			parts = append(parts, r.Text)
+			// The built-in rule never lets a timestamped line continue
+			// a record.
+			for i, l := range bytes.Split(r.Text, []byte("\n")) {
+				if i > 0 && (startsWithTimestamp(l) || julHeader(l)) {
+					t.Fatalf("timestamped line %q inside record %q", l, r.Text)
+				}
+			}
 		}
 		if total != len(lines) || !bytes.Equal(bytes.Join(parts, []byte("\n")), bytes.Join(lines, []byte("\n"))) {
 			t.Fatal("records do not reassemble the input")

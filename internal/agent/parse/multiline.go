@@ -119,7 +119,9 @@ func (j *Joiner) Add(out []Joined, line []byte, offset int64, now time.Time) []J
 	if j.opts.Disabled {
 		return append(out, Joined{Text: line, Lines: 1, Offset: offset})
 	}
-	if j.lines > 0 && (j.startsRecord(line) || j.lines >= j.opts.MaxLines || len(j.buf)+1+len(line) > j.opts.MaxBytes) {
+	// The built-in rule looks for a leading timestamp once per line.
+	stamped := j.start == nil && startsWithTimestamp(line)
+	if j.lines > 0 && (j.startsRecord(line, stamped) || j.lines >= j.opts.MaxLines || len(j.buf)+1+len(line) > j.opts.MaxBytes) {
 		out = j.flush(out)
 	}
 	if j.lines == 0 {
@@ -137,7 +139,7 @@ func (j *Joiner) Add(out []Joined, line []byte, offset int64, now time.Time) []J
 		j.buf = append(append(j.buf, '\n'), line...)
 	}
 	if j.start == nil {
-		j.observe(line, j.lines == 0)
+		j.observe(line, stamped, j.lines == 0)
 	}
 	j.lines++
 	j.offset = offset
@@ -153,15 +155,16 @@ func goroutineHeader(line []byte) bool {
 }
 
 // observe updates the built-in rule's stack state with line, which was
-// just added to the pending record (as its first line when first).
-func (j *Joiner) observe(line []byte, first bool) {
+// just added to the pending record (as its first line when first);
+// stamped says whether it starts with a timestamp.
+func (j *Joiner) observe(line []byte, stamped, first bool) {
 	if first {
 		switch {
 		case j.mode != modeNone:
 			j.stack = stackNone
 		case julHeader(line):
 			j.stack = stackJULHead
-		case startsWithTimestamp(line) || startsWithLevel(line):
+		case stamped || startsWithLevel(line):
 			j.stack = stackHeader
 		case javaExceptionLine(line) || bytes.HasPrefix(line, []byte("Exception in thread ")):
 			j.stack = stackFrames
@@ -185,12 +188,13 @@ func (j *Joiner) observe(line []byte, first bool) {
 
 const pythonTraceback = "Traceback (most recent call last):"
 
-// startsRecord decides whether line begins a new record.
-func (j *Joiner) startsRecord(line []byte) bool {
+// startsRecord decides whether line begins a new record; stamped says
+// whether it starts with a timestamp (only computed for the built-in rule).
+func (j *Joiner) startsRecord(line []byte, stamped bool) bool {
 	if j.start != nil {
 		return j.start.Match(line)
 	}
-	if startsWithTimestamp(line) || julHeader(line) {
+	if stamped || julHeader(line) {
 		return true
 	}
 	switch j.mode {

@@ -3,6 +3,7 @@ package parse
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMultilineBuiltinJava checks that the built-in rule keeps a logged
@@ -231,4 +232,36 @@ func TestJavaExceptionLine(t *testing.T) {
 			t.Errorf("javaExceptionLine(%q) = %v, want %v", tc.line, got, tc.want)
 		}
 	}
+}
+
+// BenchmarkJoinerBuiltin feeds a mix of single-line headers and logged
+// Java errors with stacks through the built-in rule.
+func BenchmarkJoinerBuiltin(b *testing.B) {
+	var lines [][]byte
+	for i := range 1000 {
+		lines = append(lines, []byte("2026-11-24 19:01:02.345 INFO [shop,5f1c2a9e7b3d4c10,7b3d4c105f1c2a9e] c.e.Checkout - order accepted"))
+		if i%10 == 0 {
+			lines = append(lines,
+				[]byte("2026-11-24 19:01:02.345 ERROR [shop,5f1c2a9e7b3d4c10,7b3d4c105f1c2a9e] c.e.Checkout - payment failed"),
+				[]byte("java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available"),
+				[]byte("\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:181)"),
+				[]byte("\tat com.example.shop.CheckoutService.pay(CheckoutService.java:88)"),
+				[]byte("Caused by: java.net.ConnectException: Connection refused"),
+				[]byte("\t... 12 more"))
+		}
+	}
+	j, err := NewJoiner(DefaultMultilineOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Unix(0, 0)
+	var out []Joined
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, l := range lines {
+			out = j.Add(out[:0], l, int64(i), now)
+		}
+		out = j.Flush(out[:0])
+	}
+	b.ReportMetric(float64(len(lines)*b.N)/b.Elapsed().Seconds(), "lines/s")
 }
