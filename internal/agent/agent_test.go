@@ -183,8 +183,7 @@ func TestOnceKubernetesFormats(t *testing.T) {
 		bodies[r.body] = r
 	}
 	want := []string{
-		"2024-01-02 03:04:05 ERROR request failed",
-		"java.lang.IllegalStateException: boom\n\tat shop.Cart.add(Cart.java:42)",
+		"2024-01-02 03:04:05 ERROR request failed\njava.lang.IllegalStateException: boom\n\tat shop.Cart.add(Cart.java:42)",
 		`{"level":"warn","msg":"long line"}`,
 		big + "end",
 	}
