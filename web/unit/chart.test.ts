@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyLegend, buildChart } from '../src/chartdata';
-import { expandQuery, regexValue, BUILTIN_DASHBOARDS } from '../src/dashboards/builtin';
+import { expandQuery, expandSelector, regexValue, BUILTIN_DASHBOARDS } from '../src/dashboards/builtin';
 import { formatValue, parseSample, seriesName, unitFormatter } from '../src/format';
 
 describe('buildChart', () => {
@@ -96,6 +96,21 @@ describe('dashboard queries', () => {
   test('a selected value is matched literally', () => {
     assert.equal(expandQuery('x{job=~"$job"}', go, 'api.v1 "x"', '1m'), 'x{job=~"api\\\\.v1 \\"x\\""}');
     assert.equal(regexValue('a+b'), 'a\\\\+b');
+  });
+  const overview = BUILTIN_DASHBOARDS.find((d) => d.id === 'service-overview')!;
+  test('span-metric queries keep to the selected tenant', () => {
+    // Default tenant: only the series without a tenant label.
+    assert.equal(expandQuery('x{$__tenant, service=~"$service"}', overview, '', '1m'), 'x{tenant="", service=~".+"}');
+    assert.equal(
+      expandQuery('x{$__tenant, service=~"$service"}', overview, 'cart', '1m', 'acme "b"\\'),
+      'x{tenant="acme \\"b\\"\\\\", service=~"cart"}',
+    );
+    assert.equal(expandSelector(overview.variable.from, 'acme'), 'traces_spanmetrics_calls_total{tenant="acme"}');
+    for (const p of overview.panels)
+      for (const q of p.queries) assert.ok(q.expr.includes('$__tenant'), `${p.title}: ${q.expr}`);
+  });
+  test('a value containing a placeholder is not expanded again', () => {
+    assert.equal(expandQuery('x{$__tenant, service=~"$service"}', overview, '$__tenant', '1m', 't'), 'x{tenant="t", service=~"\\\\$__tenant"}');
   });
   test('every built-in query uses only known placeholders', () => {
     for (const d of BUILTIN_DASHBOARDS)

@@ -1,5 +1,5 @@
 // The view of a built-in dashboard: its panels over the range, filtered by
-// the dashboard's one variable. PanelView is also used by the service map.
+// the dashboard's one variable and, for span metrics, by the tenant in the URL. PanelView is also used by the service map.
 
 import { useEffect, useMemo, useState } from 'react';
 import { errorMessage, isAbort, labelValues, queryRange, type Labels, type RangeSeries } from '../api';
@@ -10,7 +10,7 @@ import { TimeSeriesChart } from '../components/TimeSeriesChart';
 import { unitFormatter } from '../format';
 import { hrefFor, onLinkClick, setParams } from '../router';
 import { autoStep, formatDuration, resolveRange, type RangeSpec } from '../time';
-import { expandQuery, type Dashboard, type Panel } from './builtin';
+import { expandQuery, expandSelector, type Dashboard, type Panel } from './builtin';
 
 const MAX_PANEL_SERIES = 60;
 
@@ -28,7 +28,7 @@ export function BuiltinDashboardView({ dashboard: d, range, params, refreshKey }
     } catch {
       return;
     }
-    labelValues(d.variable.label, [d.variable.from], r.start, r.end, ac.signal).then(
+    labelValues(d.variable.label, [expandSelector(d.variable.from, tenant)], r.start, r.end, ac.signal).then(
       (v) => {
         setValues(v);
         setVarError(null);
@@ -69,7 +69,7 @@ export function BuiltinDashboardView({ dashboard: d, range, params, refreshKey }
       {varError !== null && <ErrorBox error={varError} title={`Cannot list ${d.variable.label} values`} />}
       {values !== null && values.length === 0 && varError === null && (
         <div className="note flush">
-          No series named <code>{d.variable.from}</code> in this time range: the panels below stay empty until such
+          No series <code>{expandSelector(d.variable.from, tenant)}</code> in this time range: the panels below stay empty until such
           metrics arrive.
         </div>
       )}
@@ -116,7 +116,7 @@ export function PanelView({ panel, dashboard, value, range, refreshKey, tenant }
     }
     const step = autoStep(r, 200);
     const rate = formatDuration(Math.max(60, 4 * step));
-    const qs = panel.queries.map((q) => expandQuery(q.expr, dashboard, value, rate));
+    const qs = panel.queries.map((q) => expandQuery(q.expr, dashboard, value, rate, tenant));
     setExprs(qs);
     setLoading(true);
     Promise.all(qs.map((q) => queryRange(q, r.start, r.end, step, ac.signal))).then(

@@ -1,7 +1,11 @@
 // The dashboards that ship with sightline. Each panel is one or more PromQL
 // queries; `$var` stands for the dashboard variable's selected value (a regex
-// matching every value when "All" is selected) and `$__rate` for a rate window
-// of four steps, at least one minute.
+// matching every value when "All" is selected), `$__rate` for a rate window
+// of four steps, at least one minute, and `$__tenant` for a matcher on the
+// tenant label. Span-metric and service-graph series of a non-default tenant
+// carry tenant="<id>" and those of the default tenant carry none, while the
+// PromQL API reads one TSDB for every tenant: without the matcher a panel
+// would add up (or list) the series of all tenants.
 
 import type { Unit } from '../format';
 
@@ -20,7 +24,7 @@ export interface Panel {
 export interface DashboardVariable {
   /** Label whose values the variable offers, and the `$name` used in queries. */
   label: string;
-  /** Series selector the values are taken from. */
+  /** Series selector the values are taken from (may use `$__tenant`). */
   from: string;
 }
 
@@ -38,14 +42,14 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
     title: 'Service overview',
     description:
       'Request rate, error ratio and latency percentiles per service, from the span metrics the server derives from traces; calls to downstream services and databases from the service graph.',
-    variable: { label: 'service', from: 'traces_spanmetrics_calls_total' },
+    variable: { label: 'service', from: 'traces_spanmetrics_calls_total{$__tenant}' },
     panels: [
       {
         title: 'Request rate',
         unit: 'ops',
         queries: [
           {
-            expr: 'sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
+            expr: 'sum by (service) (rate(traces_spanmetrics_calls_total{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
             legend: '{{service}}',
           },
         ],
@@ -57,9 +61,9 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
           {
             // Services without failed calls have no error series: count them as 0, not as absent.
             expr:
-              '(sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER", status_code="STATUS_CODE_ERROR"}[$__rate]))' +
-              ' or 0 * sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))' +
-              ' / sum by (service) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
+              '(sum by (service) (rate(traces_spanmetrics_calls_total{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER", status_code="STATUS_CODE_ERROR"}[$__rate]))' +
+              ' or 0 * sum by (service) (rate(traces_spanmetrics_calls_total{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))' +
+              ' / sum by (service) (rate(traces_spanmetrics_calls_total{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
             legend: '{{service}}',
           },
         ],
@@ -69,7 +73,7 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         unit: 'seconds',
         queries: [
           {
-            expr: 'histogram_quantile(0.95, sum by (service, le) (rate(traces_spanmetrics_duration_seconds_bucket{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))',
+            expr: 'histogram_quantile(0.95, sum by (service, le) (rate(traces_spanmetrics_duration_seconds_bucket{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))',
             legend: '{{service}}',
           },
         ],
@@ -78,7 +82,7 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         title: 'Latency percentiles (all selected services)',
         unit: 'seconds',
         queries: [0.5, 0.95, 0.99].map((q) => ({
-          expr: `histogram_quantile(${q}, sum by (le) (rate(traces_spanmetrics_duration_seconds_bucket{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))`,
+          expr: `histogram_quantile(${q}, sum by (le) (rate(traces_spanmetrics_duration_seconds_bucket{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate])))`,
           legend: `p${q * 100}`,
         })),
       },
@@ -87,7 +91,7 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         unit: 'ops',
         queries: [
           {
-            expr: 'sum by (service, span_name) (rate(traces_spanmetrics_calls_total{service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
+            expr: 'sum by (service, span_name) (rate(traces_spanmetrics_calls_total{$__tenant, service=~"$service", span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[$__rate]))',
             legend: '{{service}} {{span_name}}',
           },
         ],
@@ -97,7 +101,7 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         unit: 'ops',
         queries: [
           {
-            expr: 'sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate]))',
+            expr: 'sum by (client, server) (rate(traces_service_graph_request_total{$__tenant, client=~"$service"}[$__rate]))',
             legend: '{{client}} → {{server}}',
           },
         ],
@@ -108,9 +112,9 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         queries: [
           {
             expr:
-              '(sum by (client, server) (rate(traces_service_graph_request_failed_total{client=~"$service"}[$__rate]))' +
-              ' or 0 * sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate])))' +
-              ' / sum by (client, server) (rate(traces_service_graph_request_total{client=~"$service"}[$__rate]))',
+              '(sum by (client, server) (rate(traces_service_graph_request_failed_total{$__tenant, client=~"$service"}[$__rate]))' +
+              ' or 0 * sum by (client, server) (rate(traces_service_graph_request_total{$__tenant, client=~"$service"}[$__rate])))' +
+              ' / sum by (client, server) (rate(traces_service_graph_request_total{$__tenant, client=~"$service"}[$__rate]))',
             legend: '{{client}} → {{server}}',
           },
         ],
@@ -120,7 +124,7 @@ export const BUILTIN_DASHBOARDS: Dashboard[] = [
         unit: 'seconds',
         queries: [
           {
-            expr: 'histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket{client=~"$service"}[$__rate])))',
+            expr: 'histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket{$__tenant, client=~"$service"}[$__rate])))',
             legend: '{{client}} → {{server}}',
           },
         ],
@@ -308,8 +312,31 @@ export function regexValue(v: string): string {
   return re.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
 
-/** Expands `$<label>` and `$__rate` in a panel query. */
-export function expandQuery(expr: string, d: Dashboard, value: string, rateWindow: string): string {
+/** Quotes a string as a PromQL double-quoted label value. */
+export function quoteLabelValue(v: string): string {
+  return '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"';
+}
+
+/**
+ * The matcher `$__tenant` stands for: the selected tenant's series, or for
+ * the default tenant ('') the series without a tenant label.
+ */
+export function tenantMatcher(tenant: string): string {
+  return 'tenant=' + quoteLabelValue(tenant.trim());
+}
+
+/** Expands `$__tenant` in a selector such as a variable's `from`. */
+export function expandSelector(selector: string, tenant: string): string {
+  return selector.replaceAll('$__tenant', tenantMatcher(tenant));
+}
+
+/** Expands `$<label>`, `$__rate` and `$__tenant` in a panel query. */
+export function expandQuery(expr: string, d: Dashboard, value: string, rateWindow: string, tenant = ''): string {
   const v = value === '' ? '.+' : regexValue(value);
-  return expr.replaceAll('$__rate', rateWindow).replaceAll('$' + d.variable.label, v);
+  // One pass, so a value that itself contains a placeholder is not expanded again.
+  return expr.replace(/\$(__rate|__tenant|[a-zA-Z_][a-zA-Z0-9_]*)/g, (m, name: string) => {
+    if (name === '__rate') return rateWindow;
+    if (name === '__tenant') return tenantMatcher(tenant);
+    return name === d.variable.label ? v : m;
+  });
 }
