@@ -1,0 +1,227 @@
+package logstore
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/sightline/sightline/internal/model"
+)
+
+// diffSchemas are the schemas the differential checks run under. The
+// default stream labels map two dotted keys to "env"; FromJSON visits them
+// in map order, so that pair is left out to keep the reference deterministic.
+func diffSchemas(t testing.TB) []*Schema {
+	var sl []StreamLabel
+	for _, l := range DefaultStreamLabels() {
+		if l.From != "deployment.environment.name" {
+			sl = append(sl, l)
+		}
+	}
+	var out []*Schema
+	for _, o := range []Options{
+		{StreamLabels: sl},
+		{StreamLabels: sl, MaxFields: 6, MaxDepth: 2, MaxValueBytes: 12, MaxFieldNameBytes: 8},
+	} {
+		s, err := NewSchema(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func diffMappings() []JSONMapping {
+	return []JSONMapping{
+		DefaultJSONMapping(),
+		{
+			MessageFields: []string{"log", "a.msg"},
+			TimeFields:    []string{"a.t", "ts"},
+			StreamFields:  []StreamLabel{{"k.n", "kn"}, {"x", "x"}, {"a.b.c", "abc"}},
+		},
+	}
+}
+
+// checkSame converts b through ParseJSONObject+FromJSON and through
+// FromJSONBytes and reports any difference.
+func checkSame(t testing.TB, s *Schema, jm JSONMapping, b []byte) {
+	t.Helper()
+	var want model.Event
+	m, wantErr := ParseJSONObject(b)
+	if wantErr == nil {
+		want, wantErr = s.FromJSON("t", m, jm, 7)
+	}
+	got, gotErr := s.FromJSONBytes("t", b, jm, 7)
+	if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+		t.Fatalf("%q: error %v, want %v", b, gotErr, wantErr)
+	}
+	if wantErr != nil {
+		return
+	}
+	if !labels.Equal(got.Stream, want.Stream) {
+		t.Fatalf("%q: stream %v, want %v", b, got.Stream, want.Stream)
+	}
+	got.Stream, want.Stream = labels.EmptyLabels(), labels.EmptyLabels()
+	if len(got.Attrs) == 0 && len(want.Attrs) == 0 {
+		got.Attrs, want.Attrs = nil, nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\n got %+v\nwant %+v", b, got, want)
+	}
+}
+
+func TestFromJSONBytesMatchesFromJSON(t *testing.T) {
+	docs := []string{
+		`{}`,
+		` {"a":1} `,
+		`{"a":1}}`, // json.Decoder.More treats a trailing '}' as no more data
+		`{"a":1}]`,
+		`{"a":1} x`,
+		`{"a":1} {}`,
+		`null`,
+		`[1]`,
+		`"x"`,
+		``,
+		`{`,
+		`{"a":}`,
+		`{"a":1,}`,
+		`{"a" 1}`,
+		`{"a":01}`,
+		`{"a":-}`,
+		`{"a":1.}`,
+		`{"a":1e}`,
+		`{"a":tru}`,
+		"{\"a\":\"x\ty\"}",
+		`{"a":"\x"}`,
+		`{"a":"\ud800"}`,
+		`{"a":"\u00e9\n\"q\""}`,
+		"{\"a\":\"\xff\xfe ok\"}",
+		"{\"\xff\":1}",
+		`{"a\u0062":1,"ab":2}`,
+		`{"a":1,"a":"two","a":{"b":3}}`,
+		`{"a":{"b":1},"a":null}`,
+		`{"n":1,"f":1.5,"e":1e3,"big":123456789012345678901234,"inf":1e400,"neg":-0,"t":true,"f2":false,"z":null}`,
+		`{"arr":[1,"<a&b>",{"y":2,"x":[true,null]},1.50],"empty":[],"eo":{}}`,
+		`{"a":{"b":{"c":{"d":{"e":1}}}},"a_b":2}`,
+		`{"_time":"2024-05-01T10:00:00.123Z","message":"hello","level":"warn","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331"}`,
+		`{"ts":1714557600123,"msg":{"nested":"<b>","k":[1]},"service":{"name":"api"},"k8s":{"namespace":{"name":"prod"}}}`,
+		`{"ts":true}`,
+		`{"ts":null}`,
+		`{"ts":{"x":1}}`,
+		`{"ts":[1]}`,
+		`{"ts":"yesterday"}`,
+		`{"_time":"1714557600.5","log":12.50}`,
+		`{"log":true,"a":{"t":1714557600,"msg":"in a","b":{"c":42}},"x":"y","k.n":7}`,
+		`{"a":{"t":1714557600,"msg":"m","z":"\u2028"},"log":null,"_msg":{"a":1}}`,
+		`{"service.name":"s1","service":{"name":"s2"},"name":"intrinsic","level":5,"_msg":"m"}`,
+		`{"a.b":{"c":"dot"},"a":{"b.c":"x"},"x":1.0}`,
+		`{"1":"x","é":"y","a-b":"z","":"empty"}`,
+		`{"long_field_name_over_eight":"a value longer than twelve bytes","f1":1,"f2":2,"f3":3,"f4":4,"f5":5,"f6":6,"f7":7}`,
+	}
+	for _, s := range diffSchemas(t) {
+		for _, jm := range diffMappings() {
+			for _, d := range docs {
+				checkSame(t, s, jm, []byte(d))
+			}
+		}
+	}
+}
+
+func TestFromJSONBytesErrorsAreClear(t *testing.T) {
+	s := mustSchema(t)
+	for _, tc := range []struct{ in, want string }{
+		{`{"a":`, "parse JSON object: unexpected EOF"},
+		{`null`, "parse JSON object: got null, want an object"},
+		{`{"a":1} x`, "parse JSON object: data after the object"},
+		{`{"ts":true}`, `field "ts": time must be a string or number, got bool`},
+	} {
+		_, err := s.FromJSONBytes("", []byte(tc.in), DefaultJSONMapping(), 0)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: got %v, want %s", tc.in, err, tc.want)
+		}
+	}
+}
+
+// FuzzFromJSONBytes checks the scanner path against the encoding/json path.
+func FuzzFromJSONBytes(f *testing.F) {
+	f.Add([]byte(`{"a":{"b":{"c":{"d":1}}},"level":"warn","trace_id":"0af7651916cd43dd8448eb211c80319c","n":1e400,"x":[1,{"y":2}],"_msg":"m","name":"n"}`))
+	f.Add([]byte(`{"":"","9":null,"é.ü":true,"a":1,"a":"b"}`))
+	f.Add([]byte(`{"log":true,"a":{"t":1714557600,"msg":"in a","b":{"c":42}},"x":"y","k.n":7,"s":"\u00e9\\"}`))
+	f.Add(benchDoc(1))
+	schemas := diffSchemas(f)
+	mappings := diffMappings()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, s := range schemas {
+			for _, jm := range mappings {
+				checkSame(t, s, jm, b)
+			}
+		}
+	})
+}
+
+func benchDoc(i int) []byte {
+	return fmt.Appendf(nil, `{"_time":"%s","service.name":"svc%d","level":"info","message":"GET /api/v1/items/%d served in %dms for user u%d from 10.0.%d.%d","http":{"status":%d,"method":"GET","route":"/api/v1/items/:id"},"trace_id":"%032x","span_id":"%016x","pod":"svc-%d-abcde"}`,
+		base.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), i%5, i, i%300, i%1000, i%256, i%200, 200+i%3*100, i*7919, i*104729, i%20)
+}
+
+// BenchmarkJSONDoc compares the encoding/json path (path=map) with the
+// scanner (path=scan) on the ~310-byte documents of BenchmarkIngestJSON;
+// one op is one document.
+func BenchmarkJSONDoc(b *testing.B) {
+	s, _ := NewSchema(Options{})
+	docs := make([][]byte, 1000)
+	var n int64
+	for i := range docs {
+		docs[i] = benchDoc(i)
+		n += int64(len(docs[i]))
+	}
+	jm := DefaultJSONMapping()
+	for _, path := range []string{"map", "scan"} {
+		b.Run("path="+path, func(b *testing.B) {
+			b.SetBytes(n / int64(len(docs)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				d := docs[i%len(docs)]
+				i++
+				var err error
+				if path == "map" {
+					var m map[string]any
+					if m, err = ParseJSONObject(d); err == nil {
+						_, err = s.FromJSON("", m, jm, 0)
+					}
+				} else {
+					_, err = s.FromJSONBytes("", d, jm, 0)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestScannerTakesCommonDocuments makes sure the differential tests above
+// exercise the scanner, not only its encoding/json fallback.
+func TestScannerTakesCommonDocuments(t *testing.T) {
+	var p jsonScanner
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{string(benchDoc(3)), true},
+		{`{"a":[1,{"b":"\u00e9"}],"c":{"d":null},"e":-1.5e-3}`, true},
+		{`{"a":1}}`, true},
+		{`{"a":1} x`, false},
+		{`{"a":"\x"}`, false},
+		{`[]`, false},
+	} {
+		if got := p.parse([]byte(tc.in)); got != tc.ok {
+			t.Errorf("%s: scanner took it = %v, want %v", tc.in, got, tc.ok)
+		}
+	}
+}
