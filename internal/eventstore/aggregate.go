@@ -44,7 +44,8 @@ type HitsResult struct {
 const maxBuckets = 1 << 20
 
 // Hits counts rows per bucket inside the engine. Blocks lying in one bucket
-// of a query without filters are counted from their headers alone.
+// of a query without filters are counted from their headers alone; others
+// are counted a block at a time without materializing rows (hitsCounter).
 func (s *Store) Hits(ctx context.Context, hq HitsQuery) (res HitsResult, err error) {
 	defer s.observe("hits", time.Now())
 	q := hq.Query
@@ -56,65 +57,11 @@ func (s *Store) Hits(ctx context.Context, hq HitsQuery) (res HitsResult, err err
 		return res, fmt.Errorf("count hits: %d buckets exceed %d; use a larger step", n, maxBuckets)
 	}
 	res.Start, res.Step = q.Start, hq.Step
-	groups := map[string][]int64{}
-	get := func(v string) []int64 {
-		g := groups[v]
-		if g == nil {
-			g = make([]int64, n)
-			groups[v] = g
-		}
-		return g
-	}
-	whole := func(c *candidate) bool {
-		b0, b1 := (c.minT-q.Start)/hq.Step, (c.maxT-q.Start)/hq.Step
-		if b0 != b1 {
-			return false
-		}
-		v := ""
-		if hq.GroupBy != "" {
-			if !c.st.labels.Has(hq.GroupBy) {
-				return false
-			}
-			v = c.st.labels.Get(hq.GroupBy)
-		}
-		get(v)[b0] += int64(c.bh.rows)
-		return true
-	}
-	// Grouping by a stream label is constant per stream: look it up once.
-	var lastSt *stream
-	var lastCounts []int64
-	bucket := func(x *rowRef) (int64, error) {
-		// A block inside the range and inside one bucket needs no timestamps.
-		if bh := x.blockHeader(); bh != nil && bh.minT >= q.Start && bh.maxT < q.End &&
-			(bh.minT-q.Start)/hq.Step == (bh.maxT-q.Start)/hq.Step {
-			return (bh.minT - q.Start) / hq.Step, nil
-		}
-		t, err := x.time()
-		return (t - q.Start) / hq.Step, err
-	}
-	err = s.scan(ctx, &q, &res.Stats, whole, func(x *rowRef) error {
-		b, err := bucket(x)
-		if err != nil {
-			return err
-		}
-		if hq.GroupBy == "" || x.st.labels.Has(hq.GroupBy) {
-			if x.st != lastSt {
-				lastSt, lastCounts = x.st, get(x.st.labels.Get(hq.GroupBy))
-			}
-			lastCounts[b]++
-			return nil
-		}
-		v, _, err := x.field(hq.GroupBy)
-		if err != nil {
-			return err
-		}
-		get(v)[b]++
-		return nil
-	})
-	if err != nil {
+	h := &hitsCounter{start: q.Start, step: hq.Step, n: n, groupBy: hq.GroupBy, groups: map[string][]int64{}}
+	if err := h.run(ctx, s, &q, &res.Stats); err != nil {
 		return res, err
 	}
-	for v, c := range groups {
+	for v, c := range h.groups {
 		res.Groups = append(res.Groups, HitsGroup{Value: v, Counts: c})
 	}
 	slices.SortFunc(res.Groups, func(a, b HitsGroup) int { return cmpStr(a.Value, b.Value) })
