@@ -99,6 +99,19 @@ export function formatDateTime(sec: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/**
+ * Formats an axis tick at unix seconds `sec` for ticks `spacing` seconds
+ * apart: HH:MM:SS when ticks are under a minute apart or fall between whole
+ * minutes (else neighbours would read the same), HH:MM within a day, and
+ * MM-DD HH:MM (MM-DD for whole days) when ticks are a day or more apart.
+ */
+export function formatTimeTick(sec: number, spacing: number): string {
+  const full = formatDateTime(sec);
+  if (spacing >= 86400) return spacing % 86400 === 0 ? full.slice(5, 10) : full.slice(5, 16);
+  if (spacing < 60 || spacing % 60 !== 0) return full.slice(11, 19);
+  return full.slice(11, 16);
+}
+
 /** Formats unix seconds for an <input type="datetime-local">. */
 export function toLocalInput(sec: number): string {
   return formatDateTime(sec).replace(' ', 'T');

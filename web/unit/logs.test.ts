@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { LokiStream } from '../src/api';
-import { addFilter, compareNs, detectLevel, findTraceID, isMetricQuery, logQueryOf, looksLikeLogQL, normaliseLevel, toRows, volumeQuery } from '../src/logs/model';
+import { addFilter, compareNs, detectLevel, findTraceID, isMetricQuery, logQueryOf, looksLikeLogQL, normaliseLevel, splitStreamLabels, toRows, volumeQuery } from '../src/logs/model';
 
 describe('levels', () => {
   const cases: [string | undefined, string][] = [
@@ -74,7 +74,7 @@ describe('queries', () => {
   test('volume query wraps the whole pipeline', () => {
     assert.equal(
       volumeQuery('{app="a"} | json ', 60),
-      'sum by (level, detected_level) (count_over_time({app="a"} | json [60s]))',
+      'sum by (level, detected_level) (count_over_time({app="a"} | json | drop __error__, __error_details__ [60s]))',
     );
   });
   test('stream labels go into the selector, other fields become label filters', () => {
@@ -98,5 +98,31 @@ describe('log rules', () => {
     assert.equal(logQueryOf('sum(rate({app="a"} |= `\\[` [5m]))'), '{app="a"} |= `\\[`');
     assert.equal(logQueryOf('quantile_over_time(0.9, {app="a"} | logfmt | unwrap latency [5m])'), '{app="a"} | logfmt');
     assert.equal(logQueryOf('{app="a"} |= "x"'), '{app="a"} |= "x"');
+  });
+});
+
+describe('stream labels and fields', () => {
+  // What the server answers to {service_name="api"} | json: parsed fields and
+  // structured metadata merged into the stream's label set.
+  const merged: LokiStream[] = [
+    {
+      stream: { service_name: 'api', level: 'error', user: 'bob', status: '503', pod: 'p-1' },
+      values: [['1700000000000000000', '{"user":"bob","status":503,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}']],
+    },
+  ];
+  test('names of stream labels split the merged set', () => {
+    const [row] = toRows(merged, new Set(['service_name', 'level']));
+    assert.deepEqual(row?.stream, { service_name: 'api', level: 'error' });
+    assert.deepEqual(row?.fields, { user: 'bob', status: '503', pod: 'p-1' });
+    assert.equal(row?.level, 'error');
+  });
+  test('entry metadata is kept with the parsed fields', () => {
+    const withMeta: LokiStream[] = [{ stream: { app: 'x', code: '7' }, values: [['1', 'line', { structuredMetadata: { pod: 'p-2' } }]] }];
+    const [row] = toRows(withMeta, new Set(['app']));
+    assert.deepEqual(row?.stream, { app: 'x' });
+    assert.deepEqual(row?.fields, { code: '7', pod: 'p-2' });
+  });
+  test('without the names nothing moves', () => {
+    assert.deepEqual(splitStreamLabels({ a: '1', b: '2' }, null), { stream: { a: '1', b: '2' }, fields: {} });
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { autoStep, formatDuration, parseDuration, resolveRange, resolveTime } from '../src/time';
+import { autoStep, formatDuration, formatTimeTick, parseDuration, resolveRange, resolveTime } from '../src/time';
 
 describe('parseDuration', () => {
   const cases: [string, number][] = [
@@ -64,4 +64,25 @@ describe('autoStep', () => {
   for (const [span, want] of cases) {
     test(`${span}s`, () => assert.equal(autoStep({ start: 0, end: span }), want));
   }
+});
+
+describe('formatTimeTick', () => {
+  // Local time, as the axis shows it.
+  const at = (h: number, m: number, sec: number) => new Date(2026, 10, 24, h, m, sec).getTime() / 1000;
+  test('ticks seconds apart show seconds, so a one-minute range has no repeated labels', () => {
+    const labels = Array.from({ length: 10 }, (_, i) => formatTimeTick(at(9, 5, 0) + i * 6, 6));
+    assert.equal(labels[0], '09:05:00');
+    assert.equal(labels[9], '09:05:54');
+    assert.equal(new Set(labels).size, labels.length);
+  });
+  test('ticks whole minutes apart show HH:MM', () => {
+    assert.equal(formatTimeTick(at(13, 7, 0), 300), '13:07');
+  });
+  test('ticks between whole minutes keep their seconds', () => {
+    assert.equal(formatTimeTick(at(13, 7, 30), 90), '13:07:30');
+  });
+  test('ticks days apart show the date', () => {
+    assert.equal(formatTimeTick(at(0, 0, 0), 86400), '11-24');
+    assert.equal(formatTimeTick(at(12, 0, 0), 129600), '11-24 12:00');
+  });
 });

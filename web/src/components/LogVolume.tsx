@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { formatValue } from '../format';
 import type { Level } from '../logs/model';
-import { formatDateTime } from '../time';
+import { formatDateTime, formatTimeTick } from '../time';
 
 export interface VolumeSeries {
   level: Level;
@@ -112,7 +112,7 @@ export function LogVolume({ start, step, buckets, series, onZoom }: Props) {
         {totals.map((_, i) =>
           i % labelEvery === 0 ? (
             <text key={`t${i}`} x={xOf(i)} y={H - 5} className="axis-text">
-              {formatDateTime(start + i * step).slice(11, 16)}
+              {formatTimeTick(start + i * step, labelEvery * step)}
             </text>
           ) : null,
         )}

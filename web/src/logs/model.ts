@@ -86,22 +86,39 @@ export function compareNs(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-/** Flattens streams into rows, newest first. */
-export function toRows(streams: LokiStream[]): LogRow[] {
+/**
+ * Splits the label set of a result stream into stream labels and fields.
+ * The Loki API puts structured metadata and the labels a parser stage
+ * (| json, | logfmt) extracted into the result's stream label set unless the
+ * entry carries them apart; the names of the indexed stream labels
+ * (/loki/api/v1/labels) tell them apart. Without those names (null)
+ * everything stays a stream label.
+ */
+export function splitStreamLabels(stream: Labels, streamNames: ReadonlySet<string> | null): { stream: Labels; fields: Labels } {
+  if (!streamNames) return { stream, fields: {} };
+  const own: Labels = {};
+  const fields: Labels = {};
+  for (const [k, v] of Object.entries(stream)) (streamNames.has(k) ? own : fields)[k] = v;
+  return { stream: own, fields };
+}
+
+/** Flattens streams into rows, newest first; streamNames as for splitStreamLabels. */
+export function toRows(streams: LokiStream[], streamNames: ReadonlySet<string> | null = null): LogRow[] {
   const rows: LogRow[] = [];
   streams.forEach((s, si) => {
+    const split = splitStreamLabels(s.stream, streamNames);
     s.values.forEach((e, ei) => {
-      const fields = metadataOf(e);
+      const fields = { ...split.fields, ...metadataOf(e) };
       const line = e[1];
       rows.push({
         key: `${si}:${ei}`,
         ns: e[0],
         ms: Number(e[0].slice(0, -6) || '0'),
         line,
-        level: detectLevel(s.stream, fields, line),
-        stream: s.stream,
+        level: detectLevel(split.stream, fields, line),
+        stream: split.stream,
         fields,
-        traceID: findTraceID(s.stream, fields, line),
+        traceID: findTraceID(split.stream, fields, line),
       });
     });
   });
@@ -114,9 +131,15 @@ export function isMetricQuery(q: string): boolean {
   return !q.trim().startsWith('{');
 }
 
-/** The volume query: log lines per level per step, computed by the server. */
+/**
+ * The volume query: log lines per level per step, computed by the server.
+ * A metric query fails on lines its parser could not read (| json over a
+ * plain-text line sets __error__), while the line list shows them; dropping
+ * the error labels counts every listed line instead of failing.
+ */
 export function volumeQuery(q: string, stepSec: number): string {
-  return `sum by (level, detected_level) (count_over_time(${q.trim()} [${Math.max(1, Math.round(stepSec))}s]))`;
+  const step = Math.max(1, Math.round(stepSec));
+  return `sum by (level, detected_level) (count_over_time(${q.trim()} | drop __error__, __error_details__ [${step}s]))`;
 }
 
 function quote(v: string): string {

@@ -82,6 +82,7 @@ function LogsExplorer({ params, range, refreshKey }: PageProps) {
   const [draft, setDraft] = useState(q);
   const [runNonce, setRunNonce] = useState(0);
   const [rows, setRows] = useState<LogRow[] | null>(null);
+  const streamNamesRef = useRef<ReadonlySet<string> | null>(null);
   const [matrix, setMatrix] = useState<{ series: RangeSeries[]; start: number; end: number; step: number } | null>(null);
   const [volume, setVolume] = useState<VolumeState | null>(null);
   const [volumeError, setVolumeError] = useState<unknown>(null);
@@ -145,10 +146,20 @@ function LogsExplorer({ params, range, refreshKey }: PageProps) {
       return () => ac.abort();
     }
     setMatrix(null);
-    lokiQueryRange({ query: q, start: r.start, end: r.end, limit: Number(limit), direction: 'backward' }, ac.signal).then(
-      (res) => {
+    // The stream label names tell a line's stream labels from its parsed
+    // fields and metadata, which the result merges into one label set.
+    const names = lokiLabels(r.start, r.end, ac.signal).then(
+      (n) => new Set(n),
+      () => null,
+    );
+    Promise.all([
+      lokiQueryRange({ query: q, start: r.start, end: r.end, limit: Number(limit), direction: 'backward' }, ac.signal),
+      names,
+    ]).then(
+      ([res, streamNames]) => {
         const streams: LokiStream[] = res.data.resultType === 'streams' ? res.data.result : [];
-        setRows(toRows(streams));
+        streamNamesRef.current = streamNames;
+        setRows(toRows(streams, streamNames));
         setWarnings(res.warnings);
         setTookMs(performance.now() - t0);
         setLoading(false);
@@ -184,7 +195,7 @@ function LogsExplorer({ params, range, refreshKey }: PageProps) {
     ws.onmessage = (ev) => {
       try {
         const msg = JSON.parse(String(ev.data)) as { streams?: LokiStream[] };
-        const fresh = toRows(msg.streams ?? []).map((r) => ({ ...r, key: `live:${r.ns}:${r.key}` }));
+        const fresh = toRows(msg.streams ?? [], streamNamesRef.current).map((r) => ({ ...r, key: `live:${r.ns}:${r.key}` }));
         if (fresh.length) setRows((old) => [...fresh, ...(old ?? [])].slice(0, Number(limit)));
       } catch (err) {
         setLiveError(`cannot read a live tail message: ${err instanceof Error ? err.message : String(err)}`);
