@@ -99,13 +99,16 @@ func (s *Schema) FromJSON(tenant string, m map[string]any, jm JSONMapping, now i
 			}
 		}
 	} else {
-		for from := range s.stream {
-			if !strings.Contains(from, ".") {
+		// In the configured order, so that when two keys name the same
+		// label (deployment.environment and deployment.environment.name)
+		// the first listed wins on every row.
+		for _, sl := range s.opts.StreamLabels {
+			if !strings.Contains(sl.From, ".") {
 				continue // plain keys are found by Add
 			}
-			if v, owner, k, ok := lookup(m, from); ok {
+			if v, owner, k, ok := lookup(m, sl.From); ok {
 				if str, isStr := v.(string); isStr {
-					r.addStreamOnce(s.stream[from], str)
+					r.addStreamOnce(s.stream[sl.From], str)
 					delete(owner, k)
 				}
 			}
@@ -130,6 +133,11 @@ func ParseTimeValue(v any) (int64, error) {
 	default:
 		return 0, fmt.Errorf("time must be a string or number, got %T", v)
 	}
+	return parseTimeText(s)
+}
+
+// parseTimeText is ParseTimeValue for the text of a string or number.
+func parseTimeText(s string) (int64, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UnixNano(), nil
 	}

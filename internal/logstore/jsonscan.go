@@ -342,21 +342,22 @@ func (p *jsonScanner) lookup(obj int32, key string) (int32, bool) {
 	if n, ok := p.child(obj, key); ok {
 		return n, true
 	}
-	head, rest, ok := strings.Cut(key, ".")
-	for ok {
-		if sub, found := p.child(obj, head); found && p.nodes[sub].kind == jObj {
-			if n, found := p.lookup(sub, rest); found {
+	// Try every split of key at a dot, shortest head first.
+	for i := 0; i < len(key); i++ {
+		if key[i] != '.' {
+			continue
+		}
+		if sub, found := p.child(obj, key[:i]); found && p.nodes[sub].kind == jObj {
+			if n, found := p.lookup(sub, key[i+1:]); found {
 				return n, true
 			}
 		}
-		var more string
-		more, rest, ok = strings.Cut(rest, ".")
-		head += "." + more
 	}
 	return 0, false
 }
 
-// timeArg returns the value ParseTimeValue would have been given.
+// timeArg returns the value ParseTimeValue would have been given (used
+// for its error on values that are neither strings nor numbers).
 func (p *jsonScanner) timeArg(n int32) any {
 	switch nd := &p.nodes[n]; nd.kind {
 	case jStr:
@@ -425,7 +426,13 @@ func (s *Schema) fromScan(p *jsonScanner, tenant string, jm JSONMapping, now int
 		if !ok {
 			continue
 		}
-		t, err := ParseTimeValue(p.timeArg(n))
+		var t int64
+		var err error
+		if nd := &p.nodes[n]; nd.kind == jStr || nd.kind == jNum {
+			t, err = parseTimeText(nd.str)
+		} else {
+			t, err = ParseTimeValue(p.timeArg(n))
+		}
 		if err != nil {
 			return model.Event{}, fmt.Errorf("field %q: %w", f, err)
 		}
@@ -460,12 +467,12 @@ func (s *Schema) fromScan(p *jsonScanner, tenant string, jm JSONMapping, now int
 			}
 		}
 	} else {
-		for from := range s.stream {
-			if !strings.Contains(from, ".") {
+		for _, sl := range s.opts.StreamLabels {
+			if !strings.Contains(sl.From, ".") {
 				continue
 			}
-			if n, ok := p.lookup(0, from); ok && p.nodes[n].kind == jStr {
-				r.addStreamOnce(s.stream[from], p.nodes[n].str)
+			if n, ok := p.lookup(0, sl.From); ok && p.nodes[n].kind == jStr {
+				r.addStreamOnce(s.stream[sl.From], p.nodes[n].str)
 				p.nodes[n].dead = true
 			}
 		}
