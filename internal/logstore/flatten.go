@@ -12,7 +12,8 @@ import (
 )
 
 // ParseJSONObject decodes one JSON object, keeping numbers exact. Errors
-// say what is wrong with the input.
+// say what is wrong with the input. To turn a document into a row, prefer
+// Schema.FromJSONBytes: same result and errors without building the map.
 func ParseJSONObject(data []byte) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()

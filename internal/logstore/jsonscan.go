@@ -57,7 +57,8 @@ const maxScanDepth = 1000 // deeper documents take the encoding/json path
 var scannerPool = sync.Pool{New: func() any { return new(jsonScanner) }}
 
 // FromJSONBytes parses one JSON object and builds its row, like
-// ParseJSONObject followed by FromJSON, without building a map.
+// ParseJSONObject followed by FromJSON (same row, same errors), without
+// building a map. data is not retained. Safe for concurrent use.
 func (s *Schema) FromJSONBytes(tenant string, data []byte, jm JSONMapping, now int64) (model.Event, error) {
 	p := scannerPool.Get().(*jsonScanner)
 	defer p.release()
