@@ -585,6 +585,40 @@ describe('logs', () => {
     }
   });
 
+  test('a one-minute range labels the volume axis with seconds; parsed fields are not called stream labels', async (t) => {
+    if (!SEEDING || missingApis.has('/loki/api/v1/labels')) return t.skip('needs the seeded logs');
+    const q = '{service_name="frontend"} | json';
+    // The JSON line's own time: the range is the minute around it.
+    const found = await apiJSON(
+      `/loki/api/v1/query_range?query=${encodeURIComponent('{service_name="frontend"} |= "upstream reset"')}&start=${(Date.now() - 3600000)}000000&end=${Date.now() + 60000}000000&limit=1`,
+    );
+    const ns = found.data.result[0]?.values?.[0]?.[0];
+    assert.ok(ns, 'the seeded JSON line is not found');
+    const at = Number(ns.slice(0, -6));
+    const { context, page, errors } = await openPage('dark');
+    try {
+      await page.goto(url('/logs', { q, from: String(at - 30000), to: String(at + 30000) }), { waitUntil: 'networkidle' });
+      await page.locator('.volume svg rect').first().waitFor();
+      const ticks = await page.locator('.volume svg text.axis-text').allTextContents();
+      const times = ticks.filter((x) => /^\d\d:\d\d/.test(x));
+      assert.ok(times.length >= 3, `time ticks: ${ticks.join(' | ')}`);
+      assert.equal(new Set(times).size, times.length, `repeated time ticks: ${times.join(' | ')}`);
+      assert.ok(times.every((x) => /^\d\d:\d\d:\d\d$/.test(x)), `ticks without seconds: ${times.join(' | ')}`);
+      await page.getByRole('option').filter({ hasText: 'upstream reset' }).first().click();
+      const details = page.getByRole('complementary', { name: 'Log line details' });
+      await details.waitFor();
+      const section = (title) => details.locator('.span-section').filter({ has: page.locator('.span-section-title', { hasText: title }) });
+      const keys = async (title) => (await section(title).locator('.kv-key').allTextContents()).sort();
+      assert.deepEqual(await keys('Stream labels'), ['level', 'service_name']);
+      const fields = await keys('Fields');
+      for (const k of ['msg', 'path', 'pod', 'status', 'user']) assert.ok(fields.includes(k), `fields ${fields.join(', ')} lack ${k}`);
+      await shot(page, 'logs-minute-json-dark');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a bad LogQL query shows the server error', async () => {
     if (missingApis.has('/loki/api/v1/labels')) return;
     const { context, page } = await openPage('light');

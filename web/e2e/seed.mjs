@@ -13,6 +13,10 @@ export const SEED = {
   logLine: 'order 4711 placed for customer alice',
   logTraceLine: 'charging card for order 4711',
   oomLine: 'java.lang.OutOfMemoryError: Java heap space',
+  // A JSON line of frontend with structured metadata (pod): `| json` turns its
+  // keys into fields, which the details panel must not call stream labels.
+  jsonLine: '{"msg":"upstream reset","path":"/cart","status":502,"user":"carol"}',
+  jsonMetadata: { pod: 'frontend-7' },
   services: ['checkout', 'frontend', 'payment'],
   // client → server pairs the service graph must show (postgresql is a virtual node).
   edges: ['frontend>checkout', 'checkout>payment', 'checkout>postgresql'],
@@ -150,7 +154,10 @@ function logsBody(now, traceId) {
       },
       {
         stream: { service_name: 'frontend', level: 'info' },
-        values: Array.from({ length: 30 }, (_, k) => [ns(now - 590000 + k * 19000), `GET /checkout 200 ${20 + k} ms`]),
+        values: [
+          ...Array.from({ length: 30 }, (_, k) => [ns(now - 590000 + k * 19000), `GET /checkout 200 ${20 + k} ms`]),
+          [ns(now - 20000), SEED.jsonLine, SEED.jsonMetadata],
+        ],
       },
     ],
   };
