@@ -236,16 +236,13 @@ func DecodeBulk(s *logstore.Schema, tenant, defIndex string, body []byte, jm log
 				if !ok {
 					return nil, nil, fmt.Errorf("line %d: %s action without a document line", line, name)
 				}
-				m, err := logstore.ParseJSONObject(dl)
+				ev, err := s.FromJSONBytes(tenant, dl, jm, now)
 				if err == nil {
-					var ev model.Event
-					if ev, err = s.FromJSON(tenant, m, jm, now); err == nil {
-						if it.Index != "" {
-							addIndex(&ev, it.Index)
-						}
-						docs = append(docs, Doc{Item: len(items), Row: ev})
-						it.Status = http.StatusCreated
+					if it.Index != "" {
+						addIndex(&ev, it.Index)
 					}
+					docs = append(docs, Doc{Item: len(items), Row: ev})
+					it.Status = http.StatusCreated
 				}
 				if err != nil {
 					it.Status, it.Err = http.StatusBadRequest, fmt.Sprintf("line %d: %v", line, err)

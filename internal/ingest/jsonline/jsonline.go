@@ -52,11 +52,7 @@ func Decode(s *logstore.Schema, tenant string, body []byte, jm logstore.JSONMapp
 		if len(l) == 0 {
 			continue
 		}
-		m, err := logstore.ParseJSONObject(l)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		ev, err := s.FromJSON(tenant, m, jm, now)
+		ev, err := s.FromJSONBytes(tenant, l, jm, now)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
