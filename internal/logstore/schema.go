@@ -218,13 +218,13 @@ type Record struct {
 	ev      model.Event
 	lb      labels.ScratchBuilder
 	lnames  []string       // stream label names added to lb, in order
-	seen    map[string]int // attr key → index in ev.Attrs
+	seen    map[string]int // attr key → index in ev.Attrs, built once a row has many attributes
 	dropped int64
 }
 
 // NewRecord starts a row for tenant at time t (Unix ns).
 func (s *Schema) NewRecord(tenant string, t int64) *Record {
-	r := &Record{s: s, seen: make(map[string]int, 8)}
+	r := &Record{s: s}
 	r.ev = model.Event{Tenant: tenant, Signal: model.SignalLog, Time: t}
 	return r
 }
@@ -295,7 +295,7 @@ func (r *Record) Add(key string, v model.Value) {
 	if v.Type == model.TypeString {
 		v.Str = truncate(v.Str, r.s.opts.MaxValueBytes)
 	}
-	if i, ok := r.seen[k]; ok {
+	if i := r.attrIndex(k); i >= 0 {
 		r.ev.Attrs[i].Value = v
 		return
 	}
@@ -303,8 +303,39 @@ func (r *Record) Add(key string, v model.Value) {
 		r.dropped++
 		return
 	}
-	r.seen[k] = len(r.ev.Attrs)
+	if r.seen != nil {
+		r.seen[k] = len(r.ev.Attrs)
+	} else if len(r.ev.Attrs) == linearAttrs {
+		r.seen = make(map[string]int, 2*linearAttrs)
+		for i, a := range r.ev.Attrs {
+			r.seen[a.Key] = i
+		}
+		r.seen[k] = len(r.ev.Attrs)
+	}
+	if r.ev.Attrs == nil {
+		r.ev.Attrs = make([]model.Attr, 0, 8)
+	}
 	r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: k, Value: v})
+}
+
+// linearAttrs is how many attributes a row holds before Add looks keys up
+// in a map instead of scanning the slice (most rows have fewer).
+const linearAttrs = 16
+
+// attrIndex returns the index of key k in ev.Attrs, or -1.
+func (r *Record) attrIndex(k string) int {
+	if r.seen != nil {
+		if i, ok := r.seen[k]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range r.ev.Attrs {
+		if r.ev.Attrs[i].Key == k {
+			return i
+		}
+	}
+	return -1
 }
 
 // AddString is Add with a string value.
