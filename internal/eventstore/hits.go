@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
+	"slices"
 	"strings"
 
 	"github.com/sightline/sightline/internal/model"
@@ -21,6 +23,10 @@ type hitsCounter struct {
 	groups      map[string][]int64
 	sel         []int32
 	cols        []*colData
+	// stored, raw and times are the time column's buffers, reused from
+	// block to block.
+	stored, raw []byte
+	times       []int64
 	// bySlot maps a dictionary code to its group's counts for the current
 	// block; slot 256 is rows without the field. Reset per block.
 	bySlot [maxDictValues + 2][]int64
@@ -160,7 +166,7 @@ func (h *hitsCounter) countBlock(p *plan, c *candidate, st *QueryStats) error {
 	oneBucket := int64(-1)
 	if bh.minT >= p.start && bh.maxT < p.end && h.bucket(bh.minT) == h.bucket(bh.maxT) {
 		oneBucket = h.bucket(bh.minT)
-	} else if err := lb.ensureTimes(); err != nil {
+	} else if err := h.loadTimes(lb); err != nil {
 		return err
 	}
 	row := func(i int) int {
@@ -284,6 +290,17 @@ func (h *hitsCounter) countColumn(lb *loadedBlock, nrows int, row func(int) int,
 		}
 		return g
 	}
+	if cd != nil && nrows == cd.rows && cd.has == nil && cd.h.enc == encDict && oneBucket < 0 {
+		// The common case: every row of a dictionary column present.
+		for r, code := range cd.idx {
+			g := h.bySlot[code]
+			if g == nil {
+				g = slotGroup(int(code))
+			}
+			g[h.bucket(lb.times[r])]++
+		}
+		return nil
+	}
 	if oneBucket >= 0 {
 		var per [maxDictValues + 2]int64
 		for i := range nrows {
@@ -300,5 +317,43 @@ func (h *hitsCounter) countColumn(lb *loadedBlock, nrows int, row func(int) int,
 		r := row(i)
 		slotGroup(slot(r))[h.bucket(lb.times[r])]++
 	}
+	return nil
+}
+
+// loadTimes sets lb.times, decoding a packed _time column of a part block
+// into h's reused buffers; other layouts go through lb.ensureTimes. The
+// checks are those of decodeColumn.
+func (h *hitsCounter) loadTimes(lb *loadedBlock) error {
+	ch := &lb.bh.cols[lb.timeCol]
+	rows := int(lb.bh.rows)
+	if lb.part == nil || ch.enc != encPacked || int(ch.present) != rows || ch.dataLen == 0 || ch.dataLen > maxColumnRaw {
+		return lb.ensureTimes()
+	}
+	h.stored = slices.Grow(h.stored[:0], int(ch.dataLen))[:ch.dataLen]
+	if _, err := lb.part.data.ReadAt(h.stored, int64(ch.dataOff)); err != nil {
+		return fmt.Errorf("read column %q of part %s: %w", ch.name, lb.part.info.ID, err)
+	}
+	if crc32.Checksum(h.stored, castagnoli) != ch.crc {
+		return fmt.Errorf("decode column %q: checksum mismatch", ch.name)
+	}
+	raw := h.stored
+	if ch.flags&flagZstd != 0 {
+		var err error
+		if h.raw, err = zstdDec.DecodeAll(h.stored, h.raw[:0]); err != nil {
+			return fmt.Errorf("decode column %q: %w", ch.name, err)
+		}
+		raw = h.raw
+	}
+	if uint32(len(raw)) != ch.rawLen {
+		return fmt.Errorf("decode column %q: raw length %d, header says %d", ch.name, len(raw), ch.rawLen)
+	}
+	times, rest, err := decodeInts(h.times[:0], raw, rows)
+	if err != nil {
+		return fmt.Errorf("decode column %q: %w", ch.name, err)
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("decode column %q: %d trailing bytes", ch.name, len(rest))
+	}
+	h.times, lb.times = times, times
 	return nil
 }

@@ -86,7 +86,7 @@ func hitsByRow(ctx context.Context, s *Store, hq HitsQuery) (res HitsResult, err
 }
 
 // hitsRandomRows makes rows over five streams (two carry a "level" label)
-// with attributes of every encoding: a dictionary string, a plain string of
+// with attributes of every encoding: dictionary strings (one in every row), a plain string of
 // many values, an int, a constant, a sparse string and a name that is a
 // string in some rows and an int in others.
 func hitsRandomRows(rng *rand.Rand, n int, t0 int64) []model.Event {
@@ -110,6 +110,7 @@ func hitsRandomRows(rng *rand.Rand, n int, t0 int64) []model.Event {
 				{Key: "user", Value: model.StringValue(fmt.Sprintf("u%d", rng.IntN(2000)))},
 				{Key: "code", Value: model.IntValue(int64(200 + 100*rng.IntN(4)))},
 				{Key: "konst", Value: model.StringValue("same")},
+				{Key: "region", Value: model.StringValue([]string{"eu", "us", "ap"}[rng.IntN(3)])},
 			},
 		}
 		if rng.IntN(3) == 0 {
@@ -149,7 +150,7 @@ func TestHitsMatchesRowByRow(t *testing.T) {
 			}
 		}
 	}
-	groupBys := []string{"", "service", "level", "zone", model.FieldSeverity, "user", "code", "konst", "sparse", "mixed", "absent"}
+	groupBys := []string{"", "service", "level", "zone", model.FieldSeverity, "user", "code", "konst", "region", "sparse", "mixed", "absent"}
 	filters := [][]Filter{
 		nil,
 		{{Field: model.FieldBody, Op: OpPhrase, Value: "failed"}},
@@ -161,10 +162,10 @@ func TestHitsMatchesRowByRow(t *testing.T) {
 	total := 0
 	for _, gb := range groupBys {
 		for _, fs := range filters {
-			for _, step := range steps {
+			for si, step := range steps {
 				start := t0 - int64(time.Minute) + rng.Int64N(int64(3*time.Minute))
 				end := start + int64(time.Second) + rng.Int64N(int64(12*time.Minute))
-				if rng.IntN(3) == 0 {
+				if si == 0 || rng.IntN(3) == 0 { // whole blocks in range
 					start, end = t0-int64(time.Hour), t0+int64(time.Hour)
 				}
 				hq := HitsQuery{Query: Query{Tenant: "t1", Start: start, End: end, Filters: fs}, Step: int64(step), GroupBy: gb}
