@@ -204,6 +204,10 @@ var (
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxColumnRaw),
 		zstd.IgnoreChecksum(true))
+	// zstdIndexDec decodes part indexes, which may be larger than a column
+	// (up to maxIndexRawBytes: a merge of tens of millions of spans).
+	zstdIndexDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxIndexRawBytes),
+		zstd.IgnoreChecksum(true))
 	// zstdFastEnc compresses the parts a head flush writes: they are on the
 	// ingest path and are re-encoded with zstdEnc when merged.
 	zstdFastEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),

@@ -3,24 +3,46 @@ package eventstore
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sightline/sightline/internal/model"
 )
 
 // mergeOnce merges the smallest parts of the day partition with the most
 // parts, when it has at least MergeMinParts. It reports whether it merged.
+// After a failed merge, merges pause (1 minute, doubling up to an hour) so
+// a merge that cannot succeed does not rewrite gigabytes every second.
 func (s *Store) mergeOnce() error {
+	s.mergeMu.Lock()
+	hold := s.mergeHold
+	s.mergeMu.Unlock()
+	if s.opts.Now().Before(hold) {
+		return nil
+	}
 	_, err := s.merge(s.opts.MergeMinParts, false)
-	return err
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	if err != nil {
+		s.mergeWait = min(max(2*s.mergeWait, time.Minute), time.Hour)
+		s.mergeHold = s.opts.Now().Add(s.mergeWait)
+		return fmt.Errorf("%w (merges paused for %s)", err, s.mergeWait)
+	}
+	s.mergeWait = 0
+	return nil
 }
 
 // merge runs one merge if some partition has at least minParts parts. Unless
 // all is set, only parts of similar size are merged (a part joins while it
 // holds at most twice the rows of the largest one picked), so each row is
 // rewritten a logarithmic number of times.
+//
+// The parts are chosen and the new part's id reserved under pubMu; the new
+// part is written without it (flushes go on meanwhile); pubMu is taken again
+// to publish, unless retention dropped an input in between.
 func (s *Store) merge(minParts int, all bool) (bool, error) {
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
 	s.pubMu.Lock()
-	defer s.pubMu.Unlock()
 	byDay := map[string][]partInfo{}
 	for _, p := range s.man.Parts {
 		byDay[p.Day] = append(byDay[p.Day], p)
@@ -32,6 +54,7 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 		}
 	}
 	if day == "" {
+		s.pubMu.Unlock()
 		return false, nil
 	}
 	cands := byDay[day]
@@ -60,6 +83,7 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 		}
 	}
 	if len(pick) < need {
+		s.pubMu.Unlock()
 		return false, nil
 	}
 	// Older parts first so rows with equal timestamps keep arrival order.
@@ -83,12 +107,15 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 		}
 	}()
 	if len(refs) != len(pick) {
+		s.pubMu.Unlock()
 		return false, fmt.Errorf("merge parts: %d of %d parts open", len(refs), len(pick))
 	}
+	reserved := s.man
+	id := s.reservePartID(&reserved)
+	s.pubMu.Unlock()
+
 	slices.SortFunc(refs, func(a, b *partRef) int { return cmpStr(a.p.info.ID, b.p.info.ID) })
-	man := s.man
-	man.Parts = slices.Clone(s.man.Parts)
-	info, err := s.writeNewPart(&man, day, mergeSource(refs), false)
+	info, err := s.writePart(id, day, mergeSource(refs), false)
 	if err != nil {
 		s.m.mergeFailures.Inc()
 		return false, fmt.Errorf("merge parts: %w", err)
@@ -104,6 +131,25 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 		s.m.mergeFailures.Inc()
 		return false, fmt.Errorf("merge parts: %w", err)
 	}
+
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	present := 0
+	for _, p := range s.man.Parts {
+		if ids[p.ID] {
+			present++
+		}
+	}
+	if present != len(ids) {
+		// Retention dropped an input while the merge ran: its rows must not
+		// come back through the merged part.
+		newRefs[0].p.close()
+		s.fs.RemoveAll(s.partDir(info))
+		return false, nil
+	}
+	man := s.man
+	man.Parts = slices.Clone(s.man.Parts)
+	man.NextPartID = max(man.NextPartID, s.nextID)
 	man.Parts = slices.DeleteFunc(man.Parts, func(p partInfo) bool { return ids[p.ID] })
 	man.Parts = append(man.Parts, info)
 	if err := s.publish(man); err != nil {

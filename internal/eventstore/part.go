@@ -323,7 +323,7 @@ func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 	if rawLen > maxIndexRawBytes {
 		return nil, fmt.Errorf("decode part index: raw size %d too large", rawLen)
 	}
-	body, err := zstdDec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, min(int(rawLen), 64*len(b)+4096)))
+	body, err := zstdIndexDec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, min(int(rawLen), 64*len(b)+4096)))
 	if err != nil {
 		return nil, fmt.Errorf("decode part index: %w", err)
 	}

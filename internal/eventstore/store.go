@@ -98,7 +98,9 @@ type Options struct {
 	MergeMinParts int
 	// MaxMergeParts caps the parts merged at once. Default 16.
 	MaxMergeParts int
-	// MaxMergeRows caps the rows of a merge's inputs. Default 50M.
+	// MaxMergeRows caps the rows of a merge's inputs. Default 25M, which
+	// keeps a merged part's index (≈19 B per span row with the trace
+	// directory) well under maxIndexRawBytes.
 	MaxMergeRows int64
 	// Registerer receives the store's metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -114,7 +116,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{WAL: wal.DefaultOptions(), MaxHeadBytes: 512 << 20, FlushBytes: 64 << 20,
 		FlushInterval: 10 * time.Second, Retention: 30 * 24 * time.Hour, MaxFuture: time.Hour,
-		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 50_000_000}
+		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 25_000_000}
 }
 
 // Validate reports invalid settings.
@@ -223,8 +225,15 @@ type Store struct {
 	parts    []*partRef
 	closed   bool
 
-	// pubMu serializes flushes, merges and retention (the writers of man).
-	pubMu  sync.Mutex
+	// pubMu serializes flushes, retention and the publishing of merges
+	// (the writers of man). A merge writes its part without it, so a long
+	// merge never holds up flushes.
+	pubMu sync.Mutex
+	// mergeMu runs one merge at a time; mergeHold (guarded by it) is when
+	// merges may run again after one failed.
+	mergeMu   sync.Mutex
+	mergeHold time.Time
+	mergeWait time.Duration
 	man    manifest
 	nextID uint64
 
@@ -537,9 +546,8 @@ func (s *Store) run() {
 			}
 		}
 		if err := s.mergeOnce(); err != nil {
+			// mergeOnce pauses merges itself; flushes must go on.
 			s.log.Error("merge event parts", "err", err)
-			backoff = min(max(2*backoff, time.Second), time.Minute)
-			continue
 		}
 		backoff = 0
 		if s.opts.Now().Sub(lastRetention) >= time.Minute {
@@ -658,11 +666,22 @@ func sliceSource(groups []streamRows) groupSource {
 
 // writeNewPart writes a part under tmp/ and renames it into its partition.
 func (s *Store) writeNewPart(man *manifest, day string, src groupSource, fast bool) (partInfo, error) {
-	// IDs are never reused, even when a failed attempt was not published.
+	return s.writePart(s.reservePartID(man), day, src, fast)
+}
+
+// reservePartID takes the next part id and records it in man. IDs are
+// never reused, even when a failed attempt was not published. pubMu held.
+func (s *Store) reservePartID(man *manifest) string {
 	s.nextID = max(s.nextID, man.NextPartID)
 	id := fmt.Sprintf("%016x", s.nextID)
 	s.nextID++
 	man.NextPartID = s.nextID
+	return id
+}
+
+// writePart writes src as part id of day, durably, without publishing it.
+// It needs no lock: the id is reserved and the directory is the part's own.
+func (s *Store) writePart(id, day string, src groupSource, fast bool) (partInfo, error) {
 	tmp := filepath.Join(s.dir, "tmp", id)
 	info, err := writePartFrom(s.fs, tmp, src, fast)
 	if err != nil {
