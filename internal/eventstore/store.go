@@ -234,8 +234,8 @@ type Store struct {
 	mergeMu   sync.Mutex
 	mergeHold time.Time
 	mergeWait time.Duration
-	man    manifest
-	nextID uint64
+	man       manifest
+	nextID    uint64
 
 	streamsMu sync.RWMutex
 	streams   map[string]*stream
