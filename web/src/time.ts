@@ -112,6 +112,18 @@ export function formatTimeTick(sec: number, spacing: number): string {
   return full.slice(11, 16);
 }
 
+const TICK_SPACINGS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+/**
+ * Picks the spacing of axis labels over buckets of `step` seconds: the
+ * smallest round spacing (5 s, 10 s, 1 m, 5 m, …) that is a whole number of
+ * buckets and at least `minSpacing` seconds.
+ */
+export function tickSpacing(step: number, minSpacing: number): number {
+  for (const n of TICK_SPACINGS) if (n >= minSpacing && n % step === 0) return n;
+  return Math.ceil(minSpacing / step) * step;
+}
+
 /** Formats unix seconds for an <input type="datetime-local">. */
 export function toLocalInput(sec: number): string {
   return formatDateTime(sec).replace(' ', 'T');

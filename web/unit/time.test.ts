@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { autoStep, formatDuration, formatTimeTick, parseDuration, resolveRange, resolveTime } from '../src/time';
+import { autoStep, formatDuration, formatTimeTick, tickSpacing, parseDuration, resolveRange, resolveTime } from '../src/time';
 
 describe('parseDuration', () => {
   const cases: [string, number][] = [
@@ -84,5 +84,15 @@ describe('formatTimeTick', () => {
   test('ticks days apart show the date', () => {
     assert.equal(formatTimeTick(at(0, 0, 0), 86400), '11-24');
     assert.equal(formatTimeTick(at(12, 0, 0), 129600), '11-24 12:00');
+  });
+});
+
+describe('tickSpacing', () => {
+  test('round spacings that are whole buckets', () => {
+    assert.equal(tickSpacing(1, 5.5), 10);
+    assert.equal(tickSpacing(1, 5), 5);
+    assert.equal(tickSpacing(30, 100), 120);
+    assert.equal(tickSpacing(15, 40), 60);
+    assert.equal(tickSpacing(86400, 200000), 259200);
   });
 });

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { formatValue } from '../format';
 import type { Level } from '../logs/model';
-import { formatDateTime, formatTimeTick } from '../time';
+import { formatDateTime, formatTimeTick, tickSpacing } from '../time';
 
 export interface VolumeSeries {
   level: Level;
@@ -57,7 +57,9 @@ export function LogVolume({ start, step, buckets, series, onZoom }: Props) {
     setDrag(null);
   };
 
-  const labelEvery = Math.max(1, Math.ceil(buckets / Math.max(2, Math.floor(plotW / 110))));
+  // Labels on round times (…:10, …:20) at least ~110 px apart.
+  const spacing = tickSpacing(step, (Math.max(1, buckets) / Math.max(2, Math.floor(plotW / 110))) * step);
+  const isTick = (i: number) => Math.round(start + i * step) % spacing === 0;
 
   return (
     <div className="volume" ref={wrap} onMouseLeave={() => { setHover(null); setDrag(null); }}>
@@ -110,9 +112,9 @@ export function LogVolume({ start, step, buckets, series, onZoom }: Props) {
           );
         })}
         {totals.map((_, i) =>
-          i % labelEvery === 0 ? (
+          isTick(i) ? (
             <text key={`t${i}`} x={xOf(i)} y={H - 5} className="axis-text">
-              {formatTimeTick(start + i * step, labelEvery * step)}
+              {formatTimeTick(start + i * step, spacing)}
             </text>
           ) : null,
         )}
