@@ -3,7 +3,7 @@ import { ApiError, dependencies, isAbort, queryInstant, type DependencyLink } fr
 import type { PageProps } from '../App';
 import { ErrorBox } from '../components/ErrorBox';
 import { PendingApi } from '../components/PendingApi';
-import { BUILTIN_DASHBOARDS } from '../dashboards/builtin';
+import { BUILTIN_DASHBOARDS, tenantMatcher } from '../dashboards/builtin';
 import { formatValue, unitFormatter } from '../format';
 import { PanelView } from '../dashboards/BuiltinDashboard';
 import { hrefFor, onLinkClick, setParams } from '../router';
@@ -43,7 +43,7 @@ export function ServiceMapPage({ params, range, refreshKey }: PageProps) {
         setLoading(false);
       },
     );
-    edgeStats(r.start, r.end, ac.signal).then(setStats, (err: unknown) => {
+    edgeStats(r.start, r.end, tenant, ac.signal).then(setStats, (err: unknown) => {
       // Without service-graph series the edges show call counts only.
       if (!isAbort(err)) setStats(new Map());
     });
@@ -121,17 +121,19 @@ export interface EdgeStats {
  * Reads the service-graph series the server derives from spans, averaged
  * over the range: one instant query each for rate, failures and p95.
  */
-async function edgeStats(start: number, end: number, signal: AbortSignal): Promise<Map<string, EdgeStats>> {
+async function edgeStats(start: number, end: number, tenant: string, signal: AbortSignal): Promise<Map<string, EdgeStats>> {
   const w = `${Math.max(60, Math.round(end - start))}s`;
+  // The PromQL API reads every tenant's series; non-default tenants' carry a tenant label.
+  const t = `{${tenantMatcher(tenant)}}`;
   const by = 'sum by (client, server)';
   const [total, failed, p95] = await Promise.all([
-    queryInstant(`${by} (rate(traces_service_graph_request_total[${w}]))`, end, signal),
-    queryInstant(`${by} (rate(traces_service_graph_request_failed_total[${w}]))`, end, signal),
+    queryInstant(`${by} (rate(traces_service_graph_request_total${t}[${w}]))`, end, signal),
+    queryInstant(`${by} (rate(traces_service_graph_request_failed_total${t}[${w}]))`, end, signal),
     // The callee's own latency; for a callee without spans (a database, a
     // queue) the caller's view of it.
     queryInstant(
-      `histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket[${w}])))` +
-        ` or histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_client_seconds_bucket[${w}])))`,
+      `histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_server_seconds_bucket${t}[${w}])))` +
+        ` or histogram_quantile(0.95, sum by (client, server, le) (rate(traces_service_graph_request_client_seconds_bucket${t}[${w}])))`,
       end,
       signal,
     ),
