@@ -307,28 +307,23 @@ type listResponse struct {
 }
 
 func (a *API) labels(w http.ResponseWriter, r *http.Request) {
-	tr, err := a.timeRange(r, 6*time.Hour)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	ms, err := selectorMatchers(r.FormValue("query"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	names, err := a.o.Index.LabelNames(r.Context(), Tenant(r), tr.start.UnixNano(), tr.end.UnixNano()+1, ms...)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if names == nil {
-		names = []string{}
-	}
-	writeJSON(w, listResponse{"success", names})
+	a.stringList(w, r, func(ctx context.Context, tenant string, start, end int64, ms []*labels.Matcher) ([]string, error) {
+		return a.o.Index.LabelNames(ctx, tenant, start, end, ms...)
+	})
 }
 
 func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	a.stringList(w, r, func(ctx context.Context, tenant string, start, end int64, ms []*labels.Matcher) ([]string, error) {
+		return a.o.Index.LabelValues(ctx, tenant, start, end, name, ms...)
+	})
+}
+
+// stringList answers the label names and label values endpoints: the time
+// range (default the last 6 hours) and optional `query` selector of r go
+// to list, whose answer is written as a JSON list (never null).
+func (a *API) stringList(w http.ResponseWriter, r *http.Request,
+	list func(ctx context.Context, tenant string, start, end int64, ms []*labels.Matcher) ([]string, error)) {
 	tr, err := a.timeRange(r, 6*time.Hour)
 	if err != nil {
 		writeError(w, err)
@@ -339,15 +334,15 @@ func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	vals, err := a.o.Index.LabelValues(r.Context(), Tenant(r), tr.start.UnixNano(), tr.end.UnixNano()+1, r.PathValue("name"), ms...)
+	out, err := list(r.Context(), Tenant(r), tr.start.UnixNano(), tr.end.UnixNano()+1, ms)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if vals == nil {
-		vals = []string{}
+	if out == nil {
+		out = []string{}
 	}
-	writeJSON(w, listResponse{"success", vals})
+	writeJSON(w, listResponse{"success", out})
 }
 
 func (a *API) series(w http.ResponseWriter, r *http.Request) {
