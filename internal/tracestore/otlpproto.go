@@ -297,29 +297,38 @@ func countField(b []byte, f uint64) (int, bool) {
 	return n, true
 }
 
-func decodeResourceSpans(dst []model.Event, ar *arena, tenant string, b []byte) ([]model.Event, bool) {
-	var res []byte
-	nres := 0
+// headerField checks that b (a ResourceSpans or ScopeSpans message) holds
+// only length-delimited fields 1, 2 and 3, with field 1 at most once, and
+// returns field 1 (nil when absent).
+func headerField(b []byte) ([]byte, bool) {
+	var h []byte
+	n := 0
 	p := pb{b: b}
 	for p.more() {
 		f, wt, ok := p.tag()
 		if !ok || wt != wtLen {
-			return dst, false
+			return nil, false
 		}
 		s, ok := p.bytes()
 		if !ok {
-			return dst, false
+			return nil, false
 		}
 		switch f {
 		case 1:
-			res = s
-			nres++
-		case 2, 3: // scope spans (below), schema URL
+			h = s
+			n++
+		case 2, 3:
 		default:
-			return dst, false
+			return nil, false
 		}
 	}
-	if nres > 1 {
+	return h, n <= 1
+}
+
+func decodeResourceSpans(dst []model.Event, ar *arena, tenant string, b []byte) ([]model.Event, bool) {
+	// Field 1 is the resource; 2 the scope spans (below); 3 the schema URL.
+	res, ok := headerField(b)
+	if !ok {
 		return dst, false
 	}
 	// Resource: attributes and dropped count.
@@ -331,7 +340,7 @@ func decodeResourceSpans(dst []model.Event, ar *arena, tenant string, b []byte) 
 	var dropped uint64
 	svc, ns := "", ""
 	svcSeen, nsSeen := false, false
-	p = pb{b: res}
+	p := pb{b: res}
 	for p.more() {
 		f, wt, _ := p.tag()
 		switch {
@@ -386,28 +395,9 @@ func decodeResourceSpans(dst []model.Event, ar *arena, tenant string, b []byte) 
 }
 
 func decodeScopeSpans(dst []model.Event, ar *arena, tenant string, stream labels.Labels, resAttrs []model.Attr, b []byte) ([]model.Event, bool) {
-	var scope []byte
-	nscope := 0
-	p := pb{b: b}
-	for p.more() {
-		f, wt, ok := p.tag()
-		if !ok || wt != wtLen {
-			return dst, false
-		}
-		s, ok := p.bytes()
-		if !ok {
-			return dst, false
-		}
-		switch f {
-		case 1:
-			scope = s
-			nscope++
-		case 2, 3: // spans (below), schema URL
-		default:
-			return dst, false
-		}
-	}
-	if nscope > 1 {
+	// Field 1 is the scope; 2 the spans (below); 3 the schema URL.
+	scope, ok := headerField(b)
+	if !ok {
 		return dst, false
 	}
 	nattr, ok := countField(scope, 3)
@@ -415,7 +405,7 @@ func decodeScopeSpans(dst []model.Event, ar *arena, tenant string, stream labels
 		return dst, false
 	}
 	var name, version string
-	p = pb{b: scope}
+	p := pb{b: scope}
 	for p.more() {
 		f, wt, _ := p.tag()
 		switch {
