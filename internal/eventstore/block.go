@@ -248,6 +248,9 @@ type blockBuilder struct {
 	i64    []int64
 	u64    []uint64
 	uniq   map[string]int
+	grams  gramSet
+	gramH  []uint64
+	tok    []byte
 	fast   bool // compress with zstdFastEnc
 }
 
@@ -535,6 +538,17 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	if len(bb.hashes) > 0 {
 		bb.hashes = dedupHashes(bb.hashes)
 		blob := bloomBuild(bb.comp[:0], bb.hashes)
+		bb.gramH = bb.gramH[:0]
+		if gramColumn(a.name, a.typ, ch.enc) {
+			for _, s := range a.strs {
+				bb.grams.add(s)
+			}
+			bb.gramH = bb.grams.appendHashes(bb.gramH)
+		}
+		if len(bb.gramH) > 0 {
+			bb.tok = append(bb.tok[:0], blob...)
+			blob = bloomAppendComposite(blob[:0], bb.tok, bb.gramH)
+		}
 		bb.comp = blob
 		off, err := sink.writeBloom(blob)
 		if err != nil {

@@ -10,7 +10,8 @@ import (
 // Bloom filters: one per block and string column, over the column's tokens
 // (or over whole values for id columns). A filter is a sequence of 64-bit
 // words; the k probe positions of a hash h are (h1 + i*h2) mod m with h1, h2
-// the low and high halves of xxhash64(token).
+// the low and high halves of xxhash64(token). A column's bloom region may
+// also carry a trigram filter after the token filter (ngram.go).
 
 const (
 	bloomBitsPerItem = 10
@@ -19,16 +20,21 @@ const (
 
 // bloomBuild appends a filter holding the given (deduplicated) hashes.
 func bloomBuild(dst []byte, hashes []uint64) []byte {
-	words := (len(hashes)*bloomBitsPerItem + 63) / 64
+	return bloomBuildK(dst, hashes, bloomBitsPerItem, bloomK)
+}
+
+// bloomBuildK appends a filter of bitsPerItem bits per hash and k probes.
+func bloomBuildK(dst []byte, hashes []uint64, bitsPerItem, k int) []byte {
+	words := (len(hashes)*bitsPerItem + 63) / 64
 	words = max(words, 1)
 	start := len(dst)
-	dst = append(dst, bloomK)
+	dst = append(dst, byte(k))
 	dst = append(dst, make([]byte, words*8)...)
 	w := dst[start+1:]
 	m := uint64(words * 64)
 	for _, h := range hashes {
 		h1, h2 := h&0xffffffff, h>>32|1
-		for i := range uint64(bloomK) {
+		for i := range uint64(k) {
 			bit := (h1 + i*h2) % m
 			w[bit>>3] |= 1 << (bit & 7)
 		}
@@ -36,15 +42,23 @@ func bloomBuild(dst []byte, hashes []uint64) []byte {
 	return dst
 }
 
-// bloomCheck validates a filter blob.
+// bloomCheck validates a column's bloom region: one filter, or a token
+// filter and a trigram filter (bloomSplit).
 func bloomCheck(b []byte) error {
+	_, _, err := bloomSplit(b)
+	return err
+}
+
+// bloomCheckFilter validates one filter.
+func bloomCheckFilter(b []byte) error {
 	if len(b) < 9 || (len(b)-1)%8 != 0 || b[0] == 0 || b[0] > 16 {
 		return fmt.Errorf("decode bloom filter: bad size %d or k", len(b))
 	}
 	return nil
 }
 
-// bloomHas reports whether h may be in the filter b (validated by bloomCheck).
+// bloomHas reports whether h may be in the filter b (validated by
+// bloomCheckFilter).
 func bloomHas(b []byte, h uint64) bool {
 	k := uint64(b[0])
 	w := b[1:]

@@ -66,6 +66,9 @@ type cfilter struct {
 	lit      string
 	litFold  bool // lit is lower-case ASCII, to be found ignoring case
 	litExact bool // containing lit is the whole test
+	// grams are the trigram hashes of lit (ngram.go), checked against
+	// trigram filters.
+	grams []uint64
 }
 
 func compileFilters(fs []Filter) ([]*cfilter, error) {
@@ -275,16 +278,31 @@ func (f *cfilter) colMayMatch(c *columnHeader, bloom func() ([]byte, error)) (ma
 		case encDict:
 			return slices.ContainsFunc(c.dict, f.matchString), false, nil
 		}
-		if len(f.tokens) == 0 || c.bloomLen == 0 || (f.Op != OpEqual && f.Op != OpPhrase && f.Op != OpSubstring) {
+		useTokens := len(f.tokens) > 0 && (f.Op == OpEqual || f.Op == OpPhrase || f.Op == OpSubstring)
+		if c.bloomLen == 0 || (!useTokens && len(f.grams) == 0) {
 			return true, false, nil
 		}
 		b, err := bloom()
 		if err != nil {
 			return false, false, err
 		}
-		for _, h := range f.tokens {
-			if !bloomHas(b, h) {
-				return false, true, nil
+		tok, gram, err := bloomSplit(b)
+		if err != nil {
+			return false, false, err
+		}
+		if useTokens {
+			for _, h := range f.tokens {
+				if !bloomHas(tok, h) {
+					return false, true, nil
+				}
+			}
+		}
+		if gram != nil {
+			// Every value holding lit holds all its trigrams.
+			for _, h := range f.grams {
+				if !bloomHas(gram, h) {
+					return false, true, nil
+				}
 			}
 		}
 		return true, true, nil
@@ -326,7 +344,11 @@ func (f *cfilter) colMayMatch(c *columnHeader, bloom func() ([]byte, error)) (ma
 		if err != nil {
 			return false, false, err
 		}
-		return bloomHas(b, idHash(f.id)), true, nil
+		tok, _, err := bloomSplit(b)
+		if err != nil {
+			return false, false, err
+		}
+		return bloomHas(tok, idHash(f.id)), true, nil
 	}
 	return true, false, nil
 }

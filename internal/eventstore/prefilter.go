@@ -35,6 +35,7 @@ func (f *cfilter) setPrefilter() {
 	if len(f.lit) < minPrefilterLen {
 		f.lit, f.litFold, f.litExact = "", false, false
 	}
+	f.grams = gramHashes(f.lit)
 }
 
 // requiredLiteral returns the longest literal string every match of re
