@@ -62,6 +62,18 @@ func crashHelper(dir string, base int64) {
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
+	// Now and then the writers pause while a flush runs, so its checkpoint
+	// covers the whole active WAL segment and kills also land while the
+	// WAL retires it.
+	var gate sync.RWMutex
+	go func() {
+		for {
+			time.Sleep(time.Duration(50+rand.IntN(200)) * time.Millisecond)
+			gate.Lock()
+			s.Flush()
+			gate.Unlock()
+		}
+	}()
 	for w := range 4 {
 		wg.Go(func() {
 			id := base + int64(w)*1_000_000
@@ -73,7 +85,10 @@ func crashHelper(dir string, base int64) {
 						Time:   time.Now().UnixNano(), Body: "crash test row " + strconv.FormatInt(id+int64(i), 10),
 						Attrs: []model.Attr{{Key: "id", Value: model.IntValue(id + int64(i))}}}
 				}
-				if err := s.Append(context.Background(), rows); err != nil {
+				gate.RLock()
+				err := s.Append(context.Background(), rows)
+				gate.RUnlock()
+				if err != nil {
 					time.Sleep(time.Millisecond)
 					continue
 				}

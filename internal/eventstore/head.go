@@ -141,7 +141,7 @@ func (h *head) groupsByDay() map[int32][]streamRows {
 		for _, hs := range hd.streams {
 			rows := slices.Clone(hs.rows)
 			slices.SortStableFunc(rows, func(a, b *model.Event) int { return cmpInt(a.Time, b.Time) })
-			groups = append(groups, streamRows{hs.st, rows})
+			groups = append(groups, streamRows{st: hs.st, rows: rows})
 		}
 		slices.SortFunc(groups, func(a, b streamRows) int { return cmpStr(a.st.key, b.st.key) })
 		out[d] = groups

@@ -133,6 +133,14 @@ type batch struct {
 	err  error
 }
 
+// rotation is a Checkpoint's request that the writer retire the active
+// segment once every record in it is covered; done is closed when the
+// writer has acted on it.
+type rotation struct {
+	done chan struct{}
+	err  error
+}
+
 // WAL is an open write-ahead log.
 type WAL struct {
 	dir  string
@@ -149,6 +157,10 @@ type WAL struct {
 	err     error // sticky write/sync failure
 	segs    []segment
 	size    int64
+	// ckpt is the highest sequence number passed to Checkpoint; rot is the
+	// pending request to retire the active segment, nil when none.
+	ckpt uint64
+	rot  *rotation
 
 	// Owned by the flusher goroutine.
 	f     *os.File
@@ -234,8 +246,38 @@ func Open(dir string, opts Options, checkpoint uint64, fn ReplayFunc) (w *WAL, e
 	if err := w.createSegment(next); err != nil {
 		return nil, err
 	}
+	// Segments whose records are all covered by the checkpoint (or that hold
+	// none) are never needed again: the checkpoint was durable before Open.
+	w.ckpt = checkpoint
+	w.dropCovered(checkpoint)
 	go w.run()
 	return w, nil
+}
+
+// dropCovered deletes every segment but the active one whose records all
+// have sequence numbers ≤ seq (segments without records included). Failures
+// to delete leave the file for a later call or the next Open.
+func (w *WAL) dropCovered(seq uint64) error {
+	w.mu.Lock()
+	var del []segment
+	keep := w.segs[:0:0]
+	for i, s := range w.segs {
+		if i < len(w.segs)-1 && s.lastSeq <= seq {
+			del = append(del, s)
+			w.size -= s.size
+			continue
+		}
+		keep = append(keep, s)
+	}
+	w.segs = keep
+	w.mu.Unlock()
+	var errs []error
+	for _, s := range del {
+		if err := os.Remove(segmentPath(w.dir, s.index)); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove wal segment: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ReplayedBytes returns the payload bytes replayed by Open and the bytes of
@@ -331,8 +373,19 @@ func (w *WAL) run() {
 		w.pending, w.cur = w.spare[:0], &batch{done: make(chan struct{})}
 		lastSeq := w.nextSeq - 1
 		werr := w.err
+		rot, ckpt := w.rot, w.ckpt
+		w.rot = nil
 		w.cond.Broadcast()
 		w.mu.Unlock()
+		if rot != nil {
+			// Before this batch's write, so its records (all above the
+			// active segment's) go to the fresh segment.
+			rot.err = werr
+			if werr == nil {
+				rot.err = w.retireActive(ckpt)
+			}
+			close(rot.done)
+		}
 		if len(buf) > 0 && werr == nil {
 			werr = w.write(buf, lastSeq)
 			dirty = true
@@ -392,22 +445,60 @@ func (w *WAL) write(buf []byte, lastSeq uint64) error {
 	return nil
 }
 
+// retireActive replaces the active segment by a fresh one and deletes it
+// when every record in it has a sequence number ≤ ckpt, so a checkpoint that
+// covers all written rows leaves no record bytes on disk. Only the writer
+// goroutine calls it (it owns w.f). The fresh segment is durable before the
+// old one goes; a crash in between leaves both, and the next Open skips and
+// deletes the covered one.
+func (w *WAL) retireActive(ckpt uint64) error {
+	w.mu.Lock()
+	cur := w.segs[len(w.segs)-1]
+	w.mu.Unlock()
+	if cur.lastSeq == 0 || cur.lastSeq > ckpt {
+		return nil
+	}
+	old := w.f
+	if err := w.createSegment(cur.index + 1); err != nil {
+		return fmt.Errorf("retire checkpointed wal segment: %w", err)
+	}
+	// Its records are in durable parts: no fsync is needed before removal.
+	cerr := old.Close()
+	w.mu.Lock()
+	w.segs = slices.DeleteFunc(w.segs, func(s segment) bool { return s.index == cur.index })
+	w.size -= cur.size
+	w.mu.Unlock()
+	if err := os.Remove(segmentPath(w.dir, cur.index)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove checkpointed wal segment: %w", err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("close checkpointed wal segment: %w", cerr)
+	}
+	return nil
+}
+
+// createSegment creates segment index durably (header written and fsynced,
+// directory fsynced) and makes it the active one. On failure it removes
+// what it created, so a retry may use the same index.
 func (w *WAL) createSegment(index int) error {
-	f, err := os.OpenFile(segmentPath(w.dir, index), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	p := segmentPath(w.dir, index)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("create wal segment: %w", err)
 	}
-	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+	fail := func(err error) error {
 		f.Close()
-		return fmt.Errorf("write wal segment header: %w", err)
+		os.Remove(p)
+		return err
+	}
+	if _, err := f.Write([]byte(segmentMagic)); err != nil {
+		return fail(fmt.Errorf("write wal segment header: %w", err))
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync wal segment: %w", err)
+		return fail(fmt.Errorf("sync wal segment: %w", err))
 	}
 	if err := syncDir(w.dir); err != nil {
-		f.Close()
-		return err
+		return fail(err)
 	}
 	w.f = f
 	w.mu.Lock()
@@ -417,29 +508,41 @@ func (w *WAL) createSegment(index int) error {
 	return nil
 }
 
-// Checkpoint deletes every sealed segment whose records all have sequence
-// numbers ≤ seq (they are covered by durable parts).
+// Checkpoint declares every record with a sequence number ≤ seq durably
+// stored elsewhere (the caller must have made it so before calling): it
+// deletes the sealed segments holding only such records and, when the
+// active segment holds records and all are covered, has the writer start a
+// fresh segment and delete that one too, returning once it has. Records
+// above seq are never touched.
 func (w *WAL) Checkpoint(seq uint64) error {
+	err := w.dropCovered(seq)
 	w.mu.Lock()
-	var del []segment
-	keep := w.segs[:0:0]
-	for i, s := range w.segs {
-		if i < len(w.segs)-1 && s.lastSeq <= seq {
-			del = append(del, s)
-			w.size -= s.size
-			continue
+	var rot *rotation
+	if act := w.segs[len(w.segs)-1]; !w.closed && w.err == nil && act.lastSeq != 0 && act.lastSeq <= seq {
+		w.ckpt = max(w.ckpt, seq)
+		if w.rot == nil {
+			w.rot = &rotation{done: make(chan struct{})}
 		}
-		keep = append(keep, s)
+		rot = w.rot
 	}
-	w.segs = keep
 	w.mu.Unlock()
-	var errs []error
-	for _, s := range del {
-		if err := os.Remove(segmentPath(w.dir, s.index)); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, fmt.Errorf("remove wal segment: %w", err))
-		}
+	if rot == nil {
+		return err
 	}
-	return errors.Join(errs...)
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-rot.done:
+	case <-w.done: // the writer stopped; it acts on requests made before Close
+	}
+	select {
+	case <-rot.done:
+		err = errors.Join(err, rot.err)
+	default:
+	}
+	return err
 }
 
 // Close flushes pending records, fsyncs and closes the WAL.
