@@ -508,6 +508,9 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 		}
 		ch.enc = encPlain
 		raw = append(raw, a.ids...)
+		if a.name == model.FieldTraceID {
+			break // the part's trace directory finds trace ids' blocks
+		}
 		for i := 0; i < len(a.ids); i += w {
 			bb.hashes = append(bb.hashes, idHash(a.ids[i:i+w]))
 		}

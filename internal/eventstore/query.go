@@ -135,6 +135,7 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 	var out []candidate
 	dmin, dmax := p.dayRange()
 	days := map[string]bool{}
+	var dir traceDirLookup
 	for _, r := range sn.parts {
 		pt := r.p
 		if pt.info.MaxTime < p.start || pt.info.MinTime >= p.end {
@@ -148,6 +149,9 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 				continue
 			}
 			rng := pt.idx.streamBlocks[si]
+			if dir.pt != pt {
+				dir = traceDirLookup{pt: pt}
+			}
 			for bi := rng[0]; bi < rng[1]; bi++ {
 				bh := &pt.idx.blocks[bi]
 				st.BlocksTotal++
@@ -156,7 +160,7 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 					s.m.blocksSkipped.WithLabelValues("time").Inc()
 					continue
 				}
-				ok, bloomSkip, err := s.blockMayMatch(pt, bh, p.filters)
+				ok, bloomSkip, err := s.blockMayMatch(pt, bi, bh, p.filters, &dir)
 				if err != nil {
 					return nil, err
 				}
@@ -223,9 +227,36 @@ func (pt *part) streamCandidates(ms []*labels.Matcher) func(func(int) bool) {
 	}
 }
 
+// traceDirLookup caches, for one part, the blocks its trace directory lists
+// for each trace id filter.
+type traceDirLookup struct {
+	pt     *part
+	blocks map[*cfilter][]uint32
+}
+
+// has reports whether the part's trace directory lists block bi for the
+// trace id of f (f.id, 16 bytes).
+func (d *traceDirLookup) has(f *cfilter, bi uint32) (bool, error) {
+	bs, ok := d.blocks[f]
+	if !ok {
+		var err error
+		if bs, err = d.pt.traceBlocks(model.TraceID(f.id)); err != nil {
+			return false, err
+		}
+		slices.Sort(bs)
+		if d.blocks == nil {
+			d.blocks = map[*cfilter][]uint32{}
+		}
+		d.blocks[f] = bs
+	}
+	_, found := slices.BinarySearch(bs, bi)
+	return found, nil
+}
+
 // blockMayMatch applies every filter to the block's column headers and
-// blooms. bloomSkip says the block was excluded by a bloom filter.
-func (s *Store) blockMayMatch(pt *part, bh *blockHeader, filters []*cfilter) (ok, bloomSkip bool, err error) {
+// blooms. bloomSkip says the block was excluded by a bloom filter (or the
+// trace directory, which stands in for trace_id columns' filters).
+func (s *Store) blockMayMatch(pt *part, bi uint32, bh *blockHeader, filters []*cfilter, dir *traceDirLookup) (ok, bloomSkip bool, err error) {
 	for _, f := range filters {
 		if f.Not || f.matchAbsent() {
 			continue
@@ -237,7 +268,17 @@ func (s *Store) blockMayMatch(pt *part, bh *blockHeader, filters []*cfilter) (ok
 			if c.name != f.Field {
 				continue
 			}
-			m, ub, err := f.colMayMatch(c, func() ([]byte, error) { return pt.readBloom(c) })
+			var m, ub bool
+			var err error
+			if c.typ == ctID && c.name == model.FieldTraceID && c.enc == encPlain && c.bloomLen == 0 &&
+				f.Op == OpEqual && len(f.id) == len(model.TraceID{}) && int(c.width) == len(f.id) {
+				// Trace id columns have no bloom: the part's trace directory
+				// lists every block holding each trace id.
+				m, err = dir.has(f, bi)
+				ub = true
+			} else {
+				m, ub, err = f.colMayMatch(c, func() ([]byte, error) { return pt.readBloom(c) })
+			}
 			if err != nil {
 				return false, false, err
 			}
