@@ -31,11 +31,12 @@ const (
 type colEnc uint8
 
 const (
-	encConst  colEnc = 1 // one value for every present row, kept in the header
-	encDict   colEnc = 2 // ≤ 255 distinct strings in the header; data: one byte per row
-	encPlain  colEnc = 3 // strings: packed lengths + bytes; floats/ids: raw
-	encHex    colEnc = 4 // lowercase hex strings of one length, stored as binary
-	encPacked colEnc = 5 // ints: frame-of-reference or delta bit packing; bools: bitmap
+	encConst   colEnc = 1 // one value for every present row, kept in the header
+	encDict    colEnc = 2 // ≤ 255 distinct strings in the header; data: one byte per row
+	encPlain   colEnc = 3 // strings: packed lengths + bytes; floats/ids: raw
+	encHex     colEnc = 4 // lowercase hex strings of one length, stored as binary
+	encPacked  colEnc = 5 // ints: frame-of-reference or delta bit packing; bools: bitmap
+	encDecimal colEnc = 6 // floats: decimal exponent + packed ints (v = m / 10^e)
 )
 
 const (
@@ -112,7 +113,7 @@ func (c *columnHeader) unmarshal(d *decBuf) {
 	if d.err != nil {
 		return
 	}
-	if c.typ < ctString || c.typ > ctID || c.enc < encConst || c.enc > encPacked || (c.typ == ctID && (c.width == 0 || c.width > 32)) {
+	if c.typ < ctString || c.typ > ctID || c.enc < encConst || c.enc > encDecimal || (c.typ == ctID && (c.width == 0 || c.width > 32)) {
 		d.err = fmt.Errorf("decode column header %q: bad type %d or encoding %d", c.name, c.typ, c.enc)
 		return
 	}
@@ -489,6 +490,11 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 			ch.enc, ch.minV, ch.maxV = encConst, a.nums[0], a.nums[0]
 			break
 		}
+		var ok bool
+		if raw, bb.i64, bb.u64, ok = encodeDecimals(raw, a.nums, bb.i64, bb.u64); ok {
+			ch.enc = encDecimal
+			break
+		}
 		ch.enc = encPlain
 		for _, v := range a.nums {
 			raw = binary.LittleEndian.AppendUint64(raw, uint64(v))
@@ -633,7 +639,7 @@ func (c *colData) num(r int) int64 {
 	switch {
 	case h.enc == encConst:
 		return h.minV
-	case h.typ == ctFloat:
+	case h.typ == ctFloat && h.enc == encPlain:
 		return int64(binary.LittleEndian.Uint64(c.bytes[8*c.k(r):]))
 	default:
 		return c.nums[c.k(r)]
@@ -757,6 +763,8 @@ func (c *colData) decodeRaw(rows int, raw []byte) error {
 		c.bytes, raw = raw[:total], raw[total:]
 	case (h.typ == ctInt || h.typ == ctBool) && h.enc == encPacked:
 		c.nums, raw, err = decodeInts(make([]int64, 0, np), raw, np)
+	case h.typ == ctFloat && h.enc == encDecimal:
+		c.nums, raw, err = decodeDecimals(make([]int64, 0, np), raw, np)
 	case h.typ == ctFloat && h.enc == encPlain:
 		if len(raw) < 8*np {
 			return fmt.Errorf("decode column %q: %w", h.name, errShort)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"unsafe"
 )
@@ -98,12 +99,25 @@ func unpackUints(dst []uint64, src []byte, count int, width uint) ([]uint64, err
 }
 
 const (
-	intModeFOR   = 0 // values - min, packed
-	intModeDelta = 1 // first value, then zigzag(delta) - min delta, packed
+	intModeFOR      = 0 // values - min, packed
+	intModeDelta    = 1 // first value, then zigzag(delta) - min delta, packed
+	intModeFORGCD   = 2 // as intModeFOR, the packed values divided by their gcd
+	intModeDeltaGCD = 3 // as intModeDelta, the packed values divided by their gcd
 )
 
-// encodeInts appends an int sequence: mode byte, base varint(s), width byte,
-// packed values. It picks frame-of-reference or delta, whichever is smaller.
+// gcdStep folds v into the running divisor g (g = 0 before any value).
+func gcdStep(g, v uint64) uint64 {
+	for v != 0 {
+		g, v = v, g%v
+	}
+	return g
+}
+
+// encodeInts appends an int sequence: mode byte, base varint(s), optional
+// divisor, width byte, packed values. It picks frame-of-reference or delta,
+// whichever packs narrower; the packed values are divided by their common
+// divisor when they have one (timestamps of millisecond precision, sizes in
+// KiB), which cuts their width by the divisor's bits.
 func encodeInts(dst []byte, vals []int64, scratch []uint64) ([]byte, []uint64) {
 	if len(vals) == 0 {
 		return append(dst, intModeFOR, 0, 0), scratch
@@ -112,8 +126,7 @@ func encodeInts(dst []byte, vals []int64, scratch []uint64) ([]byte, []uint64) {
 	for _, v := range vals {
 		lo, hi = min(lo, v), max(hi, v)
 	}
-	forWidth := uint(bits.Len64(uint64(hi) - uint64(lo)))
-	// Delta of zigzag deltas against the smallest one.
+	// Delta of deltas against the smallest one.
 	var dlo, dhi int64
 	for i := 1; i < len(vals); i++ {
 		d := vals[i] - vals[i-1]
@@ -124,25 +137,65 @@ func encodeInts(dst []byte, vals []int64, scratch []uint64) ([]byte, []uint64) {
 			dhi = d
 		}
 	}
-	deltaWidth := uint(bits.Len64(uint64(dhi) - uint64(dlo)))
+	// Common divisors of what each mode packs; unaligned data reaches 1
+	// within the first values and stops there.
+	var gFOR, gDelta uint64
+	for i, v := range vals {
+		if gFOR != 1 {
+			gFOR = gcdStep(gFOR, uint64(v)-uint64(lo))
+		}
+		if i > 0 && gDelta != 1 {
+			gDelta = gcdStep(gDelta, uint64(v-vals[i-1]-dlo))
+		}
+		if gFOR == 1 && gDelta == 1 {
+			break
+		}
+	}
+	gFOR, gDelta = max(gFOR, 1), max(gDelta, 1)
+	forWidth := uint(bits.Len64((uint64(hi) - uint64(lo)) / gFOR))
+	deltaWidth := uint(bits.Len64((uint64(dhi) - uint64(dlo)) / gDelta))
 	scratch = scratch[:0]
 	if len(vals) > 1 && deltaWidth < forWidth {
-		dst = append(dst, intModeDelta)
+		for i := 1; i < len(vals); i++ {
+			scratch = append(scratch, uint64(vals[i]-vals[i-1]-dlo)/gDelta)
+		}
+		if gDelta > 1 {
+			dst = append(dst, intModeDeltaGCD)
+		} else {
+			dst = append(dst, intModeDelta)
+		}
 		dst = binary.AppendVarint(dst, vals[0])
 		dst = binary.AppendVarint(dst, dlo)
-		dst = append(dst, byte(deltaWidth))
-		for i := 1; i < len(vals); i++ {
-			scratch = append(scratch, uint64(vals[i]-vals[i-1]-dlo))
+		if gDelta > 1 {
+			dst = binary.AppendUvarint(dst, gDelta)
 		}
+		dst = append(dst, byte(deltaWidth))
 		return packUints(dst, scratch, deltaWidth), scratch
 	}
-	dst = append(dst, intModeFOR)
-	dst = binary.AppendVarint(dst, lo)
-	dst = append(dst, byte(forWidth))
 	for _, v := range vals {
-		scratch = append(scratch, uint64(v)-uint64(lo))
+		scratch = append(scratch, (uint64(v)-uint64(lo))/gFOR)
 	}
+	if gFOR > 1 {
+		dst = append(dst, intModeFORGCD)
+	} else {
+		dst = append(dst, intModeFOR)
+	}
+	dst = binary.AppendVarint(dst, lo)
+	if gFOR > 1 {
+		dst = binary.AppendUvarint(dst, gFOR)
+	}
+	dst = append(dst, byte(forWidth))
 	return packUints(dst, scratch, forWidth), scratch
+}
+
+// readGCD reads the divisor of the gcd modes; 0 and 1 are refused (the
+// encoder writes the plain modes then), so every byte string has one meaning.
+func readGCD(src []byte) (uint64, []byte, error) {
+	g, n := binary.Uvarint(src)
+	if n <= 0 || g < 2 {
+		return 0, nil, fmt.Errorf("decode ints: bad divisor")
+	}
+	return g, src[n:], nil
 }
 
 // decodeInts decodes count ints written by encodeInts.
@@ -158,7 +211,14 @@ func decodeInts(dst []int64, src []byte, count int) ([]int64, []byte, error) {
 	}
 	src = src[n:]
 	switch mode {
-	case intModeFOR:
+	case intModeFOR, intModeFORGCD:
+		g := uint64(1)
+		if mode == intModeFORGCD {
+			var err error
+			if g, src, err = readGCD(src); err != nil {
+				return nil, nil, err
+			}
+		}
 		if len(src) < 1 {
 			return nil, nil, fmt.Errorf("decode ints: %w", errShort)
 		}
@@ -169,15 +229,25 @@ func decodeInts(dst []int64, src []byte, count int) ([]int64, []byte, error) {
 			return nil, nil, err
 		}
 		for _, v := range u {
-			dst = append(dst, int64(uint64(base)+v))
+			dst = append(dst, int64(uint64(base)+v*g))
 		}
 		return dst, src[packedLen(count, width):], nil
-	case intModeDelta:
+	case intModeDelta, intModeDeltaGCD:
 		dlo, n := binary.Varint(src)
 		if n <= 0 || len(src) < n+1 {
 			return nil, nil, fmt.Errorf("decode ints: bad delta base")
 		}
 		src = src[n:]
+		g := uint64(1)
+		if mode == intModeDeltaGCD {
+			var err error
+			if g, src, err = readGCD(src); err != nil {
+				return nil, nil, err
+			}
+			if len(src) < 1 {
+				return nil, nil, fmt.Errorf("decode ints: %w", errShort)
+			}
+		}
 		width := uint(src[0])
 		src = src[1:]
 		if count == 0 {
@@ -190,7 +260,7 @@ func decodeInts(dst []int64, src []byte, count int) ([]int64, []byte, error) {
 		v := base
 		dst = append(dst, v)
 		for _, d := range u {
-			v += int64(d) + dlo
+			v += int64(d*g) + dlo
 			dst = append(dst, v)
 		}
 		return dst, src[packedLen(count-1, width):], nil
@@ -310,4 +380,80 @@ func bitmapCount(b []byte, n int) (c int) {
 		}
 	}
 	return c
+}
+
+// pow10 holds the powers of ten a decimal column may scale by; all are
+// exact in float64.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12}
+
+// maxDecimalMantissa bounds the scaled integers so they convert to float64
+// exactly.
+const maxDecimalMantissa = 1 << 53
+
+// encodeDecimals appends float64 values (as IEEE-754 bits) written with few
+// decimal digits — latencies like 7.027, prices, percentages — as an
+// exponent byte e and ints(m) with v = m / 10^e, the smallest e for which
+// every value comes back bit for bit. It reports false (and appends
+// nothing) when no e ≤ 12 fits: NaN, infinities, -0, huge or long-fraction
+// values, which stay 8 bytes each.
+func encodeDecimals(dst []byte, bitsVals []int64, ms []int64, scratch []uint64) ([]byte, []int64, []uint64, bool) {
+	e := 0
+	for _, b := range bitsVals {
+		v := math.Float64frombits(uint64(b))
+		if math.IsNaN(v) || math.IsInf(v, 0) || v == 0 && math.Signbit(v) || math.Abs(v) >= maxDecimalMantissa {
+			return dst, ms, scratch, false
+		}
+		for ; e < len(pow10); e++ {
+			if decimalFits(v, e) {
+				break
+			}
+		}
+		if e == len(pow10) {
+			return dst, ms, scratch, false
+		}
+	}
+	ms = ms[:0]
+	for _, b := range bitsVals {
+		v := math.Float64frombits(uint64(b))
+		// An earlier value fitted a smaller e; at this one it may not.
+		if !decimalFits(v, e) {
+			return dst, ms, scratch, false
+		}
+		ms = append(ms, int64(math.Round(v*pow10[e])))
+	}
+	dst = append(dst, byte(e))
+	dst, scratch = encodeInts(dst, ms, scratch)
+	return dst, ms, scratch, true
+}
+
+// decimalFits reports whether v is m / 10^e for an integer m below
+// maxDecimalMantissa, exactly as decodeDecimals computes it.
+func decimalFits(v float64, e int) bool {
+	m := math.Round(v * pow10[e])
+	return math.Abs(m) < maxDecimalMantissa && m/pow10[e] == v
+}
+
+// decodeDecimals decodes count values written by encodeDecimals, appending
+// their IEEE-754 bits to dst.
+func decodeDecimals(dst []int64, src []byte, count int) ([]int64, []byte, error) {
+	if len(src) < 1 {
+		return nil, nil, fmt.Errorf("decode decimals: %w", errShort)
+	}
+	e := int(src[0])
+	if e >= len(pow10) {
+		return nil, nil, fmt.Errorf("decode decimals: exponent %d out of range", e)
+	}
+	start := len(dst)
+	dst, rest, err := decodeInts(dst, src[1:], count)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decode decimals: %w", err)
+	}
+	for i := start; i < len(dst); i++ {
+		m := dst[i]
+		if m <= -maxDecimalMantissa || m >= maxDecimalMantissa {
+			return nil, nil, fmt.Errorf("decode decimals: mantissa %d out of range", m)
+		}
+		dst[i] = int64(math.Float64bits(float64(m) / pow10[e]))
+	}
+	return dst, rest, nil
 }

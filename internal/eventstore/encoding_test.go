@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -19,6 +20,11 @@ func TestIntCodec(t *testing.T) {
 	for i := range ts {
 		ts[i] = 1_700_000_000_000_000_000 + int64(i)*1_000_000 + r.Int64N(1000)
 	}
+	msTS, mult := make([]int64, 1000), make([]int64, 1000)
+	for i := range msTS {
+		msTS[i] = 1_700_000_000_000_000_000 + int64(i)*5_000_000 + r.Int64N(5)*1_000_000
+		mult[i] = r.Int64N(1000) * 1000
+	}
 	tests := []struct {
 		name    string
 		vals    []int64
@@ -32,6 +38,12 @@ func TestIntCodec(t *testing.T) {
 		{"negative", []int64{-5, 3, -1000, 99}, 30},
 		{"extremes", []int64{math.MinInt64, math.MaxInt64, 0, -1}, 50},
 		{"descending", []int64{100, 90, 80, 70}, 20},
+		// Millisecond timestamps 1–9 ms apart: the deltas share the divisor
+		// 1e6 and pack in 4 bits instead of 23.
+		{"millisecond timestamps", msTS, 1000*4/8 + 30},
+		// Unordered multiples of 1000: frame of reference over quotients.
+		{"multiples", mult, 1000*10/8 + 30},
+		{"extremes with divisor", []int64{math.MinInt64, 0, math.MaxInt64 - 1, -2}, 50},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,4 +294,138 @@ func TestIndexInternsNames(t *testing.T) {
 	if d.err != nil || len(d.b) != 0 {
 		t.Fatalf("err %v, %d bytes left", d.err, len(d.b))
 	}
+}
+
+// TestIntCodecDivisorRefused checks the divisor modes' canonical form: a
+// divisor of 0 or 1 (never written) and a missing width are errors.
+func TestIntCodecDivisorRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"FOR divisor 0", []byte{intModeFORGCD, 0, 0, 1, 0}},
+		{"FOR divisor 1", []byte{intModeFORGCD, 0, 1, 1, 0}},
+		{"delta divisor 1", []byte{intModeDeltaGCD, 0, 0, 1, 1, 0}},
+		{"delta no width", []byte{intModeDeltaGCD, 0, 0, 5}},
+		{"FOR no width", []byte{intModeFORGCD, 0, 5}},
+	} {
+		if _, _, err := decodeInts(nil, tc.b, 2); err == nil {
+			t.Errorf("%s: decoded, want an error", tc.name)
+		}
+	}
+}
+
+// FuzzIntCodecRoundTrip encodes arbitrary int sequences (scaled by a
+// fuzzed factor so common divisors occur) and checks they decode to the
+// same values, consuming exactly the encoded bytes.
+func FuzzIntCodecRoundTrip(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, int64(1_000_000), false)
+	f.Add([]byte{255, 0, 0, 0, 0, 0, 0, 128, 1, 0, 0, 0, 0, 0, 0, 0}, int64(3), true)
+	f.Fuzz(func(t *testing.T, b []byte, scale int64, sorted bool) {
+		vals := make([]int64, 0, len(b)/8)
+		for i := 0; i+8 <= len(b); i += 8 {
+			vals = append(vals, int64(binary.LittleEndian.Uint64(b[i:]))*scale)
+		}
+		if sorted {
+			slices.Sort(vals)
+		}
+		enc, _ := encodeInts(nil, vals, nil)
+		dec, rest, err := decodeInts(nil, enc, len(vals))
+		if err != nil {
+			t.Fatalf("decode %v: %v", vals, err)
+		}
+		if len(rest) != 0 || len(vals) > 0 && !slices.Equal(dec, vals) {
+			t.Fatalf("round trip: got %v (rest %d), want %v", dec, len(rest), vals)
+		}
+	})
+}
+
+func TestDecimalCodec(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	lat := make([]float64, 1000)
+	for i := range lat {
+		lat[i] = float64(r.IntN(100_000)) / 1000 // 0.000–99.999 ms
+	}
+	tests := []struct {
+		name    string
+		vals    []float64
+		ok      bool
+		maxSize int
+	}{
+		{"latencies in ms, 3 decimals", lat, true, 1000*17/8 + 20},
+		{"whole numbers", []float64{1, 2, 300, -7, 0}, true, 20},
+		{"mixed decimals", []float64{0.5, 0.25, 0.125, 10}, true, 20},
+		{"percentages", []float64{99.9, 99.95, 100, 0.01}, true, 20},
+		{"a third", []float64{1.0 / 3}, false, 0},
+		{"NaN", []float64{1, math.NaN()}, false, 0},
+		{"infinity", []float64{math.Inf(-1)}, false, 0},
+		{"negative zero", []float64{math.Copysign(0, -1)}, false, 0},
+		{"too large", []float64{1e300}, false, 0},
+		{"tiny", []float64{5e-324}, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bitsVals := make([]int64, len(tc.vals))
+			for i, v := range tc.vals {
+				bitsVals[i] = int64(math.Float64bits(v))
+			}
+			enc, _, _, ok := encodeDecimals(nil, bitsVals, nil, nil)
+			if ok != tc.ok {
+				t.Fatalf("encodable = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				if len(enc) != 0 {
+					t.Fatalf("appended %d bytes on refusal", len(enc))
+				}
+				return
+			}
+			if len(enc) > tc.maxSize {
+				t.Errorf("encoded %d values in %d bytes, want ≤ %d (plain: %d)", len(tc.vals), len(enc), tc.maxSize, 8*len(tc.vals))
+			}
+			dec, rest, err := decodeDecimals(nil, enc, len(tc.vals))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rest) != 0 || !slices.Equal(dec, bitsVals) {
+				t.Fatalf("round trip: got %v (rest %d), want %v", dec, len(rest), bitsVals)
+			}
+		})
+	}
+}
+
+// FuzzDecimalCodec checks that whatever float bits encodeDecimals accepts
+// decode to the same bits, and that decodeDecimals never panics on
+// arbitrary bytes.
+func FuzzDecimalCodec(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x7b, 0x14, 0xae, 0x47, 0xe1, 0x7a, 0x84, 0x3f})
+	f.Add([]byte{3, 0, 1, 2, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeDecimals(nil, b, len(b)/2)
+		vals := make([]int64, 0, len(b)/8)
+		for i := 0; i+8 <= len(b); i += 8 {
+			vals = append(vals, int64(binary.LittleEndian.Uint64(b[i:])))
+		}
+		// Also the same values rounded to 3 decimals, which must encode.
+		round := make([]int64, 0, len(vals))
+		for _, v := range vals {
+			f := math.Float64frombits(uint64(v))
+			if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
+				continue
+			}
+			round = append(round, int64(math.Float64bits(math.Round(f*1000)/1000+0)))
+		}
+		for i, in := range [][]int64{vals, round} {
+			enc, _, _, ok := encodeDecimals(nil, in, nil, nil)
+			if !ok {
+				if i == 1 { // (+0 above turned -0 into 0)
+					t.Fatalf("values rounded to 3 decimals refused: %v", in)
+				}
+				continue
+			}
+			dec, rest, err := decodeDecimals(nil, enc, len(in))
+			if err != nil || len(rest) != 0 || !slices.Equal(dec, in) {
+				t.Fatalf("round trip of %v: got %v rest %d err %v", in, dec, len(rest), err)
+			}
+		}
+	})
 }
