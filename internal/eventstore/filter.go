@@ -69,6 +69,9 @@ type cfilter struct {
 	// grams are the trigram hashes of lit (ngram.go), checked against
 	// trigram filters.
 	grams []uint64
+	// gramAlts: every matching value holds all trigrams of at least one
+	// of these sets (regexp alternations of literals).
+	gramAlts [][]uint64
 }
 
 func compileFilters(fs []Filter) ([]*cfilter, error) {
@@ -279,7 +282,7 @@ func (f *cfilter) colMayMatch(c *columnHeader, bloom func() ([]byte, error)) (ma
 			return slices.ContainsFunc(c.dict, f.matchString), false, nil
 		}
 		useTokens := len(f.tokens) > 0 && (f.Op == OpEqual || f.Op == OpPhrase || f.Op == OpSubstring)
-		if c.bloomLen == 0 || (!useTokens && len(f.grams) == 0) {
+		if c.bloomLen == 0 || (!useTokens && len(f.grams) == 0 && len(f.gramAlts) == 0) {
 			return true, false, nil
 		}
 		b, err := bloom()
@@ -299,10 +302,11 @@ func (f *cfilter) colMayMatch(c *columnHeader, bloom func() ([]byte, error)) (ma
 		}
 		if gram != nil {
 			// Every value holding lit holds all its trigrams.
-			for _, h := range f.grams {
-				if !bloomHas(gram, h) {
-					return false, true, nil
-				}
+			if !bloomHasAll(gram, f.grams) {
+				return false, true, nil
+			}
+			if len(f.gramAlts) > 0 && !slices.ContainsFunc(f.gramAlts, func(g []uint64) bool { return bloomHasAll(gram, g) }) {
+				return false, true, nil
 			}
 		}
 		return true, true, nil

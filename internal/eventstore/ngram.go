@@ -145,6 +145,16 @@ func gramHashes(lit string) []uint64 {
 	return out
 }
 
+// bloomHasAll reports whether every hash may be in the filter b.
+func bloomHasAll(b []byte, hashes []uint64) bool {
+	for _, h := range hashes {
+		if !bloomHas(b, h) {
+			return false
+		}
+	}
+	return true
+}
+
 // gramColumn reports whether a column gets a trigram filter: the body of
 // logs and spans, when stored plain (const and dict columns are matched
 // against their header values).

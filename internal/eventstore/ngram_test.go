@@ -208,7 +208,9 @@ func TestGramPruneNeverMisses(t *testing.T) {
 			if utf8Valid(needle) {
 				fs = append(fs, Filter{Op: OpRegex, Value: regexp.QuoteMeta(needle)},
 					Filter{Op: OpRegex, Value: "(?i)" + regexp.QuoteMeta(needle)},
-					Filter{Op: OpRegex, Value: "(?i)" + regexp.QuoteMeta(strings.ToUpper(needle)) + ".*x"})
+					Filter{Op: OpRegex, Value: "(?i)" + regexp.QuoteMeta(strings.ToUpper(needle)) + ".*x"},
+					Filter{Op: OpRegex, Value: regexp.QuoteMeta(needle) + "|" + regexp.QuoteMeta(strings.ToValidUTF8(randStr(4), ""))},
+					Filter{Op: OpRegex, Value: "(?i)(" + regexp.QuoteMeta(strings.ToValidUTF8(randStr(5), "")) + "|" + regexp.QuoteMeta(needle) + ")"})
 			}
 			for _, f := range fs {
 				cf, err := compileFilters([]Filter{f})
@@ -261,6 +263,8 @@ func TestGramsSkipBlocks(t *testing.T) {
 		{"case-sensitive miss", Filter{Op: OpSubstring, Value: "ZYMURGY"}, 0, 1},
 		{"regex literal", Filter{Op: OpRegex, Value: "needle=zy.urgy"}, 1, 1},
 		{"case-insensitive regex", Filter{Op: OpRegex, Value: "(?i)ZYMURGY"}, 1, 1},
+		{"alternation (|= a or b)", Filter{Op: OpRegex, Value: "(?s)(?:quixotry)|(?:zymurgy)"}, 1, 1},
+		{"alternation with a short branch", Filter{Op: OpRegex, Value: "zymurgy|zz"}, 1, 1 << 30},
 		{"absent", Filter{Op: OpSubstring, Value: "quixotry"}, 0, 0},
 		{"everywhere", Filter{Op: OpSubstring, Value: "rdinar"}, 120000, 1 << 30},
 		{"too short for trigrams", Filter{Op: OpSubstring, Value: "zy"}, 1, 1 << 30},
@@ -315,7 +319,7 @@ func TestGramsDifferential(t *testing.T) {
 	words := strings.Fields("Connection refused timeout retry user_id=u-1042 order ORD-77 paid Payment failed x-request-id " +
 		"café naïve ÜBER deadline exceeded GET /api/v2/items?id= quixotic zymurgy")
 	var rows []model.Event
-	for i := range 30000 {
+	for i := range 15000 {
 		var sb strings.Builder
 		for j := range 3 + rng.IntN(6) {
 			if j > 0 {
@@ -330,8 +334,8 @@ func TestGramsDifferential(t *testing.T) {
 			Stream: labels.FromStrings("service", fmt.Sprintf("s%d", i%4)),
 			Time:   baseTime.Add(time.Duration(i) * time.Millisecond).UnixNano(),
 			Body:   sb.String()})
-		if i%10000 == 9999 {
-			if err := s.Append(context.Background(), rows[i-9999:i+1]); err != nil {
+		if i%5000 == 4999 {
+			if err := s.Append(context.Background(), rows[i-4999:i+1]); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Flush(); err != nil {
@@ -340,17 +344,20 @@ func TestGramsDifferential(t *testing.T) {
 		}
 	}
 	var needles []string
-	for range 60 {
+	for range 20 {
 		b := rows[rng.IntN(len(rows))].Body
 		i := rng.IntN(len(b))
 		needles = append(needles, b[i:min(len(b), i+3+rng.IntN(8))])
 	}
 	needles = append(needles, "rare0001", "rare01", "are02", "zymurgyquixotic", "Refused", "ÜBER", "über", "u-104", "quixotry")
 	check := func(stage string) (skipped int) {
-		for _, nd := range needles {
+		for i, nd := range needles {
 			fs := []Filter{{Op: OpSubstring, Value: nd}, {Op: OpPhrase, Value: nd}}
 			if utf8Valid(nd) {
 				fs = append(fs, Filter{Op: OpRegex, Value: "(?i)" + regexp.QuoteMeta(nd)})
+				if i%3 == 0 { // alternations run the regexp on every row: a few
+					fs = append(fs, Filter{Op: OpRegex, Value: "(?:" + regexp.QuoteMeta(nd) + ")|(?:rare0002)"})
+				}
 			}
 			for _, f := range fs {
 				cf, err := compileFilters([]Filter{f})
@@ -401,7 +408,8 @@ func FuzzGramPrune(f *testing.F) {
 		}
 		fs := []Filter{{Op: OpSubstring, Value: needle}, {Op: OpPhrase, Value: needle}}
 		if utf8Valid(needle) {
-			fs = append(fs, Filter{Op: OpRegex, Value: "(?i)" + regexp.QuoteMeta(needle)})
+			fs = append(fs, Filter{Op: OpRegex, Value: "(?i)" + regexp.QuoteMeta(needle)},
+				Filter{Op: OpRegex, Value: "(?s)(?:quixotry)|(?:" + regexp.QuoteMeta(needle) + ")"})
 		}
 		for _, fl := range fs {
 			cf, err := compileFilters([]Filter{fl})

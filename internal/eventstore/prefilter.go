@@ -29,13 +29,53 @@ func (f *cfilter) setPrefilter() {
 		f.lit = f.Value
 	case OpRegex:
 		if re, err := syntax.Parse(f.Value, syntax.Perl); err == nil {
-			f.lit, f.litFold = requiredLiteral(re.Simplify())
+			re = re.Simplify()
+			f.lit, f.litFold = requiredLiteral(re)
+			if f.lit == "" {
+				f.setGramAlts(requiredAlternatives(re))
+			}
 		}
 	}
 	if len(f.lit) < minPrefilterLen {
 		f.lit, f.litFold, f.litExact = "", false, false
 	}
 	f.grams = gramHashes(f.lit)
+}
+
+// setGramAlts sets f.gramAlts to the trigrams of each alternative literal,
+// or to nil when one alternative has no trigram (it cannot rule a block out).
+func (f *cfilter) setGramAlts(alts []string) {
+	f.gramAlts = nil
+	for _, a := range alts {
+		g := gramHashes(a)
+		if len(g) == 0 {
+			f.gramAlts = nil
+			return
+		}
+		f.gramAlts = append(f.gramAlts, g)
+	}
+}
+
+// requiredAlternatives returns literals such that every match of re
+// contains at least one of them, for a top-level alternation whose every
+// branch has a required literal (LogQL |= "a" or "b"); nil otherwise.
+// Folded literals are lower-case ASCII, which trigrams ignore the case of.
+func requiredAlternatives(re *syntax.Regexp) []string {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpAlternate {
+		return nil
+	}
+	out := make([]string, 0, len(re.Sub))
+	for _, sub := range re.Sub {
+		l, _ := requiredLiteral(sub)
+		if l == "" {
+			return nil
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // requiredLiteral returns the longest literal string every match of re
