@@ -3,6 +3,7 @@ package logstore
 import (
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +51,13 @@ type jsonScanner struct {
 	kids  []int32
 	stack []int32
 	depth int
+	// rec builds the row; last is the stream of the previous row.
+	rec  Record
+	last lastStream
+	// shapes are recent top-level key sequences (sortRoot).
+	shapes    []rootShape
+	nextShape int
+	perm      []int32
 }
 
 const maxScanDepth = 1000 // deeper documents take the encoding/json path
@@ -60,10 +68,17 @@ var scannerPool = sync.Pool{New: func() any { return new(jsonScanner) }}
 // ParseJSONObject followed by FromJSON (same row, same errors), without
 // building a map. data is not retained. Safe for concurrent use.
 func (s *Schema) FromJSONBytes(tenant string, data []byte, jm JSONMapping, now int64) (model.Event, error) {
+	return s.FromJSONString(tenant, string(data), jm, now)
+}
+
+// FromJSONString is FromJSONBytes over a string, which the row's strings
+// may alias (a request body converted once serves all its lines). Safe for
+// concurrent use.
+func (s *Schema) FromJSONString(tenant, doc string, jm JSONMapping, now int64) (model.Event, error) {
 	p := scannerPool.Get().(*jsonScanner)
 	defer p.release()
-	if !p.parse(data) {
-		m, err := ParseJSONObject(data)
+	if !p.parse(doc) {
+		m, err := ParseJSONObject([]byte(doc))
 		if err != nil {
 			return model.Event{}, err
 		}
@@ -76,7 +91,12 @@ func (p *jsonScanner) release() {
 	if cap(p.nodes) > 1<<14 || cap(p.kids) > 1<<14 {
 		return
 	}
+	// Until the next parse the nodes' strings still point into the last
+	// document (a pooled scanner may keep one request body alive until the
+	// pool is emptied at a garbage collection).
 	p.s = ""
+	p.rec.ev, p.rec.seen = model.Event{}, nil
+	clear(p.rec.lpairs)
 	scannerPool.Put(p)
 }
 
@@ -89,9 +109,9 @@ func (p *jsonScanner) ws(i int) int {
 	return i
 }
 
-// parse scans data; false means "not handled here" (invalid or unusual).
-func (p *jsonScanner) parse(data []byte) bool {
-	p.s = string(data)
+// parse scans doc; false means "not handled here" (invalid or unusual).
+func (p *jsonScanner) parse(doc string) bool {
+	p.s = doc
 	p.nodes, p.kids, p.stack, p.depth = p.nodes[:0], p.kids[:0], p.stack[:0], 0
 	i := p.ws(0)
 	if i >= len(p.s) || p.s[i] != '{' {
@@ -203,6 +223,7 @@ func (p *jsonScanner) str(i int) (string, int, bool) {
 	j := i + 1
 	esc, high := false, false
 	for {
+		j = plainRun(s, j)
 		if j >= len(s) {
 			return "", j, false
 		}
@@ -229,6 +250,34 @@ func (p *jsonScanner) str(i int) (string, int, bool) {
 		}
 		j++
 	}
+}
+
+// plainRun returns the index of the first byte at or after j that is a
+// quote, a backslash, a control or a non-ASCII byte (len(s) if none),
+// testing eight bytes at a time.
+func plainRun(s string, j int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for j+8 <= len(s) {
+		w := uint64(s[j]) | uint64(s[j+1])<<8 | uint64(s[j+2])<<16 | uint64(s[j+3])<<24 |
+			uint64(s[j+4])<<32 | uint64(s[j+5])<<40 | uint64(s[j+6])<<48 | uint64(s[j+7])<<56
+		q := w ^ (ones * '"')
+		b := w ^ (ones * '\\')
+		// A byte is flagged when it is zero in q or b, below 0x20, or has its
+		// high bit set. The lowest flagged byte is exact (borrows only run
+		// upwards from a true hit).
+		m := ((q - ones) &^ q) | ((b - ones) &^ b) | ((w - ones*0x20) &^ w) | w
+		if m &= highs; m != 0 {
+			return j + bits.TrailingZeros64(m)/8
+		}
+		j += 8
+	}
+	for j < len(s) {
+		if c := s[j]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return j
+		}
+		j++
+	}
+	return j
 }
 
 func (p *jsonScanner) object(i, idx int) (int, bool) {
@@ -275,7 +324,11 @@ func (p *jsonScanner) object(i, idx int) (int, bool) {
 	}
 	members := p.stack[base:]
 	nodes := p.nodes
-	slices.SortStableFunc(members, func(a, b int32) int { return strings.Compare(nodes[a].key, nodes[b].key) })
+	if idx == 0 {
+		p.sortRoot(members)
+	} else {
+		slices.SortStableFunc(members, func(a, b int32) int { return strings.Compare(nodes[a].key, nodes[b].key) })
+	}
 	first := len(p.kids)
 	for k, m := range members {
 		if k+1 < len(members) && nodes[members[k+1]].key == nodes[m].key {
@@ -288,6 +341,61 @@ func (p *jsonScanner) object(i, idx int) (int, bool) {
 	p.depth--
 	return i, true
 }
+
+// sortRoot sorts the root object's members by key (stable). Lines of one
+// source mostly come in a few shapes (the same keys in the same order), so
+// the order found for a shape is kept and reused for the next document of
+// that shape (the scanner keeps up to maxShapes).
+func (p *jsonScanner) sortRoot(members []int32) {
+	nodes := p.nodes
+	var sh *rootShape
+	for k := range p.shapes {
+		c := &p.shapes[k]
+		if len(c.keys) != len(members) {
+			continue
+		}
+		same := true
+		for m, key := range c.keys {
+			if nodes[members[m]].key != key {
+				same = false
+				break
+			}
+		}
+		if same {
+			sh = c
+			break
+		}
+	}
+	if sh == nil {
+		if len(p.shapes) < maxShapes {
+			p.shapes = append(p.shapes, rootShape{})
+			sh = &p.shapes[len(p.shapes)-1]
+		} else {
+			sh = &p.shapes[p.nextShape]
+			p.nextShape = (p.nextShape + 1) % maxShapes
+		}
+		// The keys are cloned: the document must not be kept.
+		sh.keys, sh.perm = sh.keys[:0], sh.perm[:0]
+		for k, m := range members {
+			sh.keys = append(sh.keys, strings.Clone(nodes[m].key))
+			sh.perm = append(sh.perm, int32(k))
+		}
+		slices.SortStableFunc(sh.perm, func(a, b int32) int { return strings.Compare(sh.keys[a], sh.keys[b]) })
+	}
+	// Members are node indexes in document order; apply the permutation.
+	p.perm = append(p.perm[:0], members...)
+	for k, from := range sh.perm {
+		members[k] = p.perm[from]
+	}
+}
+
+// rootShape is a top-level key sequence and the permutation sorting it.
+type rootShape struct {
+	keys []string
+	perm []int32
+}
+
+const maxShapes = 8
 
 // array checks the array at i and keeps it as raw text; its elements'
 // nodes are dropped again.
@@ -421,7 +529,11 @@ func (p *jsonScanner) marshalString(n int32) string { return string(p.marshal(ni
 
 // fromScan is FromJSON over a scanned document (root node 0).
 func (s *Schema) fromScan(p *jsonScanner, tenant string, jm JSONMapping, now int64) (model.Event, error) {
-	r := s.NewRecord(tenant, now)
+	// The scanner's record is reused; its string values come from the
+	// scanner, which has checked they are valid UTF-8.
+	r := &p.rec
+	r.valid, r.last = true, &p.last
+	r.reset(s, tenant, now)
 	for _, f := range jm.TimeFields {
 		n, ok := p.lookup(0, f)
 		if !ok {

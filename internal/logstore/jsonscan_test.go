@@ -217,7 +217,7 @@ func TestScannerTakesCommonDocuments(t *testing.T) {
 		{`{"a":"\x"}`, false},
 		{`[]`, false},
 	} {
-		if got := p.parse([]byte(tc.in)); got != tc.ok {
+		if got := p.parse(tc.in); got != tc.ok {
 			t.Errorf("%s: scanner took it = %v, want %v", tc.in, got, tc.ok)
 		}
 	}
@@ -246,6 +246,71 @@ func TestDottedStreamKeysFirstListedWins(t *testing.T) {
 			if got := ev.Stream.Get("env"); got != "prod" {
 				t.Fatalf("%s: env=%q, want prod (deployment.environment is listed first)", path, got)
 			}
+		}
+	}
+}
+
+// TestPlainRun checks the eight-bytes-at-a-time scan against a byte loop
+// with every special byte at every position of strings of 0..40 bytes.
+func TestPlainRun(t *testing.T) {
+	naive := func(s string, j int) int {
+		for ; j < len(s); j++ {
+			if c := s[j]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return j
+			}
+		}
+		return j
+	}
+	for n := range 41 {
+		base := make([]byte, n)
+		for i := range base {
+			base[i] = "abc XYZ{}:,019!~_"[i%17]
+		}
+		if got, want := plainRun(string(base), 0), naive(string(base), 0); got != want {
+			t.Fatalf("len %d plain: %d, want %d", n, got, want)
+		}
+		for pos := range n {
+			for _, c := range []byte{'"', '\\', 0, 0x1f, '\n', 0x80, 0xc3, 0xff, 0x20, 0x21, 0x7f, '#', '[', ']'} {
+				b := append([]byte(nil), base...)
+				b[pos] = c
+				for start := 0; start <= n; start += 3 {
+					if got, want := plainRun(string(b), start), naive(string(b), start); got != want {
+						t.Fatalf("%q from %d: %d, want %d", b, start, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRootShapesReused parses documents of more shapes than the scanner
+// keeps, round and round (shapes found again, evicted and found anew,
+// with duplicate keys), and checks every row, its stream labels included,
+// against the encoding/json path.
+func TestRootShapesReused(t *testing.T) {
+	shapes := []string{
+		`{"ts":"2026-11-24T19:32:00.%06dZ","level":"info","service":"cart","msg":"m%d","a":1}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","level":"warn","service":"pay","host":"h","msg":"m%d"}`,
+		`{"msg":"m%[2]d","service":"cart","ts":"2026-11-24T19:32:00.%06[1]dZ","z":{"y":2,"x":1}}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","k":1,"k":"two","msg":"m%d","service":"cart"}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","msg":"m%d","b":true,"service":"auth","a":null}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","msg":"m%d","c":"x","service":"auth"}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","msg":"m%d","d":"x"}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","msg":"m%d","e":"x","service":"cart"}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","msg":"m%d","f":"x","service":"cart","g":[1]}`,
+		`{"ts":"2026-11-24T19:32:00.%06dZ","msg":"m%d","h":"\u00e9"}`,
+	}
+	if len(shapes) <= maxShapes {
+		t.Fatalf("%d shapes do not exceed the %d kept", len(shapes), maxShapes)
+	}
+	jm := JSONMapping{TimeFields: []string{"ts"}, MessageFields: []string{"msg"}, StreamFields: []StreamLabel{{From: "service", To: "service"}}}
+	for _, s := range diffSchemas(t) {
+		for i := range 300 {
+			k := i % len(shapes)
+			if i >= 150 {
+				k = i * 7 % len(shapes) // another order
+			}
+			checkSame(t, s, jm, fmt.Appendf(nil, shapes[k], i, i))
 		}
 	}
 }

@@ -216,21 +216,47 @@ func truncate(s string, max int) string {
 type Record struct {
 	s       *Schema
 	ev      model.Event
-	lb      labels.ScratchBuilder
-	lnames  []string       // stream label names added to lb, in order
+	lpairs  []labels.Label // stream labels in the order added
 	seen    map[string]int // attr key → index in ev.Attrs, built once a row has many attributes
 	dropped int64
+	// valid says string values are valid UTF-8 already (the JSON scanner
+	// checked them), so only the length bounds apply.
+	valid bool
+	// last, when set, remembers the stream labels of the previous row
+	// built with it: rows of one request mostly share them.
+	last *lastStream
+}
+
+// lastStream is a stream's labels and the pairs they were built from.
+type lastStream struct {
+	pairs []labels.Label
+	ls    labels.Labels
 }
 
 // NewRecord starts a row for tenant at time t (Unix ns).
 func (s *Schema) NewRecord(tenant string, t int64) *Record {
-	r := &Record{s: s}
-	r.ev = model.Event{Tenant: tenant, Signal: model.SignalLog, Time: t}
+	r := &Record{}
+	r.reset(s, tenant, t)
 	return r
 }
 
+// reset starts a new row in r, keeping its buffers.
+func (r *Record) reset(s *Schema, tenant string, t int64) {
+	*r = Record{s: s, lpairs: r.lpairs[:0], last: r.last, valid: r.valid,
+		ev: model.Event{Tenant: tenant, Signal: model.SignalLog, Time: t}}
+}
+
+// cut bounds a string value: truncate, or for values known to be valid
+// UTF-8 only the length bound.
+func (r *Record) cut(s string, max int) string {
+	if r.valid && len(s) <= max {
+		return s
+	}
+	return truncate(s, max)
+}
+
 // SetBody sets the log line (cut to MaxLineBytes).
-func (r *Record) SetBody(b string) { r.ev.Body = truncate(b, r.s.opts.MaxLineBytes) }
+func (r *Record) SetBody(b string) { r.ev.Body = r.cut(b, r.s.opts.MaxLineBytes) }
 
 // Body returns the line set so far.
 func (r *Record) Body() string { return r.ev.Body }
@@ -239,7 +265,7 @@ func (r *Record) Body() string { return r.ev.Body }
 func (r *Record) SetTime(t int64) { r.ev.Time = t }
 
 // SetSeverity sets the level.
-func (r *Record) SetSeverity(s string) { r.ev.Severity = truncate(s, 64) }
+func (r *Record) SetSeverity(s string) { r.ev.Severity = r.cut(s, 64) }
 
 // SetTrace sets trace and span ids.
 func (r *Record) SetTrace(t model.TraceID, sp model.SpanID) { r.ev.TraceID, r.ev.SpanID = t, sp }
@@ -250,8 +276,7 @@ func (r *Record) AddStreamLabel(name, value string) {
 		return
 	}
 	name = SanitizeKey(name, r.s.opts.MaxFieldNameBytes)
-	r.lnames = append(r.lnames, name)
-	r.lb.Add(name, truncate(value, 1024))
+	r.lpairs = append(r.lpairs, labels.Label{Name: name, Value: r.cut(value, 1024)})
 }
 
 // Add adds an attribute: keys listed as stream keys become stream labels
@@ -293,7 +318,7 @@ func (r *Record) Add(key string, v model.Value) {
 		k = "attr_" + strings.TrimPrefix(k, "_") // "name" → "attr_name", "_msg" → "attr_msg"
 	}
 	if v.Type == model.TypeString {
-		v.Str = truncate(v.Str, r.s.opts.MaxValueBytes)
+		v.Str = r.cut(v.Str, r.s.opts.MaxValueBytes)
 	}
 	if i := r.attrIndex(k); i >= 0 {
 		r.ev.Attrs[i].Value = v
@@ -349,11 +374,12 @@ func (r *Record) addStreamOnce(name, value string) {
 	// duplicates. (Names are tracked here: ScratchBuilder.Labels caches its
 	// result, so calling it before the row is complete would freeze the
 	// labels added so far.)
-	if slices.Contains(r.lnames, name) {
-		return
+	for _, l := range r.lpairs {
+		if l.Name == name {
+			return
+		}
 	}
-	r.lnames = append(r.lnames, name)
-	r.lb.Add(name, truncate(value, 1024))
+	r.lpairs = append(r.lpairs, labels.Label{Name: name, Value: r.cut(value, 1024)})
 }
 
 // Event finishes the row. The Record must not be used afterwards.
@@ -361,30 +387,25 @@ func (r *Record) Event() model.Event {
 	if r.dropped > 0 {
 		r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: DroppedFieldsField, Value: model.IntValue(r.dropped)})
 	}
-	if len(r.lnames) == 0 {
+	if len(r.lpairs) == 0 {
 		// A row needs a stream label to be reachable by a LogQL selector;
 		// like Loki for OTLP, name the unknown service.
-		r.lb.Add(UnknownServiceLabel, UnknownService)
+		r.lpairs = append(r.lpairs, labels.Label{Name: UnknownServiceLabel, Value: UnknownService})
 	}
-	r.lb.Sort()
-	ls := r.lb.Labels()
-	// Drop duplicate names (the first after sorting wins).
-	dup := false
-	prev := ""
-	ls.Range(func(l labels.Label) {
-		if l.Name == prev {
-			dup = true
+	// Sorted by name; of duplicate names the first added wins.
+	slices.SortStableFunc(r.lpairs, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
+	r.lpairs = slices.CompactFunc(r.lpairs, func(a, b labels.Label) bool { return a.Name == b.Name })
+	var ls labels.Labels
+	if r.last != nil && slices.Equal(r.last.pairs, r.lpairs) {
+		ls = r.last.ls
+	} else {
+		ls = labels.New(r.lpairs...)
+		if r.last != nil {
+			// The values may alias the document; ls holds its own copy.
+			r.last.pairs = r.last.pairs[:0]
+			ls.Range(func(l labels.Label) { r.last.pairs = append(r.last.pairs, l) })
+			r.last.ls = ls
 		}
-		prev = l.Name
-	})
-	if dup {
-		b := labels.NewBuilder(labels.EmptyLabels())
-		ls.Range(func(l labels.Label) {
-			if b.Get(l.Name) == "" {
-				b.Set(l.Name, l.Value)
-			}
-		})
-		ls = b.Labels()
 	}
 	r.ev.Stream = ls
 	return r.ev

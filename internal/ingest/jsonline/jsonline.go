@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sightline/sightline/internal/failure"
 	"github.com/sightline/sightline/internal/ingest"
@@ -36,23 +37,29 @@ type Handler struct {
 	Limiter         *ingest.Limiter
 }
 
-// Decode converts an NDJSON body into rows. Empty lines are skipped.
+// Decode converts an NDJSON body into rows. Empty lines are skipped. The
+// rows' strings alias body (one request's body is parsed without copying
+// each line), so body must not be modified while the rows are in use.
 func Decode(s *logstore.Schema, tenant string, body []byte, jm logstore.JSONMapping, now int64) ([]model.Event, error) {
-	var rows []model.Event
+	if len(body) == 0 {
+		return nil, nil
+	}
+	rows := make([]model.Event, 0, bytes.Count(body, []byte{'\n'})+1)
+	text := unsafe.String(&body[0], len(body))
 	line := 0
-	for len(body) > 0 {
+	for len(text) > 0 {
 		line++
-		var l []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			l, body = body[:i], body[i+1:]
+		var l string
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			l, text = text[:i], text[i+1:]
 		} else {
-			l, body = body, nil
+			l, text = text, ""
 		}
-		l = bytes.TrimSpace(l)
+		l = strings.TrimSpace(l)
 		if len(l) == 0 {
 			continue
 		}
-		ev, err := s.FromJSONBytes(tenant, l, jm, now)
+		ev, err := s.FromJSONString(tenant, l, jm, now)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
