@@ -26,11 +26,17 @@ func TestTraceIDFilterUsesDirectory(t *testing.T) {
 		}
 		rows = append(rows, e)
 	}
-	if err := s.Append(context.Background(), rows); err != nil {
-		t.Fatal(err)
+	// Two parts, merged: the merged part's directory must list the blocks.
+	for _, half := range [][]model.Event{rows[:25000], rows[25000:]} {
+		if err := s.Append(context.Background(), half); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.Flush(); err != nil {
-		t.Fatal(err)
+	if ok, err := s.merge(2, true); !ok || err != nil {
+		t.Fatalf("merge: %v %v", ok, err)
 	}
 	sn, err := s.snapshot()
 	if err != nil {
@@ -42,6 +48,9 @@ func TestTraceIDFilterUsesDirectory(t *testing.T) {
 				t.Fatalf("block %d: trace_id column has a %d-byte bloom", bi, c.bloomLen)
 			}
 		}
+	}
+	if len(sn.parts) != 1 {
+		t.Fatalf("%d parts after the merge", len(sn.parts))
 	}
 	sn.release()
 	for _, k := range []int{1, 2000, 5713} { // 5713*7 = 39991: the last block
