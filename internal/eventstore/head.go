@@ -1,10 +1,13 @@
 package eventstore
 
 import (
+	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/sightline/sightline/internal/model"
 )
@@ -54,6 +57,10 @@ func newHead(now time.Time) *head {
 
 // insert adds decoded rows; payloadBytes is the size of the buffer they alias.
 func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int) {
+	// Rows of a batch cycle through a few streams (services interleave): a
+	// small cache by stream address, valid for one day, saves most map
+	// lookups.
+	var cache [headCacheSize]*headStream
 	h.mu.Lock()
 	var lastDay int32
 	var hd *headDay
@@ -68,12 +75,18 @@ func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int)
 				h.days[d] = hd
 			}
 			lastDay, hs = d, nil
+			cache = [headCacheSize]*headStream{}
 		}
-		if hs == nil || hs.st != streams[i] {
-			hs = hd.streams[streams[i]]
-			if hs == nil {
-				hs = &headStream{st: streams[i], minT: e.Time, maxT: e.Time}
-				hd.streams[streams[i]] = hs
+		if st := streams[i]; hs == nil || hs.st != st {
+			a := uintptr(unsafe.Pointer(st))
+			slot := &cache[(a>>4^a>>10)&(headCacheSize-1)]
+			if hs = *slot; hs == nil || hs.st != st {
+				hs = hd.streams[st]
+				if hs == nil {
+					hs = &headStream{st: st, minT: e.Time, maxT: e.Time}
+					hd.streams[st] = hs
+				}
+				*slot = hs
 			}
 		}
 		hs.rows = append(hs.rows, e)
@@ -86,6 +99,8 @@ func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int)
 }
 
 const eventOverhead = 230
+
+const headCacheSize = 32
 
 // headSnap is a stream's rows at snapshot time.
 type headSnap struct {
@@ -167,4 +182,63 @@ func cmpStr(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// replayExpansion is about how many bytes of head a byte of WAL becomes on
+// replay: the segment buffer the rows alias, a 184-byte model.Event and a
+// pointer per row, and 48 bytes per attribute (generator logs: 278 payload
+// bytes, 5.1 attributes per row, so 2.6).
+const replayExpansion = 3
+
+// replayGC is the state of replayHeadroom, shared by concurrent replays.
+var replayGC struct {
+	mu     sync.Mutex // guards the fields below
+	active int        // replays under way
+	saved  int        // GC percent before the first of them
+	pct    int        // GC percent in effect while they run
+}
+
+// replayHeadroom lets a WAL replay expected to allocate about extra bytes
+// of rows run without garbage collections, and returns the function that
+// undoes it. Everything a replay allocates stays in the head until the next
+// flush, so a collection during it frees nothing of it but marks the whole
+// head built so far (each one rescans every row's pointers and turns on the
+// write barrier for every string the decoder stores); at GOGC=100 a replay
+// into a small heap triggers one per doubling. The heap may grow by extra
+// (beyond what it holds now) before the next collection, which is no more
+// than the default policy allows once the rows are in (twice the live heap). A GOMEMLIMIT still
+// applies. The GC percent is process-wide: it is raised, never lowered,
+// the value before the first of concurrent replays is restored after the
+// last, and nothing changes when the GC is off.
+func replayHeadroom(extra int64) (restore func()) {
+	s := []rtmetrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(s)
+	cur, live, inUse := s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()
+	const maxPct = 1 << 20
+	if extra <= 0 || cur > maxPct {
+		return func() {}
+	}
+	// The runtime collects when the heap (live and garbage since the last
+	// collection) reaches live×(1+pct/100), with at least 4 MiB of live.
+	live = max(live, 4<<20)
+	want := min(100*(max(inUse, live)+uint64(extra)-live)/live, maxPct)
+	replayGC.mu.Lock()
+	defer replayGC.mu.Unlock()
+	if replayGC.active == 0 {
+		replayGC.saved, replayGC.pct = int(cur), int(cur)
+	}
+	replayGC.active++
+	if int(want) > replayGC.pct {
+		replayGC.pct = int(want)
+		debug.SetGCPercent(replayGC.pct)
+	}
+	return func() {
+		replayGC.mu.Lock()
+		defer replayGC.mu.Unlock()
+		if replayGC.active--; replayGC.active == 0 && replayGC.pct != replayGC.saved {
+			debug.SetGCPercent(replayGC.saved)
+			replayGC.pct = replayGC.saved
+		}
+	}
 }

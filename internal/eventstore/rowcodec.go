@@ -3,7 +3,9 @@ package eventstore
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/internal/model"
@@ -128,11 +130,41 @@ func parseStreamKey(key []byte) (*stream, error) {
 // decodeBatch decodes a payload into events whose strings alias payload
 // (which must stay unmodified while they live). Attribute slices of many
 // rows share one allocation; streams[i] is the stream of events[i].
-//
-// This runs for every appended batch and every replayed WAL record, so it
-// reads with inlined fast paths (one-byte varints) instead of decBuf and
-// allocates only the events, the streams and the attribute slabs.
 func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, error) {
+	d := rowDecoder{res: res}
+	return d.decode(payload, false)
+}
+
+// rowDecoder decodes WAL row payloads. It runs for every appended batch and
+// every replayed WAL record, so it reads with inlined fast paths (one-byte
+// varints) instead of decBuf, resolves repeated stream keys through a small
+// cache instead of the registry, and allocates only slabs: events and
+// attributes of many rows share allocations, and with shared set (replay,
+// where every row lives until the same flush) the slabs carry over from one
+// payload to the next. A rowDecoder is not safe for concurrent use.
+type rowDecoder struct {
+	res    streamResolver
+	events []model.Event // unused rest of the shared event slab
+	attrs  []model.Attr  // unused rest of the current attribute slab
+	// cache holds resolved streams by a hash of their key; a miss (or a
+	// collision) asks res.
+	cache [streamCacheSize]*stream
+	// streams is the per-row stream scratch reused by shared decoding.
+	streams []*stream
+}
+
+const (
+	streamCacheSize = 256
+	// eventSlab and attrSlab are how many events and attributes are
+	// allocated at once when slabs are shared (94 KiB and 24 KiB).
+	eventSlab = 512
+	attrSlab  = 512
+)
+
+// decode decodes payload. With shared false the events are a fresh slice of
+// their own and streams is too; with shared true both come from the
+// decoder's slabs and scratch, so streams is valid only until the next call.
+func (d *rowDecoder) decode(payload []byte, shared bool) ([]model.Event, []*stream, error) {
 	r := rowReader{b: payload}
 	n64 := r.uvarint()
 	// A row takes at least 13 bytes (see the layout above), which bounds the
@@ -142,11 +174,23 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 	}
 	n := int(n64)
 	// Fresh, zeroed rows: only the fields present are stored below.
-	dst := make([]model.Event, n)
-	streams := make([]*stream, n)
-	var attrs []model.Attr // current slab; rows take sub-slices of it
+	var dst []model.Event
+	var streams []*stream
+	if shared {
+		if len(d.events) < n {
+			d.events = make([]model.Event, max(n, eventSlab))
+		}
+		dst, d.events = d.events[:n:n], d.events[n:]
+		d.streams = slices.Grow(d.streams[:0], n)[:n]
+		streams = d.streams
+	} else {
+		dst = make([]model.Event, n)
+		streams = make([]*stream, n)
+		d.attrs = nil
+	}
 	var lastKey []byte
 	var lastSt *stream
+	attrsSeen := 0
 	for i := range n {
 		key := r.bytesN(r.uvarint())
 		if r.bad {
@@ -154,9 +198,13 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 		}
 		st := lastSt
 		if st == nil || string(key) != string(lastKey) {
-			var err error
-			if st, err = res.resolve(key); err != nil {
-				return nil, nil, err
+			slot := &d.cache[xxhash.Sum64(key)&(streamCacheSize-1)]
+			if st = *slot; st == nil || st.key != string(key) {
+				var err error
+				if st, err = d.res.resolve(key); err != nil {
+					return nil, nil, err
+				}
+				*slot = st
 			}
 			lastSt, lastKey = st, key
 		}
@@ -164,8 +212,14 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal, st.labels
 		streams[i] = st
 		e.Time = r.varint()
-		e.Body = r.str()
-		e.Severity = r.str()
+		// Empty strings are left as zeroed: a pointer store costs a write
+		// barrier while the GC marks, which replay makes it do often.
+		if v := r.str(); v != "" {
+			e.Body = v
+		}
+		if v := r.str(); v != "" {
+			e.Severity = v
+		}
 		fl := r.byte1()
 		if fl&idTrace != 0 {
 			copy(e.TraceID[:], r.bytesN(16))
@@ -176,10 +230,14 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 		if fl&idParent != 0 {
 			copy(e.ParentSpanID[:], r.bytesN(8))
 		}
-		e.Name = r.str()
+		if v := r.str(); v != "" {
+			e.Name = v
+		}
 		e.Kind = model.SpanKind(r.byte1())
 		e.StatusCode = model.StatusCode(r.byte1())
-		e.StatusMessage = r.str()
+		if v := r.str(); v != "" {
+			e.StatusMessage = v
+		}
 		e.Duration = r.varint()
 		na64 := r.uvarint()
 		if r.bad {
@@ -192,20 +250,30 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 		if na == 0 {
 			continue
 		}
-		if cap(attrs)-len(attrs) < na {
+		attrsSeen += na
+		if cap(d.attrs)-len(d.attrs) < na {
 			// A new slab; earlier rows keep pointing into the old one.
-			// Fixed-size slabs waste little when row shapes vary.
-			attrs = make([]model.Attr, 0, max(na, attrSlab))
+			// Unshared, it is sized for the rest of this payload at the
+			// average so far (small batches would otherwise hold most of a
+			// slab unused until they are flushed).
+			size := attrSlab
+			if !shared {
+				size = min(size, attrsSeen*(n-i)/(i+1)+8)
+			}
+			d.attrs = make([]model.Attr, 0, max(na, size))
 		}
-		start := len(attrs)
-		attrs = attrs[:start+na]
-		for j := start; j < start+na; j++ {
+		start := len(d.attrs)
+		d.attrs = d.attrs[:start+na]
+		attrs := d.attrs[start : start+na : start+na]
+		for j := range attrs {
 			a := &attrs[j]
 			a.Key = r.str()
 			a.Value.Type = model.ValueType(r.byte1())
 			switch a.Value.Type {
 			case model.TypeString:
-				a.Value.Str = r.str()
+				if v := r.str(); v != "" {
+					a.Value.Str = v
+				}
 			case model.TypeInt:
 				a.Value.Num = uint64(r.varint())
 			case model.TypeFloat:
@@ -221,7 +289,7 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 		if r.bad {
 			return nil, nil, r.fail("attribute")
 		}
-		e.Attrs = attrs[start : start+na : start+na]
+		e.Attrs = attrs
 	}
 	if r.bad {
 		return nil, nil, r.fail("row")
@@ -231,9 +299,6 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 	}
 	return dst, streams, nil
 }
-
-// attrSlab is how many attributes decodeBatch allocates at once (24 KiB).
-const attrSlab = 512
 
 // rowReader reads WAL row payloads. Reads past the end or malformed varints
 // set bad and return zero values; callers check bad once per row.

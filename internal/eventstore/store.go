@@ -287,15 +287,17 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		r.refs.Store(1)
 		s.parts = append(s.parts, r)
 	}
-	s.wal, err = wal.Open(filepath.Join(dir, "wal"), opts.WAL, s.man.WALSeq, func(seq uint64, p []byte) error {
-		// p stays valid (wal.ReplayFunc): the head's rows may alias it.
-		events, streams, err := decodeBatch(p, s)
-		if err != nil {
-			return fmt.Errorf("decode wal record %d: %w", seq, err)
-		}
-		s.head.insert(events, streams, len(p))
-		return nil
+	walDir := filepath.Join(dir, "wal")
+	walBytes, err := wal.SegmentBytes(walDir)
+	if err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	restoreGC := replayHeadroom(walBytes * replayExpansion)
+	dec := &rowDecoder{res: s}
+	s.wal, err = wal.Open(walDir, opts.WAL, s.man.WALSeq, func(seq uint64, p []byte) error {
+		return s.replayRecord(dec, seq, p)
 	})
+	restoreGC()
 	if err != nil {
 		return nil, fmt.Errorf("open event store: %w", err)
 	}
@@ -304,6 +306,19 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	s.wg.Add(1)
 	go s.run()
 	return s, nil
+}
+
+// replayRecord inserts the rows of one WAL record into the head during Open.
+// p stays valid (wal.ReplayFunc): the head's rows may alias it. All replayed
+// rows go to one head and are flushed together, so dec shares its slabs
+// across records.
+func (s *Store) replayRecord(dec *rowDecoder, seq uint64, p []byte) error {
+	events, streams, err := dec.decode(p, true)
+	if err != nil {
+		return fmt.Errorf("decode wal record %d: %w", seq, err)
+	}
+	s.head.insert(events, streams, len(p))
+	return nil
 }
 
 func (s *Store) partDir(pi partInfo) string {

@@ -569,6 +569,27 @@ func (w *WAL) Close() error {
 	return w.err
 }
 
+// SegmentBytes returns the total size of the segment files in dir (0 when
+// dir does not exist): what Open will read.
+func SegmentBytes(dir string) (int64, error) {
+	idx, err := listSegments(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	var n int64
+	for _, i := range idx {
+		fi, err := os.Stat(segmentPath(dir, i))
+		if err != nil {
+			return 0, fmt.Errorf("stat wal segment: %w", err)
+		}
+		n += fi.Size()
+	}
+	return n, nil
+}
+
 func segmentPath(dir string, index int) string {
 	return filepath.Join(dir, fmt.Sprintf("%08d%s", index, segmentSuffix))
 }
