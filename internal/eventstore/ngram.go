@@ -96,21 +96,18 @@ type gramSet struct {
 	keys []uint32
 }
 
+// add collects the trigrams of s. For speed it keeps the key of every
+// position, including keys with a 0 code (a non-token byte, or a position
+// before s's start); appendHashes drops those.
 func (g *gramSet) add(s string) {
 	if g.seen == nil {
 		g.seen = make([]uint64, (gramKeyMask+1)/64)
 	}
 	seen := g.seen
 	var k uint32
-	n := 0
 	for i := 0; i < len(s); i++ {
-		c := gramCode[s[i]]
-		if c == 0 {
-			n = 0
-			continue
-		}
-		k = (k<<6 | uint32(c)) & gramKeyMask
-		if n++; n >= 3 && seen[k>>6]&(1<<(k&63)) == 0 {
+		k = (k<<6 | uint32(gramCode[s[i]])) & gramKeyMask
+		if seen[k>>6]&(1<<(k&63)) == 0 {
 			seen[k>>6] |= 1 << (k & 63)
 			g.keys = append(g.keys, k)
 		}
@@ -121,8 +118,10 @@ func (g *gramSet) add(s string) {
 // the set.
 func (g *gramSet) appendHashes(dst []uint64) []uint64 {
 	for _, k := range g.keys {
-		dst = append(dst, gramHash(k))
 		g.seen[k>>6] &^= 1 << (k & 63)
+		if k>>12 != 0 && k>>6&63 != 0 && k&63 != 0 {
+			dst = append(dst, gramHash(k))
+		}
 	}
 	g.keys = g.keys[:0]
 	return dst
