@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"regexp/syntax"
 	"strings"
@@ -11,7 +10,7 @@ import (
 // A literal prefilter lets string filters reject rows with a substring
 // search before the exact check runs: every value a filter matches contains
 // the filter's literal (lit), so a column's rows can be screened with one
-// bytes.Index pass over its whole plain-encoded data instead of running a
+// search pass over its whole plain-encoded data instead of running a
 // regexp on each row. fold means the literal is lower-case ASCII to be
 // found case-insensitively (from (?i) regexps); exact means containing the
 // literal is the whole test (substring filters).
@@ -233,11 +232,14 @@ func containsFoldASCII(s, lit string) bool {
 
 // litHits marks in hits (one bit per stored value, sized by the caller) the
 // values of a plain string column that contain f's literal, with one
-// search pass over the column's concatenated values. fold uses scratch for
-// a lower-cased copy; the (possibly grown) scratch is returned.
+// search pass over the column's concatenated values (litsearch.go). A
+// case-insensitive literal made only of letters is searched in a
+// lower-cased copy kept in scratch; the (possibly grown) scratch is
+// returned.
 func (c *colData) litHits(f *cfilter, hits []uint64, scratch []byte) []byte {
 	data := c.bytes
-	if f.litFold {
+	ls := newLitSearcher(f.lit, f.litFold)
+	if ls.needsLower() {
 		scratch = lowerASCIIInto(scratch, data)
 		data = scratch
 	}
@@ -245,11 +247,10 @@ func (c *colData) litHits(f *cfilter, hits []uint64, scratch []byte) []byte {
 	off := c.off
 	k := 0
 	for pos := 0; pos+len(lit) <= len(data); {
-		i := bytes.Index(data[pos:], []byte(lit))
+		i := ls.index(data, pos)
 		if i < 0 {
 			break
 		}
-		i += pos
 		// The value holding the hit's first byte.
 		for off[k+1] <= uint32(i) {
 			k++
