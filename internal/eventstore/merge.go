@@ -115,7 +115,8 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 	s.pubMu.Unlock()
 
 	slices.SortFunc(refs, func(a, b *partRef) int { return cmpStr(a.p.info.ID, b.p.info.ID) })
-	info, err := s.writePart(id, day, mergeSource(refs), false)
+	src, cp := mergeSource(refs)
+	info, err := s.writePart(id, day, src, false)
 	if err != nil {
 		s.m.mergeFailures.Inc()
 		return false, fmt.Errorf("merge parts: %w", err)
@@ -163,56 +164,167 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 	s.mu.Unlock()
 	s.dropParts(ids)
 	s.m.merges.Inc()
+	s.log.Debug("merged event parts", "parts", len(refs), "rows", info.Rows, "part", info.ID,
+		"blocks_copied", cp.copied, "columns_recompressed", cp.recompressed, "blocks_reencoded", cp.reencoded)
 	return true, nil
 }
 
 // mergeSource yields the union of the parts' streams in key order, each
-// with all its rows sorted by time.
-func mergeSource(refs []*partRef) groupSource {
+// as segments in time order (planSegs).
+func mergeSource(refs []*partRef) (segSource, *blockCopier) {
 	type ent struct {
 		key  string
 		part int
 		si   int
 	}
+	parts := make([]*part, len(refs))
 	var ents []ent
 	for pi, r := range refs {
+		parts[pi] = r.p
 		for si, st := range r.p.idx.streams {
 			ents = append(ents, ent{st.key, pi, si})
 		}
 	}
 	slices.SortStableFunc(ents, func(a, b ent) int { return cmpStr(a.key, b.key) })
+	cp := newBlockCopier(parts)
 	i := 0
-	return func() (streamRows, bool, error) {
+	return func() (*stream, []mergeSeg, bool, error) {
 		if i >= len(ents) {
-			return streamRows{}, false, nil
+			return nil, nil, false, nil
 		}
 		j := i
-		var g streamRows
+		var st *stream
+		var blks []srcBlock
 		for ; j < len(ents) && ents[j].key == ents[i].key; j++ {
-			pt := refs[ents[j].part].p
-			st := pt.idx.streams[ents[j].si]
-			if g.st == nil {
-				g.st = st
+			pt := parts[ents[j].part]
+			if st == nil {
+				st = pt.idx.streams[ents[j].si]
 			}
 			rng := pt.idx.streamBlocks[ents[j].si]
 			for bi := rng[0]; bi < rng[1]; bi++ {
-				lb, err := loadBlock(&candidate{st: st, part: pt, bh: &pt.idx.blocks[bi]})
-				if err != nil {
-					return g, false, err
-				}
-				evs := make([]model.Event, lb.bh.rows)
-				for r := range evs {
-					if evs[r], err = lb.event(r); err != nil {
-						return g, false, err
-					}
-					g.rows = append(g.rows, &evs[r])
-				}
+				blks = append(blks, srcBlock{in: ents[j].part, bi: bi, small: smallBlock(pt.idx.blocks, rng, bi)})
 			}
 		}
 		i = j
-		slices.SortStableFunc(g.rows, func(a, b *model.Event) int { return cmpInt(a.Time, b.Time) })
-		return g, true, nil
+		return st, cp.planSegs(blks), true, nil
+	}, cp
+}
+
+// mergeSeg is a piece of one stream of a part being written: rows to
+// encode (head flushes; cp is nil), or, in a merge, one input block copied
+// as it is (copy) or input blocks whose rows are decoded, sorted by time
+// and encoded again.
+type mergeSeg struct {
+	rows   []*model.Event
+	cp     *blockCopier
+	copy   bool
+	blocks []srcBlock
+}
+
+// maxRunRows bounds the rows a merge decodes at once for one segment.
+const maxRunRows = 8 * maxBlockRows
+
+// planSegs orders one stream's input blocks by time and decides, for each,
+// whether encoding it again would make the part better. A block is copied
+// unless its time range overlaps another input block's (their rows are
+// sorted together into new blocks) or it is small (smallBlock) next to
+// other small blocks (joined into fuller blocks). Blocks that merely touch
+// (one's last timestamp is the next one's first) do not overlap.
+func (c *blockCopier) planSegs(blks []srcBlock) []mergeSeg {
+	hdr := func(b srcBlock) *blockHeader { return &c.parts[b.in].idx.blocks[b.bi] }
+	// Stable: blocks starting at the same time stay in input order.
+	slices.SortStableFunc(blks, func(a, b srcBlock) int { return cmpInt(hdr(a).minT, hdr(b).minT) })
+	var segs []mergeSeg
+	var run []srcBlock
+	runRows, runJoined := 0, false
+	endRun := func() {
+		switch {
+		case len(run) == 1 && !runJoined:
+			// A lone small block: encoding it alone would not make it fuller.
+			segs = append(segs, mergeSeg{cp: c, copy: true, blocks: run})
+		case len(run) > 0:
+			segs = append(segs, mergeSeg{cp: c, blocks: run})
+		}
+		run, runRows, runJoined = nil, 0, false
 	}
+	for i := 0; i < len(blks); {
+		j, end := i+1, hdr(blks[i]).maxT
+		for j < len(blks) && hdr(blks[j]).minT < end {
+			end = max(end, hdr(blks[j]).maxT)
+			j++
+		}
+		cluster := blks[i:j]
+		i = j
+		if len(cluster) == 1 && !cluster[0].small {
+			endRun()
+			segs = append(segs, mergeSeg{cp: c, copy: true, blocks: []srcBlock{cluster[0]}})
+			continue
+		}
+		rows := 0
+		for _, b := range cluster {
+			rows += int(hdr(b).rows)
+		}
+		if len(run) > 0 && runRows+rows > maxRunRows {
+			endRun()
+		}
+		run = append(run, cluster...)
+		runRows += rows
+		runJoined = runJoined || len(cluster) > 1
+	}
+	endRun()
+	return segs
+}
+
+// smallBlock reports whether block bi of a part, whose stream has blocks
+// rng, may be filled up by joining it with other blocks. Only the last
+// block of a stream in a part can be: a part is written with the stream's
+// rows cut into blocks at the row or byte limit, so every other block is
+// full. The last one counts as small when it holds under half the row
+// limit and under half the rows of the block before it (if any).
+func smallBlock(blocks []blockHeader, rng [2]uint32, bi uint32) bool {
+	if bi+1 < rng[1] || blocks[bi].rows >= maxBlockRows/2 {
+		return false
+	}
+	return bi == rng[0] || blocks[bi].rows < blocks[bi-1].rows/2
+}
+
+// decode returns the rows of blocks sorted by time; rows with equal
+// timestamps keep input order (older parts first).
+func (c *blockCopier) decode(blocks []srcBlock) ([]*model.Event, error) {
+	blocks = slices.Clone(blocks)
+	slices.SortFunc(blocks, func(a, b srcBlock) int {
+		if a.in != b.in {
+			return a.in - b.in
+		}
+		return cmpInt(int64(a.bi), int64(b.bi))
+	})
+	n := 0
+	for _, b := range blocks {
+		n += int(c.parts[b.in].idx.blocks[b.bi].rows)
+	}
+	evs := make([]model.Event, 0, n)
+	for _, b := range blocks {
+		pt := c.parts[b.in]
+		bh := &pt.idx.blocks[b.bi]
+		lb, err := loadBlock(&candidate{st: pt.idx.streams[bh.stream], part: pt, bh: bh})
+		if err != nil {
+			return nil, err
+		}
+		for r := range int(bh.rows) {
+			ev, err := lb.event(r)
+			if err != nil {
+				return nil, err
+			}
+			evs = append(evs, ev)
+		}
+	}
+	rows := make([]*model.Event, len(evs))
+	for i := range evs {
+		rows[i] = &evs[i]
+	}
+	slices.SortStableFunc(rows, func(a, b *model.Event) int { return cmpInt(a.Time, b.Time) })
+	c.reencoded += len(blocks)
+	return rows, nil
 }
 
 // MergeAll merges each day partition's parts until one remains per

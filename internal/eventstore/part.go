@@ -68,6 +68,21 @@ type streamRows struct {
 	rows []*model.Event
 }
 
+// segSource yields a part's streams in key order, each as segments in
+// time order; ok is false at the end.
+type segSource func() (st *stream, segs []mergeSeg, ok bool, err error)
+
+// rowSegs turns groups of rows into one segment per stream.
+func rowSegs(src groupSource) segSource {
+	return func() (*stream, []mergeSeg, bool, error) {
+		g, ok, err := src()
+		if !ok || err != nil {
+			return nil, nil, ok, err
+		}
+		return g.st, []mergeSeg{{rows: g.rows}}, true, nil
+	}
+}
+
 // The trace directory maps the first 4 bytes of a trace id to the blocks
 // holding it; a lookup reads one chunk and then only those blocks, where the
 // full id is compared (a prefix collision costs a block read, never a wrong
@@ -98,6 +113,10 @@ type partInfo struct {
 	Bytes   int64  `json:"bytes"`
 	// IndexBytes counts index.bin, bloom.bin and traces.bin.
 	IndexBytes int64 `json:"index_bytes"`
+	// Compact is set when every compressed column blob was written at the
+	// default zstd level (merged parts): a merge copies such blobs as they
+	// are, while those of head flushes (the fastest level) are recompressed.
+	Compact bool `json:"compact,omitempty"`
 }
 
 type countingWriter struct {
@@ -138,11 +157,17 @@ type partSink struct{ data, bloom *countingWriter }
 func (s partSink) writeData(p []byte) (uint64, error)  { return s.data.write(p) }
 func (s partSink) writeBloom(p []byte) (uint64, error) { return s.bloom.write(p) }
 
-// writePart writes groups (sorted by stream key, rows by time) into a new
-// part directory dir, fsyncing every file and the directory. The caller
+// writePartFrom writes groups (sorted by stream key, rows by time) into a
+// new part directory dir, fsyncing every file and the directory. The caller
 // renames dir into place and publishes it. fast selects the fastest zstd
-// level for column data (head flushes; merges re-encode at the default).
+// level for column data (head flushes; merges encode at the default).
 func writePartFrom(fsys fileSystem, dir string, src groupSource, fast bool) (info partInfo, err error) {
+	return writePartSegs(fsys, dir, rowSegs(src), fast)
+}
+
+// writePartSegs is writePartFrom for segments: rows to encode, or blocks
+// of a merge's inputs to copy or decode and encode again.
+func writePartSegs(fsys fileSystem, dir string, src segSource, fast bool) (info partInfo, err error) {
 	if err := fsys.MkdirAll(dir); err != nil {
 		return info, fmt.Errorf("create part dir: %w", err)
 	}
@@ -166,7 +191,7 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource, fast bool) (inf
 	info.MinTime, info.MaxTime = int64(1<<63-1), int64(-1<<63)
 	var streams []*stream
 	for {
-		g, ok, err := src()
+		st, segs, ok, err := src()
 		if err != nil {
 			closeAll()
 			return info, err
@@ -174,39 +199,68 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource, fast bool) (inf
 		if !ok {
 			break
 		}
-		if len(g.rows) == 0 {
+		if len(segs) == 0 || len(segs) == 1 && !segs[0].copy && len(segs[0].rows) == 0 && len(segs[0].blocks) == 0 {
 			continue
 		}
-		if len(streams) > 0 && streams[len(streams)-1].key >= g.st.key {
+		if len(streams) > 0 && streams[len(streams)-1].key >= st.key {
 			closeAll()
 			return info, fmt.Errorf("write part: streams out of order")
 		}
 		si := len(streams)
-		streams = append(streams, g.st)
-		rows := g.rows
-		for len(rows) > 0 {
-			n, size := 0, 0
-			for n < len(rows) && n < maxBlockRows && size < maxBlockBytes {
-				size += rows[n].Size()
-				n++
+		streams = append(streams, st)
+		addBlock := func(bh blockHeader) {
+			blocks = append(blocks, bh)
+			info.Rows += int64(bh.rows)
+			info.MinTime, info.MaxTime = min(info.MinTime, bh.minT), max(info.MaxTime, bh.maxT)
+		}
+		encode := func(rows []*model.Event) error {
+			for len(rows) > 0 {
+				n, size := 0, 0
+				for n < len(rows) && n < maxBlockRows && size < maxBlockBytes {
+					size += rows[n].Size()
+					n++
+				}
+				bh, err := bb.build(rows[:n], uint32(si), sink)
+				if err != nil {
+					return fmt.Errorf("write block: %w", err)
+				}
+				bi := uint32(len(blocks))
+				var last model.TraceID
+				for _, r := range rows[:n] {
+					if !r.TraceID.IsZero() && r.TraceID != last {
+						traces = append(traces, traceEntry{tracePrefix(r.TraceID), bi})
+						last = r.TraceID
+					}
+				}
+				addBlock(bh)
+				rows = rows[n:]
 			}
-			bh, err := bb.build(rows[:n], uint32(si), sink)
-			if err != nil {
-				closeAll()
-				return info, fmt.Errorf("write block: %w", err)
-			}
-			bi := uint32(len(blocks))
-			var last model.TraceID
-			for _, r := range rows[:n] {
-				if !r.TraceID.IsZero() && r.TraceID != last {
-					traces = append(traces, traceEntry{tracePrefix(r.TraceID), bi})
-					last = r.TraceID
+			return nil
+		}
+		for _, sg := range segs {
+			switch {
+			case sg.cp == nil:
+				err = encode(sg.rows)
+			case !sg.copy:
+				var rows []*model.Event
+				if rows, err = sg.cp.decode(sg.blocks); err == nil {
+					err = encode(rows)
+				}
+			default:
+				var bh blockHeader
+				bi := uint32(len(blocks))
+				if bh, err = sg.cp.copyBlock(sg.blocks[0], uint32(si), sink); err == nil {
+					traces, err = sg.cp.appendTraces(traces, sg.blocks[0], bi)
+					addBlock(bh)
 				}
 			}
-			blocks = append(blocks, bh)
-			info.Rows += int64(n)
-			info.MinTime, info.MaxTime = min(info.MinTime, bh.minT), max(info.MaxTime, bh.maxT)
-			rows = rows[n:]
+			if err != nil {
+				break
+			}
+		}
+		if err != nil {
+			closeAll()
+			return info, err
 		}
 	}
 	if err := data.finish(); err != nil {
@@ -268,6 +322,7 @@ func writePartFrom(fsys fileSystem, dir string, src groupSource, fast bool) (inf
 		return info, fmt.Errorf("sync part dir: %w", err)
 	}
 	info.Blocks = len(blocks)
+	info.Compact = !fast
 	info.IndexBytes = int64(len(idx)) + int64(bloom.off) + int64(tw.off)
 	info.Bytes = info.IndexBytes + int64(data.off)
 	return info, nil

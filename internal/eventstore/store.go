@@ -681,7 +681,7 @@ func sliceSource(groups []streamRows) groupSource {
 
 // writeNewPart writes a part under tmp/ and renames it into its partition.
 func (s *Store) writeNewPart(man *manifest, day string, src groupSource, fast bool) (partInfo, error) {
-	return s.writePart(s.reservePartID(man), day, src, fast)
+	return s.writePart(s.reservePartID(man), day, rowSegs(src), fast)
 }
 
 // reservePartID takes the next part id and records it in man. IDs are
@@ -696,9 +696,9 @@ func (s *Store) reservePartID(man *manifest) string {
 
 // writePart writes src as part id of day, durably, without publishing it.
 // It needs no lock: the id is reserved and the directory is the part's own.
-func (s *Store) writePart(id, day string, src groupSource, fast bool) (partInfo, error) {
+func (s *Store) writePart(id, day string, src segSource, fast bool) (partInfo, error) {
 	tmp := filepath.Join(s.dir, "tmp", id)
-	info, err := writePartFrom(s.fs, tmp, src, fast)
+	info, err := writePartSegs(s.fs, tmp, src, fast)
 	if err != nil {
 		s.fs.RemoveAll(tmp)
 		return info, fmt.Errorf("write part %s: %w", id, err)
