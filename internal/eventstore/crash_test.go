@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 		crashHelper(dir, base)
 		os.Exit(0)
 	}
+	if dir := os.Getenv(replayEnvDir); dir != "" {
+		replayHelper(dir)
+		os.Exit(0)
+	}
 	code := m.Run()
 	closeBenchStores()
 	os.Exit(code)

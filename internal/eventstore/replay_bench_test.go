@@ -2,7 +2,9 @@ package eventstore
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -104,4 +106,74 @@ func BenchmarkWALReplayRestart(b *testing.B) {
 		m.resume()
 	}
 	m.report(walBytes)
+}
+
+// replayEnvDir makes the test binary a helper process that opens the store
+// in that directory, as a restarted server would, and prints the CPU time
+// the Open and one full collection after it took (TestMain dispatches).
+const replayEnvDir = "EVENTSTORE_REPLAY_HELPER_DIR"
+
+func replayHelper(dir string) {
+	o := benchOpts()
+	runtime.GC()
+	start := cpuNow()
+	s, err := Open(dir, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "replay helper open:", err)
+		os.Exit(3)
+	}
+	runtime.GC()
+	spent := cpuNow() - start
+	fmt.Printf("replay %d rows %d cpu-ns\n", s.Stats().HeadRows, spent.Nanoseconds())
+	os.Exit(0) // a crash image: no flush on the way out
+}
+
+// BenchmarkWALReplayProcess measures T11 as a restart does: each iteration
+// starts a fresh process that opens a copy of a store whose WAL holds 100k
+// unflushed generator log rows (EVENTSTORE_BENCH_REPLAY_ROWS), timing Open
+// plus one full collection in that process by its own CPU clock. The
+// figure is MB/cpu-s of WAL segment bytes.
+func BenchmarkWALReplayProcess(b *testing.B) {
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src")
+	s, err := Open(src, benchOpts())
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("EVENTSTORE_BENCH_REPLAY_ROWS")); err == nil && v >= 1000 {
+		n = v / 1000 * 1000
+	}
+	rows := benchLogRows(n)
+	for i := 0; i < len(rows); i += 1000 {
+		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	img := filepath.Join(dir, "img")
+	copyTree(b, img, src)
+	s.Close()
+	walBytes := treeSize(b, WALDir(img))
+	b.SetBytes(walBytes)
+	var spent time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		run := filepath.Join(dir, "run", string(rune('a'+i%26)))
+		os.RemoveAll(run)
+		copyTree(b, run, img)
+		b.StartTimer()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), replayEnvDir+"="+run)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("replay helper: %v: %s", err, out)
+		}
+		var got, ns int64
+		if _, err := fmt.Sscanf(string(out), "replay %d rows %d cpu-ns", &got, &ns); err != nil || got != int64(n) {
+			b.Fatalf("replay helper replayed %d rows (want %d): %q", got, n, out)
+		}
+		spent += time.Duration(ns)
+	}
+	b.ReportMetric(float64(walBytes)*float64(b.N)/1e6/spent.Seconds(), "MB/cpu-s")
 }
