@@ -54,6 +54,9 @@ type jsonScanner struct {
 	// rec builds the row; last is the stream of the previous row.
 	rec  Record
 	last lastStream
+	// slab[slabOff:] is free room for rows' attributes (AppendJSONLines).
+	slab    []model.Attr
+	slabOff int
 	// shapes are recent top-level key sequences (sortRoot).
 	shapes    []rootShape
 	nextShape int
@@ -72,11 +75,14 @@ func (s *Schema) FromJSONBytes(tenant string, data []byte, jm JSONMapping, now i
 }
 
 // FromJSONString is FromJSONBytes over a string, which the row's strings
-// may alias (a request body converted once serves all its lines). Safe for
-// concurrent use.
+// may alias. Safe for concurrent use.
 func (s *Schema) FromJSONString(tenant, doc string, jm JSONMapping, now int64) (model.Event, error) {
 	p := scannerPool.Get().(*jsonScanner)
 	defer p.release()
+	return s.fromString(p, tenant, doc, jm, now)
+}
+
+func (s *Schema) fromString(p *jsonScanner, tenant, doc string, jm JSONMapping, now int64) (model.Event, error) {
 	if !p.parse(doc) {
 		m, err := ParseJSONObject([]byte(doc))
 		if err != nil {
@@ -86,6 +92,56 @@ func (s *Schema) FromJSONString(tenant, doc string, jm JSONMapping, now int64) (
 	}
 	return s.fromScan(p, tenant, jm, now)
 }
+
+// AppendJSONLines appends the rows of body's newline-delimited JSON
+// objects (blank lines skipped) to rows, as FromJSONString would build
+// each; an error names its 1-based line. The rows' strings alias body, and
+// their attributes share a few large allocations (one body is usually one
+// request's rows, which live and die together). Safe for concurrent use.
+func (s *Schema) AppendJSONLines(rows []model.Event, tenant, body string, jm JSONMapping, now int64) ([]model.Event, error) {
+	p := scannerPool.Get().(*jsonScanner)
+	defer p.release()
+	line := 0
+	for len(body) > 0 {
+		line++
+		var l string
+		if i := strings.IndexByte(body, '\n'); i >= 0 {
+			l, body = body[:i], body[i+1:]
+		} else {
+			l, body = body, ""
+		}
+		l = strings.TrimSpace(l)
+		if len(l) == 0 {
+			continue
+		}
+		if len(p.slab)-p.slabOff < minSlabRoom {
+			p.slab, p.slabOff = make([]model.Attr, slabAttrs), 0
+		}
+		p.rec.ev.Attrs = p.slab[p.slabOff:p.slabOff:len(p.slab)]
+		ev, err := s.fromString(p, tenant, l, jm, now)
+		if err != nil {
+			return rows, fmt.Errorf("line %d: %w", line, err)
+		}
+		// The row's attributes were appended in place into the slab unless
+		// they outgrew it (or the document took the encoding/json path).
+		switch n := len(ev.Attrs); {
+		case n == 0:
+			ev.Attrs = nil // no spare capacity into the slab
+		case &ev.Attrs[0] == &p.slab[p.slabOff]:
+			ev.Attrs = ev.Attrs[:n:n]
+			p.slabOff += n
+		}
+		rows = append(rows, ev)
+	}
+	return rows, nil
+}
+
+// Attribute slabs: rows of AppendJSONLines take their attributes from
+// slabs of slabAttrs, a new one when fewer than minSlabRoom are left.
+const (
+	slabAttrs   = 2048
+	minSlabRoom = 64
+)
 
 func (p *jsonScanner) release() {
 	if cap(p.nodes) > 1<<14 || cap(p.kids) > 1<<14 {
@@ -97,6 +153,8 @@ func (p *jsonScanner) release() {
 	p.s = ""
 	p.rec.ev, p.rec.seen = model.Event{}, nil
 	clear(p.rec.lpairs)
+	// The slab's filled part belongs to rows the caller holds.
+	p.slab, p.slabOff = nil, 0
 	scannerPool.Put(p)
 }
 
@@ -533,7 +591,9 @@ func (s *Schema) fromScan(p *jsonScanner, tenant string, jm JSONMapping, now int
 	// scanner, which has checked they are valid UTF-8.
 	r := &p.rec
 	r.valid, r.last = true, &p.last
+	attrs := r.ev.Attrs // a slab's free room, set by AppendJSONLines
 	r.reset(s, tenant, now)
+	r.ev.Attrs = attrs[:0]
 	for _, f := range jm.TimeFields {
 		n, ok := p.lookup(0, f)
 		if !ok {

@@ -3,6 +3,7 @@ package logstore
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -312,5 +313,72 @@ func TestRootShapesReused(t *testing.T) {
 			}
 			checkSame(t, s, jm, fmt.Appendf(nil, shapes[k], i, i))
 		}
+	}
+}
+
+// TestAppendJSONLines checks a body's rows against FromJSONBytes line by
+// line (blank lines, rows without attributes, rows with more attributes
+// than a slab's free room, documents on the encoding/json path), that
+// growing one row's attributes leaves the others alone, and that errors
+// name their line.
+func TestAppendJSONLines(t *testing.T) {
+	s := mustSchema(t)
+	jm := DefaultJSONMapping()
+	var lines []string
+	for i := range 400 {
+		switch {
+		case i%50 == 7:
+			lines = append(lines, "", "   ")
+		case i%60 == 9:
+			lines = append(lines, `{"message":"only a message"}`)
+		case i%70 == 11:
+			var b strings.Builder
+			b.WriteString(`{"message":"wide"`)
+			for k := range 150 {
+				fmt.Fprintf(&b, `,"f%03d":%d`, k, k)
+			}
+			b.WriteString("}")
+			lines = append(lines, b.String())
+		case i%90 == 13:
+			lines = append(lines, `{"message":"esc \u00e9","deep":`+strings.Repeat(`{"a":`, 1100)+"1"+strings.Repeat("}", 1100)+"}")
+		default:
+			lines = append(lines, fmt.Sprintf(`{"_time":"2026-11-24T19:32:00.%06dZ","service.name":"svc%d","level":"info","message":"line %d","n":%d,"s":"v%d"}`, i, i%3, i, i, i))
+		}
+	}
+	body := strings.Join(lines, "\n")
+	rows, err := s.AppendJSONLines(nil, "t", body, jm, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []model.Event
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		ev, err := s.FromJSONBytes("t", []byte(l), jm, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, ev)
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i := range rows {
+		rows[i].Attrs = append(rows[i].Attrs, model.Attr{Key: "extra", Value: model.IntValue(int64(i))})
+	}
+	for i := range rows {
+		got := rows[i]
+		got.Attrs = got.Attrs[:len(got.Attrs)-1]
+		if len(got.Attrs) == 0 {
+			got.Attrs = nil
+		}
+		if !reflect.DeepEqual(got, want[i]) || rows[i].Attrs[len(rows[i].Attrs)-1].Value.Int() != int64(i) {
+			t.Fatalf("row %d:\n got %+v\nwant %+v", i, rows[i], want[i])
+		}
+	}
+	_, err = s.AppendJSONLines(nil, "t", "{\"a\":1}\n\n{\"a\":", jm, 7)
+	if err == nil || !strings.HasPrefix(err.Error(), "line 3: ") {
+		t.Fatalf("error %v, want one naming line 3", err)
 	}
 }

@@ -337,7 +337,7 @@ func (r *Record) Add(key string, v model.Value) {
 		}
 		r.seen[k] = len(r.ev.Attrs)
 	}
-	if r.ev.Attrs == nil {
+	if cap(r.ev.Attrs) == 0 {
 		r.ev.Attrs = make([]model.Attr, 0, 8)
 	}
 	r.ev.Attrs = append(r.ev.Attrs, model.Attr{Key: k, Value: v})

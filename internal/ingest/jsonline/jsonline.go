@@ -45,27 +45,7 @@ func Decode(s *logstore.Schema, tenant string, body []byte, jm logstore.JSONMapp
 		return nil, nil
 	}
 	rows := make([]model.Event, 0, bytes.Count(body, []byte{'\n'})+1)
-	text := unsafe.String(&body[0], len(body))
-	line := 0
-	for len(text) > 0 {
-		line++
-		var l string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			l, text = text[:i], text[i+1:]
-		} else {
-			l, text = text, ""
-		}
-		l = strings.TrimSpace(l)
-		if len(l) == 0 {
-			continue
-		}
-		ev, err := s.FromJSONString(tenant, l, jm, now)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		rows = append(rows, ev)
-	}
-	return rows, nil
+	return s.AppendJSONLines(rows, tenant, unsafe.String(&body[0], len(body)), jm, now)
 }
 
 // MappingFromQuery applies the _stream_fields, _msg_field and _time_field
