@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
@@ -358,4 +359,39 @@ func TestMergeCopiesAndReencodes(t *testing.T) {
 		t.Fatalf("after reopen: %d rows, want %d, or rows changed", len(got), len(want))
 	}
 	checkLookups("after reopen")
+}
+
+// FuzzTraceEntries: decoding a whole trace chunk (merges read the trace
+// directories of the blocks they copy) never panics, accepts only blocks
+// in range, and agrees with the lookup decoder on every prefix it yields.
+func FuzzTraceEntries(f *testing.F) {
+	var buf []byte
+	for _, e := range []traceEntry{{5, 0}, {0, 2}, {4, 1}} {
+		buf = binary.AppendUvarint(buf, uint64(e.prefix))
+		buf = binary.AppendUvarint(buf, uint64(e.block))
+	}
+	f.Add(buf, uint32(3), uint32(7))
+	f.Add([]byte{0x80}, uint32(1), uint32(0))
+	f.Fuzz(func(t *testing.T, b []byte, n, first uint32) {
+		if n > traceChunkLen {
+			return
+		}
+		c := traceChunk{first: first, n: n}
+		ents, err := decodeTraceEntries(nil, b, c, 4)
+		if err != nil {
+			return
+		}
+		if len(ents) != int(n) {
+			t.Fatalf("%d entries, header says %d", len(ents), n)
+		}
+		for _, e := range ents {
+			if e.block >= 4 {
+				t.Fatalf("block %d out of range accepted", e.block)
+			}
+			want, err := decodeTraceChunk(nil, b, c, 4, e.prefix)
+			if err != nil || !slices.Contains(want, e.block) {
+				t.Fatalf("entry %+v: lookup decoder gives %v, %v", e, want, err)
+			}
+		}
+	})
 }
