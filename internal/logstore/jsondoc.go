@@ -138,6 +138,9 @@ func ParseTimeValue(v any) (int64, error) {
 
 // parseTimeText is ParseTimeValue for the text of a string or number.
 func parseTimeText(s string) (int64, error) {
+	if t, ok := parseRFC3339UTC(s); ok {
+		return t, nil
+	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UnixNano(), nil
 	}
@@ -167,4 +170,72 @@ func parseTimeText(s string) (int64, error) {
 		return int64(f), nil
 	}
 	return 0, fmt.Errorf("time %q is out of range", s)
+}
+
+// parseRFC3339UTC parses the common form of log timestamps,
+// "YYYY-MM-DDTHH:MM:SS[.F]Z" with 1 to 9 fraction digits (after "." or ","
+// as time.Parse takes) and a year from
+// 1970 to 2199, to Unix ns as time.Parse(time.RFC3339Nano) would; ok is
+// false for anything else (other forms, invalid dates), which
+// time.Parse then handles.
+func parseRFC3339UTC(s string) (int64, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return 0, false
+	}
+	num := func(a, b int) int {
+		v := 0
+		for i := a; i < b; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	year, mon, day := num(0, 4), num(5, 7), num(8, 10)
+	hh, mm, ss := num(11, 13), num(14, 16), num(17, 19)
+	if year < 1970 || year >= 2200 || mon < 1 || mon > 12 || day < 1 || day > daysIn(mon, year) ||
+		hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59 {
+		return 0, false
+	}
+	frac := 0
+	if len(s) > 20 {
+		digits := len(s) - 21
+		if s[19] != '.' && s[19] != ',' || digits < 1 || digits > 9 {
+			return 0, false
+		}
+		if frac = num(20, len(s)-1); frac < 0 {
+			return 0, false
+		}
+		for range 9 - digits {
+			frac *= 10
+		}
+	}
+	// Days since 1970-01-01 of a proleptic Gregorian date, with March as
+	// the first month of the year so leap days come last.
+	y := year
+	if mon <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	m := (mon + 9) % 12
+	doy := (153*m+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era*146097+doe) - 719468
+	return ((days*86400+int64(hh*3600+mm*60+ss))*1e9 + int64(frac)), true
+}
+
+func daysIn(mon, year int) int {
+	switch mon {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }

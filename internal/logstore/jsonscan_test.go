@@ -382,3 +382,66 @@ func TestAppendJSONLines(t *testing.T) {
 		t.Fatalf("error %v, want one naming line 3", err)
 	}
 }
+
+// TestParseRFC3339UTC compares the fast timestamp parser with time.Parse
+// on valid and invalid dates, edge fractions and other forms.
+func TestParseRFC3339UTC(t *testing.T) {
+	cases := []string{
+		"1970-01-01T00:00:00Z", "2026-11-24T19:32:00.000000Z", "2026-11-24T19:32:00.1Z",
+		"2026-11-24T19:32:00.123456789Z", "2026-11-24T19:32:00.1234567891Z", "2024-02-29T23:59:59.5Z",
+		"2023-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2000-02-29T12:00:00Z", "2026-04-31T00:00:00Z",
+		"2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z",
+		"2026-01-01T23:60:00Z", "2026-01-01T23:59:60Z", "2026-01-01T23:59:59.Z", "2026-01-01T23:59:59,5Z",
+		"2026-01-01t23:59:59Z", "2026-01-01T23:59:59z", "2026-01-01T23:59:59+02:00", "2026-1-01T23:59:59Z",
+		"2026-01-01T23:59:59.12a4Z", "1969-12-31T23:59:59Z", "2199-12-31T23:59:59.999999999Z", "2200-01-01T00:00:00Z",
+		"+026-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01 00:00:00Z", "2026-01-01T00:00:0-Z",
+	}
+	for y := 1970; y < 2200; y += 7 {
+		for m := 1; m <= 12; m++ {
+			cases = append(cases, fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, 1+(y+m)%31, (y*m)%24, y%60, m*5%60, y%1000))
+		}
+	}
+	for _, c := range cases {
+		got, ok := parseRFC3339UTC(c)
+		want, err := time.Parse(time.RFC3339Nano, c)
+		if ok && (err != nil || got != want.UnixNano()) {
+			t.Errorf("%q: fast %d, time.Parse %d (%v)", c, got, want.UnixNano(), err)
+		}
+		if !ok && err == nil && len(c) >= 20 && c[len(c)-1] == 'Z' && want.Year() >= 1970 && want.Year() < 2200 && len(c) <= 30 && !strings.ContainsAny(c, "tz") {
+			t.Errorf("%q: fast path refused a plain UTC time", c)
+		}
+	}
+}
+
+func FuzzParseRFC3339UTC(f *testing.F) {
+	f.Add("2026-11-24T19:32:00.123456Z")
+	f.Add("2024-02-29T23:59:59Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRFC3339UTC(s)
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || got != want.UnixNano() {
+			t.Fatalf("%q: fast %d, time.Parse %d (%v)", s, got, want.UnixNano(), err)
+		}
+	})
+}
+
+// BenchmarkParseTimeText parses loggen's timestamp form; "cpu-ns/op" is
+// process CPU per timestamp (the machine is shared).
+func BenchmarkParseTimeText(b *testing.B) {
+	ts := make([]string, 1024)
+	for i := range ts {
+		ts[i] = time.Date(2026, 11, 24, 19, 32, 0, i*3_600_000, time.UTC).Format("2006-01-02T15:04:05.000000Z")
+	}
+	cpu0 := processCPU()
+	i := 0
+	for b.Loop() {
+		if _, err := parseTimeText(ts[i%len(ts)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
