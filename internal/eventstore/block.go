@@ -480,10 +480,14 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 		ch.enc = encPacked
 		raw, bb.u64 = encodeInts(raw, a.nums, bb.u64)
 	case ctFloat:
+		// NaN matches no comparison, so it stays out of the bounds (Go's
+		// min and max would return NaN, and a NaN bound prunes every
+		// filter); a block of only NaNs gets lo > hi.
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, v := range a.nums {
-			f := math.Float64frombits(uint64(v))
-			lo, hi = min(lo, f), max(hi, f)
+			if f := math.Float64frombits(uint64(v)); !math.IsNaN(f) {
+				lo, hi = min(lo, f), max(hi, f)
+			}
 		}
 		ch.minV, ch.maxV = int64(math.Float64bits(lo)), int64(math.Float64bits(hi))
 		if allSameInt(a.nums) {

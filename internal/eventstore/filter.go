@@ -314,6 +314,11 @@ func (f *cfilter) colMayMatch(c *columnHeader, bloom func() ([]byte, error)) (ma
 		lo, hi := float64(c.minV), float64(c.maxV)
 		if c.typ == ctFloat {
 			lo, hi = math.Float64frombits(uint64(c.minV)), math.Float64frombits(uint64(c.maxV))
+			if c.enc != encConst && (math.IsNaN(lo) || math.IsNaN(hi)) {
+				// Writers before NaN was kept out of the bounds stored a
+				// NaN bound for any block holding one NaN.
+				return true, false, nil
+			}
 		}
 		switch f.Op {
 		case OpEqual:
