@@ -130,3 +130,47 @@ func reviewPlainColumn(vals []string) *colData {
 	}
 	return c
 }
+
+// FuzzReviewRegexVsStdlib: for any valid pattern and values, a value Go's
+// regexp matches passes the literal prefilter and the literal column scan,
+// and a block holding one is never pruned by its trigram filter.
+func FuzzReviewRegexVsStdlib(f *testing.F) {
+	for i, re := range reviewRegexes {
+		f.Add(re, reviewValue(rand.New(rand.NewPCG(uint64(i), 1)), reviewSeeds(re)[0]), "x y z")
+	}
+	f.Fuzz(func(t *testing.T, expr, v1, v2 string) {
+		std, err := regexp.Compile(expr)
+		if err != nil || len(expr) > 64 {
+			return
+		}
+		cf, err := compileFilters([]Filter{{Op: OpRegex, Value: expr}})
+		if err != nil {
+			t.Fatalf("stdlib compiles %q, compileFilters fails: %v", expr, err)
+		}
+		f := cf[0]
+		vals := []string{v1, v2}
+		any := false
+		for _, v := range vals {
+			if !std.MatchString(v) {
+				continue
+			}
+			any = true
+			if !f.containsLit(v) || !f.matchString(v) {
+				t.Fatalf("%q: value %q matches but the filter (literal %q fold %v) rejects it", expr, v, f.lit, f.litFold)
+			}
+		}
+		if region := gramRegion(vals); region != nil && any && !mayMatch(t, Filter{Op: OpRegex, Value: expr}, region) {
+			t.Fatalf("%q: block pruned though it holds a match; values %q", expr, vals)
+		}
+		if f.lit != "" {
+			c := reviewPlainColumn(vals)
+			hits := make([]uint64, 1)
+			c.litHits(f, hits, nil)
+			for k, v := range vals {
+				if std.MatchString(v) && hits[0]&(1<<k) == 0 {
+					t.Fatalf("%q: litHits misses value %d %q (literal %q fold %v)", expr, k, v, f.lit, f.litFold)
+				}
+			}
+		}
+	})
+}
