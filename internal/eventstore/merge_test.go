@@ -325,6 +325,17 @@ func TestMergeCopiesAndReencodes(t *testing.T) {
 				if res.Stats.RowsMatched != 1 || res.Stats.BlocksBloom == 0 {
 					t.Errorf("%s: token %s: %d rows, %d blocks skipped by blooms", stage, tok, res.Stats.RowsMatched, res.Stats.BlocksBloom)
 				}
+				// Part of the token, found through the trigram filters that
+				// share the bloom regions.
+				sub := tok[2 : len(tok)-1]
+				res, err = s.Query(context.Background(), Query{Tenant: "t1",
+					Filters: []Filter{{Op: OpSubstring, Value: sub}}}, func(*model.Event) bool { return true })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Stats.RowsMatched != 1 || res.Stats.BlocksBloom == 0 {
+					t.Errorf("%s: substring %s: %d rows, %d blocks skipped by filters", stage, sub, res.Stats.RowsMatched, res.Stats.BlocksBloom)
+				}
 			}
 		}
 	}
