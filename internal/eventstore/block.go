@@ -404,6 +404,17 @@ func (bb *blockBuilder) build(rows []*model.Event, stream uint32, sink blockSink
 	return bh, nil
 }
 
+// anyZeroTracePrefix reports whether one of the w-byte ids has a trace
+// directory prefix (its first 4 bytes) of zero.
+func anyZeroTracePrefix(ids []byte, w int) bool {
+	for i := 0; i+4 <= len(ids); i += w {
+		if ids[i]|ids[i+1]|ids[i+2]|ids[i+3] == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
@@ -518,8 +529,12 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 		}
 		ch.enc = encPlain
 		raw = append(raw, a.ids...)
-		if a.name == model.FieldTraceID {
-			break // the part's trace directory finds trace ids' blocks
+		if a.name == model.FieldTraceID && !anyZeroTracePrefix(a.ids, w) {
+			// The part's trace directory finds trace ids' blocks. It keys
+			// them by their first 4 bytes, which are zero for every 64-bit
+			// id (ParseTraceID pads on the left): blocks holding such ids
+			// keep their bloom, or one such id would read them all.
+			break
 		}
 		for i := 0; i < len(a.ids); i += w {
 			bb.hashes = append(bb.hashes, idHash(a.ids[i:i+w]))
