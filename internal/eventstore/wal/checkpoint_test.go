@@ -209,3 +209,43 @@ func TestCheckpointRacesAppends(t *testing.T) {
 	}
 	t.Logf("final checkpoint %d of %d records", ckpt, len(acked))
 }
+
+// Concurrent Checkpoints racing the retirement of the active segment: one
+// may drop the just-sealed segment while the writer retires it; Size must
+// still equal the bytes of the segment files.
+func TestConcurrentCheckpointsKeepSize(t *testing.T) {
+	for iter := range 40 {
+		dir := t.TempDir()
+		w, err := Open(dir, Options{Sync: SyncNone}, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 5 {
+			var last uint64
+			for range 3 {
+				if last, err = w.Append(make([]byte, 100)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					if err := w.Checkpoint(last); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			files, rb := segmentBytes(t, dir)
+			if got, want := w.Size(), int64(files*headerSize)+rb; got != want {
+				t.Fatalf("iteration %d round %d: Size() = %d, segment files hold %d bytes", iter, round, got, want)
+			}
+			if files != 1 || rb != 0 {
+				t.Fatalf("iteration %d round %d: %d segments with %d record bytes after covering checkpoints", iter, round, files, rb)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -464,12 +464,22 @@ func (w *WAL) retireActive(ckpt uint64) error {
 	}
 	// Its records are in durable parts: no fsync is needed before removal.
 	cerr := old.Close()
+	// Now sealed, the old segment may already have been dropped (and its
+	// size subtracted) by a concurrent Checkpoint's dropCovered.
 	w.mu.Lock()
-	w.segs = slices.DeleteFunc(w.segs, func(s segment) bool { return s.index == cur.index })
-	w.size -= cur.size
+	found := false
+	w.segs = slices.DeleteFunc(w.segs, func(s segment) bool {
+		found = found || s.index == cur.index
+		return s.index == cur.index
+	})
+	if found {
+		w.size -= cur.size
+	}
 	w.mu.Unlock()
-	if err := os.Remove(segmentPath(w.dir, cur.index)); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("remove checkpointed wal segment: %w", err)
+	if found {
+		if err := os.Remove(segmentPath(w.dir, cur.index)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove checkpointed wal segment: %w", err)
+		}
 	}
 	if cerr != nil {
 		return fmt.Errorf("close checkpointed wal segment: %w", cerr)
