@@ -251,6 +251,7 @@ type blockBuilder struct {
 	uniq   map[string]int
 	grams  gramSet
 	gramH  []uint64
+	hset   hashSet
 	tok    []byte
 	fast   bool // compress with zstdFastEnc
 }
@@ -564,7 +565,7 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	}
 	ch.dataOff = off
 	if len(bb.hashes) > 0 {
-		bb.hashes = dedupHashes(bb.hashes)
+		bb.hashes = bb.hset.dedup(bb.hashes)
 		blob := bloomBuild(bb.comp[:0], bb.hashes)
 		bb.gramH = bb.gramH[:0]
 		if gramColumn(a.name, a.typ, ch.enc) {

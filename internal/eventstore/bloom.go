@@ -114,5 +114,76 @@ func dedupHashes(h []uint64) []uint64 {
 	return slices.Compact(h)
 }
 
+// hashSet deduplicates hashes without sorting them: a bloom filter's bits
+// do not depend on the order its hashes are added, only on which distinct
+// hashes there are. Not safe for concurrent use; reused across blocks.
+type hashSet struct {
+	slots []uint64 // open addressing, linear probing; 0 marks a free slot
+}
+
+// dedup removes duplicates from h in place, keeping first occurrences in
+// order, and returns the shortened slice.
+func (s *hashSet) dedup(h []uint64) []uint64 {
+	size := 1024
+	for size < len(h)/2 {
+		size *= 2
+	}
+	s.reset(size)
+	out, zero := h[:0], false
+	mask := uint64(len(s.slots) - 1)
+	for _, x := range h {
+		if x == 0 { // 0 marks free slots, so it is tracked apart
+			if !zero {
+				zero = true
+				out = append(out, x)
+			}
+			continue
+		}
+		i := x & mask
+		for {
+			v := s.slots[i]
+			if v == x {
+				break
+			}
+			if v == 0 {
+				s.slots[i] = x
+				out = append(out, x)
+				if 2*len(out) > len(s.slots) {
+					s.grow(out)
+					mask = uint64(len(s.slots) - 1)
+				}
+				break
+			}
+			i = (i + 1) & mask
+		}
+	}
+	return out
+}
+
+func (s *hashSet) reset(size int) {
+	if cap(s.slots) < size {
+		s.slots = make([]uint64, size)
+		return
+	}
+	s.slots = s.slots[:size]
+	clear(s.slots)
+}
+
+// grow doubles the table and re-inserts the distinct hashes kept so far.
+func (s *hashSet) grow(kept []uint64) {
+	s.reset(2 * len(s.slots))
+	mask := uint64(len(s.slots) - 1)
+	for _, x := range kept {
+		if x == 0 {
+			continue
+		}
+		i := x & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = x
+	}
+}
+
 // idHash hashes a fixed-width id value for the exact-value filters.
 func idHash(b []byte) uint64 { return xxhash.Sum64(b) }
