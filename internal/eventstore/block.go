@@ -252,8 +252,10 @@ type blockBuilder struct {
 	grams  gramSet
 	gramH  []uint64
 	hset   hashSet
-	tok    []byte
-	fast   bool // compress with zstdFastEnc
+	// dictIdx holds each row's value number while a dictionary is built.
+	dictIdx []byte
+	tok     []byte
+	fast    bool // compress with zstdFastEnc
 }
 
 type attrKey struct {
@@ -439,23 +441,29 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 			ch.enc, ch.constStr = encConst, a.strs[0]
 			break
 		}
+		// One pass finds the distinct values and each row's value number
+		// in order of first appearance; it stops when they outgrow a
+		// dictionary.
 		clear(bb.uniq)
+		bb.dictIdx = bb.dictIdx[:0]
 		size := 0
-		prev := a.strs[0]
+		prev, k := a.strs[0], 0
 		bb.uniq[prev] = 0
 		size += len(prev)
 		for _, s := range a.strs {
-			if s == prev {
-				continue
-			}
-			prev = s
-			if _, ok := bb.uniq[s]; !ok {
-				bb.uniq[s] = len(bb.uniq)
-				size += len(s)
-				if len(bb.uniq) > maxDictValues || size > maxDictBytes {
-					break
+			if s != prev {
+				prev = s
+				var ok bool
+				if k, ok = bb.uniq[s]; !ok {
+					k = len(bb.uniq)
+					bb.uniq[s] = k
+					size += len(s)
+					if len(bb.uniq) > maxDictValues || size > maxDictBytes {
+						break
+					}
 				}
 			}
+			bb.dictIdx = append(bb.dictIdx, byte(k))
 		}
 		if len(bb.uniq) <= maxDictValues && size <= maxDictBytes {
 			ch.enc = encDict
@@ -465,11 +473,12 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 			}
 			// Sorted dictionaries make files deterministic.
 			slices.Sort(ch.dict)
+			var sorted [maxDictValues]byte // first-appearance number -> index
 			for i, s := range ch.dict {
-				bb.uniq[s] = i
+				sorted[bb.uniq[s]] = byte(i)
 			}
-			for _, s := range a.strs {
-				raw = append(raw, byte(bb.uniq[s]))
+			for _, x := range bb.dictIdx {
+				raw = append(raw, sorted[x])
 			}
 			break
 		}
