@@ -290,6 +290,19 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 			if err := ctx.Err(); err != nil {
 				return nil, st, err
 			}
+			// The directory keys blocks by an id's first 4 bytes, which
+			// are zero for every padded 64-bit id; such blocks keep a
+			// trace_id bloom that tells them apart.
+			if c := bh.col(model.FieldTraceID); c != nil && c.bloomLen > 0 {
+				may, _, err := f.colMayMatch(c, func() ([]byte, error) { return pt.readBloom(c) })
+				if err != nil {
+					return nil, st, fmt.Errorf("find trace: %w", err)
+				}
+				if !may {
+					st.BlocksBloom++
+					continue
+				}
+			}
 			st.BlocksRead++
 			s.m.blocksRead.Inc()
 			lb, err := loadBlock(&candidate{st: strm, part: pt, bh: bh})

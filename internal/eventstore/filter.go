@@ -87,6 +87,13 @@ func compileFilters(fs []Filter) ([]*cfilter, error) {
 			c.tokens = appendTokenHashes(nil, f.Value)
 			if b, err := hex.DecodeString(f.Value); err == nil && len(b) > 0 {
 				c.id = b
+				// A 64-bit trace id (Zipkin B3, older Jaeger) is stored
+				// left-padded to 16 bytes, as model.ParseTraceID reads it:
+				// its 16-digit form must find it.
+				if f.Field == model.FieldTraceID && len(b) < len(model.TraceID{}) {
+					c.id = make([]byte, len(model.TraceID{}))
+					copy(c.id[len(c.id)-len(b):], b)
+				}
 			}
 		case OpPhrase:
 			c.tokens = appendTokenHashes(nil, f.Value)
