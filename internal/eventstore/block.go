@@ -433,7 +433,7 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	if a.n < rows {
 		raw = append(raw, a.present...)
 	}
-	bb.hashes = bb.hashes[:0]
+	bb.hashes, bb.gramH = bb.hashes[:0], bb.gramH[:0]
 	switch a.typ {
 	case ctString:
 		ch.minV, ch.maxV = 0, 0
@@ -488,6 +488,13 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 		} else {
 			ch.enc = encPlain
 			raw, bb.i64, bb.u64 = encodeStrings(raw, a.strs, bb.i64, bb.u64)
+		}
+		if gramColumn(a.name, a.typ, ch.enc) {
+			for _, s := range a.strs {
+				bb.hashes = bb.grams.addTokens(bb.hashes, s)
+			}
+			bb.gramH = bb.grams.appendHashes(bb.gramH)
+			break
 		}
 		for _, s := range a.strs {
 			bb.hashes = appendTokenHashes(bb.hashes, s)
@@ -576,13 +583,6 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	if len(bb.hashes) > 0 {
 		bb.hashes = bb.hset.dedup(bb.hashes)
 		blob := bloomBuild(bb.comp[:0], bb.hashes)
-		bb.gramH = bb.gramH[:0]
-		if gramColumn(a.name, a.typ, ch.enc) {
-			for _, s := range a.strs {
-				bb.grams.add(s)
-			}
-			bb.gramH = bb.grams.appendHashes(bb.gramH)
-		}
 		if len(bb.gramH) > 0 {
 			bb.tok = append(bb.tok[:0], blob...)
 			blob = bloomAppendComposite(blob[:0], bb.tok, bb.gramH)

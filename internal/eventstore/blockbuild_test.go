@@ -3,6 +3,7 @@ package eventstore
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -284,5 +285,73 @@ func TestHashSetDedup(t *testing.T) {
 				t.Fatal("filter differs from the sorted dedup's")
 			}
 		})
+	}
+}
+
+// BenchmarkFlushLoggen writes a head of 100k loggen JSON lines (streams by
+// service, rows in arrival order) into a part: the flush share of log
+// ingest, from grouping the head's rows to the fsynced part. "rows/cpu-s"
+// counts the flush only.
+func BenchmarkFlushLoggen(b *testing.B) {
+	const n = 100_000
+	rows := loggenRows(b, n)
+	if len(rows) == 0 {
+		b.Skip("no loggen file")
+	}
+	var cpu time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s, err := Open(b.TempDir(), benchOpts())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < len(rows); i += 1000 {
+			if err := s.Append(context.Background(), rows[i:min(i+1000, len(rows))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		c0 := cpuNow()
+		b.StartTimer()
+		if err := s.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += cpuNow() - c0
+		b.ReportMetric(float64(s.Stats().DiskBytes)/float64(len(rows)), "B/row")
+		s.Close()
+	}
+	b.ReportMetric(float64(len(rows))*float64(b.N)/cpu.Seconds(), "rows/cpu-s")
+}
+
+// TestGramSetAddTokens checks the one-scan token and trigram collection
+// gives the same token hashes and trigram set as the two separate scans.
+func TestGramSetAddTokens(t *testing.T) {
+	for c := range 256 {
+		if isTokenByte[c] != (gramCode[c] != 0) {
+			t.Fatalf("byte %#x: token byte %v, gram code %d", c, isTokenByte[c], gramCode[c])
+		}
+	}
+	vals := []string{"", "a", "ab", "abc", "GET /api/v1/users?id=42 200", "  trailing_tok", "héllo wörld ✓ x9_Z",
+		"...", "a.b.c", "0123456789abcdef0123", "ERROR: Timeout after 30s (retry=3)"}
+	var one, two gramSet
+	var got, want []uint64
+	for _, v := range vals {
+		got = one.addTokens(got, v)
+		want = appendTokenHashes(want, v)
+		two.add(v)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("token hashes %x, want %x", got, want)
+	}
+	g1, g2 := one.appendHashes(nil), two.appendHashes(nil)
+	slices.Sort(g1)
+	slices.Sort(g2)
+	if len(g1) == 0 || !slices.Equal(g1, g2) {
+		t.Fatalf("trigram hashes: %d, want %d equal", len(g1), len(g2))
+	}
+	if len(one.keys) != 0 || slices.ContainsFunc(one.seen, func(w uint64) bool { return w != 0 }) {
+		t.Fatal("appendHashes left the set non-empty")
 	}
 }

@@ -114,6 +114,38 @@ func (g *gramSet) add(s string) {
 	}
 }
 
+// addTokens is add and appendTokenHashes in one scan of s: it collects
+// s's trigrams and appends the hashes of its tokens to dst. Token bytes are
+// exactly the bytes with a nonzero gramCode.
+func (g *gramSet) addTokens(dst []uint64, s string) []uint64 {
+	if g.seen == nil {
+		g.seen = make([]uint64, (gramKeyMask+1)/64)
+	}
+	seen := g.seen
+	var k uint32
+	start := -1
+	for i := 0; i < len(s); i++ {
+		c := gramCode[s[i]]
+		k = (k<<6 | uint32(c)) & gramKeyMask
+		if seen[k>>6]&(1<<(k&63)) == 0 {
+			seen[k>>6] |= 1 << (k & 63)
+			g.keys = append(g.keys, k)
+		}
+		if c != 0 {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			dst = append(dst, tokenHash(s[start:i]))
+			start = -1
+		}
+	}
+	if start >= 0 {
+		dst = append(dst, tokenHash(s[start:]))
+	}
+	return dst
+}
+
 // appendHashes appends the hashes of the collected trigrams and empties
 // the set.
 func (g *gramSet) appendHashes(dst []uint64) []uint64 {
