@@ -97,13 +97,13 @@ func benchOpts() Options {
 	return o
 }
 
-// BenchmarkWALReplay opens a store whose WAL holds 100k unflushed log rows
-// (T11). The figure to compare is MB/cpu-s of WAL segment bytes.
-func BenchmarkWALReplay(b *testing.B) {
-	dir := b.TempDir()
-	o := benchOpts()
+// replayImage writes 100k generator log rows (EVENTSTORE_BENCH_REPLAY_ROWS,
+// rounded down to thousands) into a store under dir and copies it, with
+// its WAL complete and nothing flushed, to a crash image: the image's
+// path, the rows it holds and the bytes of its WAL segments.
+func replayImage(b *testing.B, dir string) (img string, rows []model.Event, walBytes int64) {
 	src := filepath.Join(dir, "src")
-	s, err := Open(src, o)
+	s, err := Open(src, benchOpts())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,17 +111,25 @@ func BenchmarkWALReplay(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("EVENTSTORE_BENCH_REPLAY_ROWS")); err == nil && v >= 1000 {
 		n = v / 1000 * 1000
 	}
-	rows := benchLogRows(n)
+	rows = benchLogRows(n)
 	for i := 0; i < len(rows); i += 1000 {
 		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
 			b.Fatal(err)
 		}
 	}
 	// The WAL is complete once Append returned; copy it as a crash image.
-	img := filepath.Join(dir, "img")
+	img = filepath.Join(dir, "img")
 	copyTree(b, img, src)
 	s.Close()
-	walBytes := treeSize(b, WALDir(img))
+	return img, rows, treeSize(b, WALDir(img))
+}
+
+// BenchmarkWALReplay opens a store whose WAL holds 100k unflushed log rows
+// (T11). The figure to compare is MB/cpu-s of WAL segment bytes.
+func BenchmarkWALReplay(b *testing.B) {
+	dir := b.TempDir()
+	o := benchOpts()
+	img, rows, walBytes := replayImage(b, dir)
 	b.SetBytes(walBytes)
 	m := startCPU(b)
 	for i := range b.N {

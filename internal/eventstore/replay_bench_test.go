@@ -1,13 +1,11 @@
 package eventstore
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -56,26 +54,9 @@ func BenchmarkReplayRecords(b *testing.B) {
 func BenchmarkWALReplayRestart(b *testing.B) {
 	dir := b.TempDir()
 	o := benchOpts()
-	src := filepath.Join(dir, "src")
-	s, err := Open(src, o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("EVENTSTORE_BENCH_REPLAY_ROWS")); err == nil && v >= 1000 {
-		n = v / 1000 * 1000
-	}
-	rows := benchLogRows(n)
-	for i := 0; i < len(rows); i += 1000 {
-		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	img := filepath.Join(dir, "img")
-	copyTree(b, img, src)
-	s.Close()
+	img, rows, walBytes := replayImage(b, dir)
+	n := len(rows)
 	rows = nil
-	walBytes := treeSize(b, WALDir(img))
 	b.SetBytes(walBytes)
 	runtime.GC()
 	m := startCPU(b)
@@ -135,25 +116,8 @@ func replayHelper(dir string) {
 // figure is MB/cpu-s of WAL segment bytes.
 func BenchmarkWALReplayProcess(b *testing.B) {
 	dir := b.TempDir()
-	src := filepath.Join(dir, "src")
-	s, err := Open(src, benchOpts())
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("EVENTSTORE_BENCH_REPLAY_ROWS")); err == nil && v >= 1000 {
-		n = v / 1000 * 1000
-	}
-	rows := benchLogRows(n)
-	for i := 0; i < len(rows); i += 1000 {
-		if err := s.Append(context.Background(), rows[i:i+1000]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	img := filepath.Join(dir, "img")
-	copyTree(b, img, src)
-	s.Close()
-	walBytes := treeSize(b, WALDir(img))
+	img, rows, walBytes := replayImage(b, dir)
+	n := len(rows)
 	b.SetBytes(walBytes)
 	var spent time.Duration
 	b.ResetTimer()
