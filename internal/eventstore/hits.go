@@ -46,19 +46,11 @@ func (h *hitsCounter) bucket(t int64) int64 { return (t - h.start) / h.step }
 
 // run walks the query's candidates like scan, counting each block at once.
 func (h *hitsCounter) run(ctx context.Context, s *Store, q *Query, st *QueryStats) error {
-	p, err := newPlan(q)
+	p, cands, release, err := s.plannedCandidates(ctx, q, st)
 	if err != nil {
 		return err
 	}
-	sn, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	defer sn.release()
-	cands, err := s.candidates(ctx, sn, p, st)
-	if err != nil {
-		return err
-	}
+	defer release()
 	for i := range cands {
 		c := &cands[i]
 		if err := ctx.Err(); err != nil {

@@ -129,6 +129,23 @@ type candidate struct {
 	rows       []*model.Event // head rows
 }
 
+// plannedCandidates plans q and lists its candidate blocks over a fresh
+// snapshot, which the caller releases (release) once done with them.
+func (s *Store) plannedCandidates(ctx context.Context, q *Query, st *QueryStats) (p *plan, cands []candidate, release func(), err error) {
+	if p, err = newPlan(q); err != nil {
+		return nil, nil, nil, err
+	}
+	sn, err := s.snapshot()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cands, err = s.candidates(ctx, sn, p, st); err != nil {
+		sn.release()
+		return nil, nil, nil, err
+	}
+	return p, cands, sn.release, nil
+}
+
 // candidates plans the query down to blocks: partitions and parts by time,
 // streams by matchers, blocks by time, column headers and blooms.
 func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *QueryStats) ([]candidate, error) {
@@ -766,19 +783,11 @@ func (x *rowRef) field(name string) (string, bool, error) {
 // not nil, is offered blocks entirely inside the range of a query without
 // filters; returning true counts the block as consumed without reading it.
 func (s *Store) scan(ctx context.Context, q *Query, st *QueryStats, whole func(c *candidate) bool, fn func(x *rowRef) error) error {
-	p, err := newPlan(q)
+	p, cands, release, err := s.plannedCandidates(ctx, q, st)
 	if err != nil {
 		return err
 	}
-	sn, err := s.snapshot()
-	if err != nil {
-		return err
-	}
-	defer sn.release()
-	cands, err := s.candidates(ctx, sn, p, st)
-	if err != nil {
-		return err
-	}
+	defer release()
 	var sel []int32
 	for i := range cands {
 		c := &cands[i]
