@@ -158,7 +158,8 @@ func BenchmarkWALReplay(b *testing.B) {
 	m.report(walBytes)
 }
 
-func copyTree(b *testing.B, dst, src string) {
+// copyTree copies a directory tree (e.g. a crash image of an open store).
+func copyTree(b testing.TB, dst, src string) {
 	b.Helper()
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {

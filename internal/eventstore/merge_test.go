@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -440,7 +439,7 @@ func TestFaultInjectionCopyMerge(t *testing.T) {
 	}
 	for at := 1; ; at++ {
 		dir := t.TempDir()
-		copyPartsDir(t, dir, img)
+		copyTree(t, dir, img)
 		fs := &faultFS{}
 		o := testOpts()
 		o.fs = fs
@@ -467,27 +466,5 @@ func TestFaultInjectionCopyMerge(t *testing.T) {
 			t.Logf("covered %d fault points in a copying merge", at-1)
 			return
 		}
-	}
-}
-
-func copyPartsDir(t *testing.T, dst, src string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

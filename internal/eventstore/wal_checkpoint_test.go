@@ -29,29 +29,6 @@ func walRecordBytes(t *testing.T, dataDir string) (files int, recordBytes int64)
 	return files, recordBytes
 }
 
-// copyDir copies a directory tree: a crash image of a store that is open.
-func copyDir(t *testing.T, dst, src string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // After a flush whose checkpoint covers every written row, the WAL holds no
 // record bytes; rows appended after it are replayed exactly once by a
 // kill-style reopen (a copy of the directory taken while the store is open),
@@ -87,7 +64,7 @@ func TestFlushReleasesActiveWALSegment(t *testing.T) {
 	}
 
 	img := filepath.Join(t.TempDir(), "img")
-	copyDir(t, img, dir)
+	copyTree(t, img, dir)
 	s2 := openTest(t, img, o)
 	if st := s2.Stats(); st.Rows != 2000 || st.HeadRows != 300 {
 		t.Fatalf("kill-style reopen: %d rows in parts, %d replayed; want 2000 and 300", st.Rows, st.HeadRows)
