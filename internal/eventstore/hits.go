@@ -98,17 +98,7 @@ func (h *hitsCounter) countHead(p *plan, c *candidate, st *QueryStats) {
 	}
 	for _, e := range c.rows {
 		st.HeadRows++
-		if e.Time < p.start || e.Time >= p.end {
-			continue
-		}
-		ok := true
-		for _, f := range p.filters {
-			if !f.matchEvent(e) {
-				ok = false
-				break
-			}
-		}
-		if !ok {
+		if !p.matchesHeadRow(e) {
 			continue
 		}
 		st.RowsMatched++

@@ -129,6 +129,20 @@ type candidate struct {
 	rows       []*model.Event // head rows
 }
 
+// matchesHeadRow reports whether a head row lies in the plan's time range
+// and passes every filter (blocks are checked by filterRows instead).
+func (p *plan) matchesHeadRow(e *model.Event) bool {
+	if e.Time < p.start || e.Time >= p.end {
+		return false
+	}
+	for _, f := range p.filters {
+		if !f.matchEvent(e) {
+			return false
+		}
+	}
+	return true
+}
+
 // plannedCandidates plans q and lists its candidate blocks over a fresh
 // snapshot, which the caller releases (release) once done with them.
 func (s *Store) plannedCandidates(ctx context.Context, q *Query, st *QueryStats) (p *plan, cands []candidate, release func(), err error) {
@@ -646,17 +660,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		if c.rows != nil {
 			for _, e := range c.rows {
 				res.Stats.HeadRows++
-				if e.Time < p.start || e.Time >= p.end {
-					continue
-				}
-				ok := true
-				for _, f := range p.filters {
-					if !f.matchEvent(e) {
-						ok = false
-						break
-					}
-				}
-				if !ok {
+				if !p.matchesHeadRow(e) {
 					continue
 				}
 				tb := tiebreak(dig, c.st, e)
@@ -797,21 +801,12 @@ func (s *Store) scan(ctx context.Context, q *Query, st *QueryStats, whole func(c
 		if c.rows != nil {
 			for _, e := range c.rows {
 				st.HeadRows++
-				if e.Time < p.start || e.Time >= p.end {
+				if !p.matchesHeadRow(e) {
 					continue
 				}
-				ok := true
-				for _, f := range p.filters {
-					if !f.matchEvent(e) {
-						ok = false
-						break
-					}
-				}
-				if ok {
-					st.RowsMatched++
-					if err := fn(&rowRef{st: c.st, ev: e}); err != nil {
-						return err
-					}
+				st.RowsMatched++
+				if err := fn(&rowRef{st: c.st, ev: e}); err != nil {
+					return err
 				}
 			}
 			continue
