@@ -202,8 +202,8 @@ func TestAlertsFireNotifyInhibitResolve(t *testing.T) {
 		return nil
 	})
 	time.Sleep(3 * time.Second)
-	if n := len(hook.Messages()); n != 2 {
-		t.Errorf("want 2 notifications in total, got %d", n)
+	if msgs := hook.Messages(); len(msgs) != 2 {
+		t.Errorf("want 2 notifications in total, got %d: %+v", len(msgs), msgs)
 	}
 	// History has both transitions of HighErrors.
 	var hist struct {

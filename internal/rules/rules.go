@@ -180,10 +180,10 @@ func (m *Manager) Update(f Files) error {
 	}
 	ext := m.opts.ExternalURL.String()
 	var errs []error
-	if err := m.prom.Update(f.Interval, promFiles, f.ExternalLabels, ext, nil); err != nil {
+	if err := m.prom.Update(f.Interval, promFiles, f.ExternalLabels, ext, m.evalIteration); err != nil {
 		errs = append(errs, fmt.Errorf("load rule_files: %w", err))
 	}
-	if err := m.logs.Update(f.Interval, logFiles, f.ExternalLabels, ext, nil); err != nil {
+	if err := m.logs.Update(f.Interval, logFiles, f.ExternalLabels, ext, m.evalIteration); err != nil {
 		errs = append(errs, fmt.Errorf("load rules.log_rule_files: %w", err))
 	}
 	return errors.Join(errs...)
@@ -307,10 +307,33 @@ func trimSlash(p string) string {
 // it resolved) its link shows.
 const LinkContext = 15 * time.Minute
 
+// alertBatch collects the alerts of one group evaluation.
+type alertBatch struct {
+	mu     sync.Mutex // guards alerts (rules may evaluate concurrently)
+	alerts []*notifier.Alert
+}
+
+type alertBatchKey struct{}
+
+// evalIteration evaluates a rule group as Prometheus does, then hands the
+// alerts of all its rules to the Sender at once. Prometheus sends each
+// rule's alerts as soon as that rule is evaluated, so a warning inhibited
+// by a critical alert of the same group could reach the dispatcher still
+// firing just after the critical one resolved, and be notified in that
+// gap although both resolved at the same evaluation.
+func (m *Manager) evalIteration(ctx context.Context, g *promrules.Group, ts time.Time) {
+	b := &alertBatch{}
+	promrules.DefaultEvalIterationFunc(context.WithValue(ctx, alertBatchKey{}, b), g, ts)
+	if m.opts.Sender != nil && len(b.alerts) > 0 {
+		m.opts.Sender.Send(b.alerts...)
+	}
+}
+
 // notifyFunc turns rule alerts into notifier alerts the way Prometheus
-// does, with a generator link into sightline.
+// does, with a generator link into sightline. During a group evaluation
+// (evalIteration) they are collected and sent when it ends.
 func (m *Manager) notifyFunc(lf LinkFunc) promrules.NotifyFunc {
-	return func(_ context.Context, expr string, alerts ...*promrules.Alert) {
+	return func(ctx context.Context, expr string, alerts ...*promrules.Alert) {
 		if m.opts.Sender == nil || len(alerts) == 0 {
 			return
 		}
@@ -333,6 +356,12 @@ func (m *Manager) notifyFunc(lf LinkFunc) promrules.NotifyFunc {
 				na.EndsAt = a.ValidUntil
 			}
 			out = append(out, na)
+		}
+		if b, ok := ctx.Value(alertBatchKey{}).(*alertBatch); ok {
+			b.mu.Lock()
+			b.alerts = append(b.alerts, out...)
+			b.mu.Unlock()
+			return
 		}
 		m.opts.Sender.Send(out...)
 	}

@@ -175,3 +175,69 @@ func FuzzLogQLParser(f *testing.F) {
 		}
 	})
 }
+
+// batches records every Send call separately.
+type batches struct {
+	mu    sync.Mutex
+	calls [][]*notifier.Alert
+}
+
+func (b *batches) Send(as ...*notifier.Alert) {
+	b.mu.Lock()
+	b.calls = append(b.calls, as)
+	b.mu.Unlock()
+}
+
+// TestGroupAlertsSentTogether: the alerts of all rules of a group reach the
+// Sender in one call per evaluation, so a critical alert and the warning it
+// inhibits fire and resolve in the same batch (an Alertmanager flush cannot
+// fall between them and notify the warning as uninhibited).
+func TestGroupAlertsSentTogether(t *testing.T) {
+	db, err := tsdb.Open(t.TempDir(), nil, nil, tsdb.DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	src := memsource.New()
+	src.Add("", logql.Entry{Timestamp: time.Now().Add(-time.Second).UnixNano(), Line: "error: timeout", Labels: labels.FromStrings("service", "checkout")})
+	le, err := logql.NewEngine(src, logql.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf := filepath.Join(t.TempDir(), "r.yml")
+	os.WriteFile(rf, []byte(`groups:
+- name: g
+  interval: 100ms
+  rules:
+  - alert: Critical
+    expr: sum by (service) (count_over_time({service=~".+"} |= "error" [1m])) > 0
+  - alert: Warning
+    expr: sum by (service) (count_over_time({service=~".+"} |= "error" [1m])) > 0
+`), 0o644)
+	sink := &batches{}
+	m, err := New(Options{Store: db, Engine: promql.NewEngine(promql.EngineOpts{MaxSamples: 1e6, Timeout: time.Minute}),
+		Logs: LogQLEngine{Engine: le}, Sender: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Update(Files{LogQL: []string{rf}, Interval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	m.Run()
+	defer m.Stop()
+	var first []*notifier.Alert
+	for deadline := time.Now().Add(10 * time.Second); first == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		sink.mu.Lock()
+		if len(sink.calls) > 0 {
+			first = sink.calls[0]
+		}
+		sink.mu.Unlock()
+	}
+	names := map[string]bool{}
+	for _, a := range first {
+		names[a.Labels.Get("alertname")] = true
+	}
+	if !names["Critical"] || !names["Warning"] {
+		t.Errorf("first Send carried %v, want both rules' alerts in one call", names)
+	}
+}
