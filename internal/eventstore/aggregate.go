@@ -147,9 +147,14 @@ func (s *Store) FieldNames(ctx context.Context, q Query) ([]string, error) {
 			}
 			continue
 		}
-		for _, e := range c.rows {
-			if e.Time < p.start || e.Time >= p.end {
+		var dec headDecoder
+		for _, r := range c.rows {
+			if r.t < p.start || r.t >= p.end {
 				continue
+			}
+			e, err := dec.decode(c.st, r)
+			if err != nil {
+				return nil, err
 			}
 			for _, f := range []string{model.FieldBody, model.FieldSeverity, model.FieldTraceID, model.FieldSpanID,
 				model.FieldParentSpanID, model.FieldName, model.FieldKind, model.FieldStatusCode, model.FieldStatusMessage, model.FieldDuration} {
@@ -322,12 +327,11 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 		}
 	}
 	for _, h := range sn.heads {
-		for _, e := range h.traceRows(id) {
-			st.HeadRows++
-			if e.Tenant == tenant && e.Time >= start && e.Time < end {
-				out = append(out, *e)
-			}
+		var n int
+		if out, n, err = h.traceRows(out, tenant, id, start, end); err != nil {
+			return nil, st, fmt.Errorf("find trace: %w", err)
 		}
+		st.HeadRows += int64(n)
 	}
 	st.RowsMatched = int64(len(out))
 	slices.SortStableFunc(out, func(a, b model.Event) int { return cmpInt(a.Time, b.Time) })

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"fmt"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"slices"
@@ -27,7 +28,11 @@ func dayName(d int32) string {
 	return time.Unix(0, int64(d)*nsPerDay).UTC().Format("20060102")
 }
 
-// head holds acknowledged rows not yet in parts. Rows are immutable once
+// head holds acknowledged rows not yet in parts. Rows stay in their WAL
+// encoding (headRow), inside the payloads the WAL was given or replayed, and
+// are decoded when a query or a flush reads them: a decoded row costs about
+// 184 bytes plus 48 per attribute and eight pointers for the GC to trace, an
+// encoded one 24 bytes beside its payload. Rows are immutable once
 // inserted; slices only grow, so a snapshot of a slice header stays valid.
 type head struct {
 	mu   sync.RWMutex // guards days
@@ -47,16 +52,122 @@ type headDay struct {
 
 type headStream struct {
 	st         *stream
-	rows       []*model.Event
+	rows       []headRow
 	minT, maxT int64
+}
+
+// headRow is a row in the head: its time, for pruning and sorting without
+// decoding, and its encoding after the stream key (from the time on) inside
+// a payload the head keeps alive through p.
+type headRow struct {
+	t int64
+	p *byte
+	n uint32
+}
+
+func (r headRow) bytes() []byte { return unsafe.Slice(r.p, r.n) }
+
+// decode decodes the row of stream st into e; attrs returns room for n
+// attributes.
+func (r headRow) decode(st *stream, e *model.Event, attrs func(n int) []model.Attr) error {
+	*e = model.Event{Tenant: st.tenant(), Signal: st.signal, Stream: st.labels}
+	rd := rowReader{b: r.bytes()}
+	if err := rd.fields(e, attrs); err != nil {
+		return fmt.Errorf("decode head row: %w", err)
+	}
+	return nil
+}
+
+// rowLead is a head row's leading fields, read without decoding the rest:
+// what trace lookups, tiebreaks and level counts need. Strings alias the
+// payload.
+type rowLead struct {
+	body, severity, name string
+	traceID              model.TraceID
+	spanID               model.SpanID
+}
+
+func (r headRow) lead() (l rowLead) {
+	rd := rowReader{b: r.bytes()}
+	rd.varint()
+	l.body = rd.str()
+	l.severity = rd.str()
+	fl := rd.byte1()
+	if fl&idTrace != 0 {
+		copy(l.traceID[:], rd.bytesN(16))
+	}
+	if fl&idSpan != 0 {
+		copy(l.spanID[:], rd.bytesN(8))
+	}
+	if fl&idParent != 0 {
+		rd.bytesN(8)
+	}
+	l.name = rd.str()
+	return l
+}
+
+// headRowSize is what the head charges its memory budget per row beside the
+// payload: the headRow and the spare capacity of the slices holding it.
+const headRowSize = 40
+
+// headDecoder decodes head rows for one reader, reusing one event and its
+// attributes; the event it returns is valid until the next call.
+type headDecoder struct {
+	e     model.Event
+	attrs []model.Attr
+}
+
+func (d *headDecoder) decode(st *stream, r headRow) (*model.Event, error) {
+	err := r.decode(st, &d.e, func(n int) []model.Attr {
+		d.attrs = slices.Grow(d.attrs[:0], n)[:n]
+		return d.attrs
+	})
+	return &d.e, err
+}
+
+// keepEvent copies a decoded head row so that it outlives its decoder.
+func keepEvent(e *model.Event) *model.Event {
+	c := *e
+	c.Attrs = slices.Clone(e.Attrs)
+	return &c
+}
+
+// indexBatch checks a WAL payload and appends, per row, a headRow pointing
+// into payload and the row's stream. payload must stay unmodified while the
+// rows live.
+func indexBatch(payload []byte, sc *streamCache, rows []headRow, streams []*stream) ([]headRow, []*stream, error) {
+	r := rowReader{b: payload}
+	n, err := r.rowCount()
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, streams = slices.Grow(rows, n), slices.Grow(streams, n)
+	for range n {
+		st, err := sc.read(&r)
+		if err != nil {
+			return nil, nil, err
+		}
+		start := r.off
+		t, err := r.skipFields()
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, headRow{t: t, p: &payload[start], n: uint32(r.off - start)})
+		streams = append(streams, st)
+	}
+	if err := r.end(); err != nil {
+		return nil, nil, err
+	}
+	return rows, streams, nil
 }
 
 func newHead(now time.Time) *head {
 	return &head{days: map[int32]*headDay{}, created: now}
 }
 
-// insert adds decoded rows; payloadBytes is the size of the buffer they alias.
-func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int) {
+// insert adds indexed rows; payloadBytes is the size of the buffers they
+// alias.
+func (h *head) insert(rows []headRow, streams []*stream, payloadBytes int) {
 	// Rows of a batch cycle through a few streams (services interleave): a
 	// small cache by stream address, valid for one day, saves most map
 	// lookups.
@@ -65,9 +176,8 @@ func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int)
 	var lastDay int32
 	var hd *headDay
 	var hs *headStream
-	for i := range events {
-		e := &events[i]
-		d := dayOf(e.Time)
+	for i, r := range rows {
+		d := dayOf(r.t)
 		if hd == nil || d != lastDay {
 			hd = h.days[d]
 			if hd == nil {
@@ -83,29 +193,26 @@ func (h *head) insert(events []model.Event, streams []*stream, payloadBytes int)
 			if hs = *slot; hs == nil || hs.st != st {
 				hs = hd.streams[st]
 				if hs == nil {
-					hs = &headStream{st: st, minT: e.Time, maxT: e.Time}
+					hs = &headStream{st: st, minT: r.t, maxT: r.t}
 					hd.streams[st] = hs
 				}
 				*slot = hs
 			}
 		}
-		hs.rows = append(hs.rows, e)
-		hs.minT, hs.maxT = min(hs.minT, e.Time), max(hs.maxT, e.Time)
+		hs.rows = append(hs.rows, r)
+		hs.minT, hs.maxT = min(hs.minT, r.t), max(hs.maxT, r.t)
 	}
 	h.mu.Unlock()
-	// Per row: the Event struct, its pointer, and its attributes.
-	h.bytes.Add(int64(payloadBytes) + int64(len(events))*int64(eventOverhead))
-	h.rows.Add(int64(len(events)))
+	h.bytes.Add(int64(payloadBytes) + int64(len(rows))*headRowSize)
+	h.rows.Add(int64(len(rows)))
 }
-
-const eventOverhead = 230
 
 const headCacheSize = 32
 
 // headSnap is a stream's rows at snapshot time.
 type headSnap struct {
 	st         *stream
-	rows       []*model.Event
+	rows       []headRow
 	minT, maxT int64
 }
 
@@ -127,41 +234,95 @@ func (h *head) snapshot(dmin, dmax int32, keep func(*stream) bool) []headSnap {
 	return out
 }
 
-// traceRows returns the head's rows of trace id. The head is bounded by
-// the flush size, so a scan (comparing 16 bytes per row) costs about a
-// millisecond and saves a map insert per ingested row.
-func (h *head) traceRows(id model.TraceID) []*model.Event {
+// traceRows appends the head's rows of tenant's trace id in [start, end) to
+// out and returns how many it appended. The head is bounded by the flush size, so a scan (reading 16
+// bytes per row) costs about a millisecond and saves a map insert per
+// ingested row.
+func (h *head) traceRows(out []model.Event, tenant string, id model.TraceID, start, end int64) ([]model.Event, int, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var out []*model.Event
+	n := 0
 	for _, hd := range h.days {
 		for _, hs := range hd.streams {
-			for _, e := range hs.rows {
-				if e.TraceID == id {
-					out = append(out, e)
+			if hs.st.tenant() != tenant {
+				continue
+			}
+			for _, r := range hs.rows {
+				if r.t < start || r.t >= end || r.lead().traceID != id {
+					continue
 				}
+				n++
+				var e model.Event
+				if err := r.decode(hs.st, &e, func(n int) []model.Attr { return make([]model.Attr, n) }); err != nil {
+					return out, n, err
+				}
+				out = append(out, e)
 			}
 		}
 	}
-	return out
+	return out, n, nil
+}
+
+// headGroup is one stream's head rows sorted by time.
+type headGroup struct {
+	st   *stream
+	rows []headRow
 }
 
 // groupsByDay returns, per day, the streams sorted by key with rows sorted
 // by time (stable, so equal timestamps keep arrival order). Call only on a
 // frozen head.
-func (h *head) groupsByDay() map[int32][]streamRows {
-	out := map[int32][]streamRows{}
+func (h *head) groupsByDay() map[int32][]headGroup {
+	out := map[int32][]headGroup{}
 	for d, hd := range h.days {
-		groups := make([]streamRows, 0, len(hd.streams))
+		groups := make([]headGroup, 0, len(hd.streams))
 		for _, hs := range hd.streams {
 			rows := slices.Clone(hs.rows)
-			slices.SortStableFunc(rows, func(a, b *model.Event) int { return cmpInt(a.Time, b.Time) })
-			groups = append(groups, streamRows{st: hs.st, rows: rows})
+			slices.SortStableFunc(rows, func(a, b headRow) int { return cmpInt(a.t, b.t) })
+			groups = append(groups, headGroup{st: hs.st, rows: rows})
 		}
-		slices.SortFunc(groups, func(a, b streamRows) int { return cmpStr(a.st.key, b.st.key) })
+		slices.SortFunc(groups, func(a, b headGroup) int { return cmpStr(a.st.key, b.st.key) })
 		out[d] = groups
 	}
 	return out
+}
+
+// headSource yields the groups of one day decoded, one stream at a time.
+// A stream's events and attributes are decoded into slabs reused for the
+// next stream (the part writer is done with a stream's rows before it asks
+// for the next), so a flush holds the decoded rows of one stream, not of
+// the whole head.
+func headSource(groups []headGroup) groupSource {
+	var events []model.Event
+	var ptrs []*model.Event
+	var slab []model.Attr
+	return func() (streamRows, bool, error) {
+		if len(groups) == 0 {
+			return streamRows{}, false, nil
+		}
+		g := groups[0]
+		groups = groups[1:]
+		n := len(g.rows)
+		events = slices.Grow(events[:0], n)[:n]
+		ptrs = slices.Grow(ptrs[:0], n)[:n]
+		slab = slab[:0]
+		alloc := func(k int) []model.Attr {
+			if cap(slab)-len(slab) < k {
+				// Rows decoded so far keep the old slab.
+				slab = make([]model.Attr, 0, max(2*cap(slab), k, attrSlab))
+			}
+			start := len(slab)
+			slab = slab[:start+k]
+			return slab[start : start+k : start+k]
+		}
+		for i, r := range g.rows {
+			if err := r.decode(g.st, &events[i], alloc); err != nil {
+				return streamRows{}, false, err
+			}
+			ptrs[i] = &events[i]
+		}
+		return streamRows{st: g.st, rows: ptrs}, true, nil
+	}
 }
 
 func cmpInt(a, b int64) int {
@@ -184,11 +345,11 @@ func cmpStr(a, b string) int {
 	return 0
 }
 
-// replayExpansion is about how many bytes of head a byte of WAL becomes on
-// replay: the segment buffer the rows alias, a 184-byte model.Event and a
-// pointer per row, and 48 bytes per attribute (generator logs: 278 payload
-// bytes, 5.1 attributes per row, so 2.6).
-const replayExpansion = 3
+// replayHeadBytes is about how many bytes of head walBytes of WAL become on
+// replay: the segment buffers the rows alias and a headRow per row, with
+// the spare capacity of the slices holding them (generator logs: 278
+// payload bytes per row, so 1.13).
+func replayHeadBytes(walBytes int64) int64 { return walBytes + walBytes/5 }
 
 // replayGC is the state of replayHeadroom, shared by concurrent replays.
 var replayGC struct {

@@ -57,7 +57,9 @@ func (h *hitsCounter) run(ctx context.Context, s *Store, q *Query, st *QueryStat
 			return err
 		}
 		if c.rows != nil {
-			h.countHead(p, c, st)
+			if err := h.countHead(p, c, st); err != nil {
+				return fmt.Errorf("count hits: %w", err)
+			}
 			continue
 		}
 		if len(p.filters) == 0 && c.minT >= p.start && c.maxT < p.end && h.countWhole(c) {
@@ -91,23 +93,26 @@ func (h *hitsCounter) countWhole(c *candidate) bool {
 	return true
 }
 
-func (h *hitsCounter) countHead(p *plan, c *candidate, st *QueryStats) {
+func (h *hitsCounter) countHead(p *plan, c *candidate, st *QueryStats) error {
 	var fixed []int64
 	if h.groupBy == "" || c.st.labels.Has(h.groupBy) {
 		fixed = h.group(c.st.labels.Get(h.groupBy))
 	}
-	for _, e := range c.rows {
-		st.HeadRows++
-		if !p.matchesHeadRow(e) {
-			continue
-		}
+	// Counting by stream label or by level needs no decoded row.
+	lead := fixed == nil && h.groupBy == model.FieldSeverity
+	return p.headRows(c, &st.HeadRows, fixed == nil && !lead, func(r headRow, e *model.Event) error {
 		st.RowsMatched++
 		g := fixed
-		if g == nil {
+		switch {
+		case g != nil:
+		case e != nil:
 			g = h.group(headFieldText(e, h.groupBy))
+		default:
+			g = h.group(r.lead().severity)
 		}
-		g[h.bucket(e.Time)]++
-	}
+		g[h.bucket(r.t)]++
+		return nil
+	})
 }
 
 // headFieldText is a head row's field as text, "" when absent.

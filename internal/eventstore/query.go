@@ -84,6 +84,9 @@ type plan struct {
 	filters    []*cfilter
 	signals    [8]bool
 	allSignals bool
+	// headLits are literals every matching row's body contains; a head row
+	// whose encoding lacks one is rejected without decoding it.
+	headLits []litSearcher
 }
 
 func newPlan(q *Query) (*plan, error) {
@@ -94,6 +97,13 @@ func newPlan(q *Query) (*plan, error) {
 	var err error
 	if p.filters, err = compileFilters(q.Filters); err != nil {
 		return nil, err
+	}
+	for _, f := range p.filters {
+		// The body is stored verbatim in a head row's encoding (other
+		// fields may be binary), and a folded literal would need lowering.
+		if f.Field == model.FieldBody && !f.Not && f.lit != "" && !f.litFold {
+			p.headLits = append(p.headLits, newLitSearcher(f.lit, false))
+		}
 	}
 	p.allSignals = len(q.Signals) == 0
 	for _, sg := range q.Signals {
@@ -126,15 +136,54 @@ type candidate struct {
 	minT, maxT int64
 	part       *part
 	bh         *blockHeader
-	rows       []*model.Event // head rows
+	rows       []headRow // head rows
 }
 
-// matchesHeadRow reports whether a head row lies in the plan's time range
-// and passes every filter (blocks are checked by filterRows instead).
-func (p *plan) matchesHeadRow(e *model.Event) bool {
-	if e.Time < p.start || e.Time >= p.end {
-		return false
+// headRows visits the rows of head candidate c that lie in the plan's time
+// range and pass every filter (blocks are checked by filterRows instead),
+// and stops at fn's first error. fn gets the row decoded, valid until it
+// returns, except that without filters and with decode false nothing is
+// decoded and it gets nil. scanned counts the rows looked at.
+func (p *plan) headRows(c *candidate, scanned *int64, decode bool, fn func(r headRow, e *model.Event) error) error {
+	var dec headDecoder
+	for _, r := range c.rows {
+		*scanned++
+		if r.t < p.start || r.t >= p.end {
+			continue
+		}
+		var e *model.Event
+		if decode || len(p.filters) > 0 {
+			if !p.headLitsIn(r.bytes()) {
+				continue
+			}
+			var err error
+			if e, err = dec.decode(c.st, r); err != nil {
+				return err
+			}
+			if !p.matchesEvent(e) {
+				continue
+			}
+		}
+		if err := fn(r, e); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// headLitsIn reports whether a head row's encoding holds every literal of
+// p.headLits.
+func (p *plan) headLitsIn(b []byte) bool {
+	for i := range p.headLits {
+		if p.headLits[i].index(b, 0) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesEvent reports whether a decoded row passes every filter.
+func (p *plan) matchesEvent(e *model.Event) bool {
 	for _, f := range p.filters {
 		if !f.matchEvent(e) {
 			return false
@@ -222,9 +271,9 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 			// bounds let an ordered query with a limit stop early.
 			for i := 0; i < len(hs.rows); i += headChunkRows {
 				rows := hs.rows[i:min(i+headChunkRows, len(hs.rows))]
-				lo, hi := rows[0].Time, rows[0].Time
-				for _, e := range rows {
-					lo, hi = min(lo, e.Time), max(hi, e.Time)
+				lo, hi := rows[0].t, rows[0].t
+				for _, r := range rows {
+					lo, hi = min(lo, r.t), max(hi, r.t)
 				}
 				if hi < p.start || lo >= p.end {
 					continue
@@ -555,19 +604,22 @@ func intrinsicType(name string) colType {
 type item struct {
 	t  int64
 	tb uint64
-	ev *model.Event // head row
+	ev *model.Event // a block's row
 	lb *loadedBlock
 	r  int32
+	// A head row, decoded only if emitted.
+	hst *stream
+	hr  headRow
 }
 
 // tiebreak orders rows with equal timestamps the same way wherever they are
 // stored (head or any part), which makes cursors stable. h is reused.
-func tiebreak(h *xxhash.Digest, st *stream, e *model.Event) uint64 {
+func tiebreak(h *xxhash.Digest, st *stream, body string, span model.SpanID, name string) uint64 {
 	h.Reset()
 	h.WriteString(st.key)
-	h.WriteString(e.Body)
-	h.Write(e.SpanID[:])
-	h.WriteString(e.Name)
+	h.WriteString(body)
+	h.Write(span[:])
+	h.WriteString(name)
 	return h.Sum64()
 }
 
@@ -658,18 +710,20 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 	var sel []int32
 	load := func(c *candidate) error {
 		if c.rows != nil {
-			for _, e := range c.rows {
-				res.Stats.HeadRows++
-				if !p.matchesHeadRow(e) {
-					continue
+			return p.headRows(c, &res.Stats.HeadRows, false, func(r headRow, e *model.Event) error {
+				var tb uint64
+				if e != nil {
+					tb = tiebreak(dig, c.st, e.Body, e.SpanID, e.Name)
+				} else {
+					l := r.lead()
+					tb = tiebreak(dig, c.st, l.body, l.spanID, l.name)
 				}
-				tb := tiebreak(dig, c.st, e)
-				if after(e.Time, tb) {
+				if after(r.t, tb) {
 					res.Stats.RowsMatched++
-					heap.Push(h, item{t: e.Time, tb: tb, ev: e})
+					heap.Push(h, item{t: r.t, tb: tb, hst: c.st, hr: r})
 				}
-			}
-			return nil
+				return nil
+			})
 		}
 		res.Stats.BlocksRead++
 		s.m.blocksRead.Inc()
@@ -687,7 +741,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 			if err != nil {
 				return err
 			}
-			tb := tiebreak(dig, c.st, &ev)
+			tb := tiebreak(dig, c.st, ev.Body, ev.SpanID, ev.Name)
 			if after(ev.Time, tb) {
 				res.Stats.RowsMatched++
 				heap.Push(h, item{t: ev.Time, tb: tb, ev: &ev})
@@ -712,6 +766,14 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		}
 		it := heap.Pop(h).(item)
 		emitted++
+		if it.hst != nil {
+			// A fresh event: the caller may keep it, as it may keep a
+			// block's rows.
+			it.ev = new(model.Event)
+			if err := it.hr.decode(it.hst, it.ev, func(n int) []model.Attr { return make([]model.Attr, n) }); err != nil {
+				return res, fmt.Errorf("query events: %w", err)
+			}
+		}
 		more := fn(it.ev)
 		if !more || (q.Limit > 0 && emitted >= q.Limit) {
 			if h.Len() > 0 || next < len(cands) || !more {
@@ -799,15 +861,11 @@ func (s *Store) scan(ctx context.Context, q *Query, st *QueryStats, whole func(c
 			return err
 		}
 		if c.rows != nil {
-			for _, e := range c.rows {
-				st.HeadRows++
-				if !p.matchesHeadRow(e) {
-					continue
-				}
+			if err := p.headRows(c, &st.HeadRows, true, func(_ headRow, e *model.Event) error {
 				st.RowsMatched++
-				if err := fn(&rowRef{st: c.st, ev: e}); err != nil {
-					return err
-				}
+				return fn(&rowRef{st: c.st, ev: e})
+			}); err != nil {
+				return err
 			}
 			continue
 		}

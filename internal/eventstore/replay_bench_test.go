@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// BenchmarkReplayRecords decodes WAL payloads of 100k generator log rows
+// BenchmarkReplayRecords indexes WAL payloads of 100k generator log rows
 // (batches of 1000) into a head, as Open's replay does after reading and
-// checksumming the segments: the row decoder and head insert alone,
+// checksumming the segments: the row indexer and head insert alone,
 // reported as MB/cpu-s of payload.
 func BenchmarkReplayRecords(b *testing.B) {
 	rows := benchLogRows(100_000)
@@ -30,9 +30,9 @@ func BenchmarkReplayRecords(b *testing.B) {
 	for range b.N {
 		s := &Store{streams: map[string]*stream{}}
 		s.head = newHead(time.Now())
-		dec := &rowDecoder{res: s}
+		rp := &replayer{s: s, sc: streamCache{res: s}}
 		for i, p := range payloads {
-			if err := s.replayRecord(dec, uint64(i+1), p); err != nil {
+			if err := rp.record(uint64(i+1), p); err != nil {
 				b.Fatal(err)
 			}
 		}

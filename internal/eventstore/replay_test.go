@@ -68,52 +68,72 @@ func replayRows(n, streams int) []model.Event {
 	return rows
 }
 
-// A decoder sharing slabs across payloads, as replay uses it, gives the
-// same rows as independent decodeBatch calls, and rows of earlier payloads
-// are not disturbed by later ones.
-func TestSharedDecoderMatchesDecodeBatch(t *testing.T) {
+// decodeHeadRows decodes indexed head rows into events.
+func decodeHeadRows(t testing.TB, rows []headRow, sts []*stream) []model.Event {
+	out := make([]model.Event, len(rows))
+	for i, r := range rows {
+		if err := r.decode(sts[i], &out[i], func(n int) []model.Attr { return make([]model.Attr, n) }); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// Rows indexed with one stream cache across payloads, as replay indexes
+// them, decode to the same rows and streams as independent decodeBatch
+// calls, and rows of earlier payloads are not disturbed by later ones.
+func TestIndexedRowsMatchDecodeBatch(t *testing.T) {
 	rows := replayRows(5000, 700)
 	var payloads [][]byte
 	for i, size := 0, 1; i < len(rows); i, size = i+size, size*2%997+1 {
 		payloads = append(payloads, encodeBatch(nil, rows[i:min(i+size, len(rows))]))
 	}
 	res := mapResolver{}
-	dec := &rowDecoder{res: mapResolver{}}
-	var shared []model.Event
+	sc := streamCache{res: res}
+	var all []headRow
+	var allSts []*stream
 	for _, p := range payloads {
-		evs, sts, err := dec.decode(p, true)
-		if err != nil {
+		n := len(all)
+		var err error
+		if all, allSts, err = indexBatch(p, &sc, all, allSts); err != nil {
 			t.Fatal(err)
 		}
 		want, wantSts, err := decodeBatch(p, res)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(sts) != len(wantSts) {
-			t.Fatalf("%d streams, want %d", len(sts), len(wantSts))
+		if len(all)-n != len(want) {
+			t.Fatalf("%d rows indexed, want %d", len(all)-n, len(want))
 		}
-		for i := range sts {
-			if sts[i].key != wantSts[i].key || sts[i].key != string(appendStreamKey(nil, evs[i].Tenant, evs[i].Signal, evs[i].Stream)) {
-				t.Fatalf("row %d: stream %q, want %q", i, sts[i].key, wantSts[i].key)
+		for i := range want {
+			if allSts[n+i] != wantSts[i] {
+				t.Fatalf("row %d: stream %q, want %q", i, allSts[n+i].key, wantSts[i].key)
+			}
+			if all[n+i].t != want[i].Time {
+				t.Fatalf("row %d: indexed time %d, want %d", i, all[n+i].t, want[i].Time)
 			}
 		}
-		if !reflect.DeepEqual(evs, want) {
-			t.Fatalf("shared decoding differs from decodeBatch")
+		if got := decodeHeadRows(t, all[n:], allSts[n:]); !reflect.DeepEqual(got, want) {
+			t.Fatalf("indexed rows decode differently from decodeBatch")
 		}
-		shared = append(shared, evs...)
 	}
-	if !reflect.DeepEqual(shared, rows) {
-		t.Fatal("rows decoded with shared slabs differ from the originals")
+	if got := decodeHeadRows(t, all, allSts); !reflect.DeepEqual(got, rows) {
+		t.Fatal("indexed rows differ from the originals")
+	}
+	for i, r := range all {
+		l, e := r.lead(), rows[i]
+		if l.traceID != e.TraceID || l.spanID != e.SpanID || l.body != e.Body || l.severity != e.Severity || l.name != e.Name {
+			t.Fatalf("row %d: leading fields %+v differ from %+v", i, l, e)
+		}
 	}
 }
 
-// Corrupt payloads fail the shared decoder as they fail decodeBatch.
-func TestSharedDecoderRejectsCorruption(t *testing.T) {
+// Corrupt payloads fail the indexer as they fail decodeBatch.
+func TestIndexBatchRejectsCorruption(t *testing.T) {
 	p := encodeBatch(nil, replayRows(50, 10))
 	for _, bad := range [][]byte{p[:len(p)-1], append(p[:len(p):len(p)], 0), {0x05, 0x01}} {
-		dec := &rowDecoder{res: mapResolver{}}
-		if _, _, err := dec.decode(bad, true); err == nil {
-			t.Fatalf("corrupt payload of %d bytes decoded", len(bad))
+		if _, _, err := indexBatch(bad, &streamCache{res: mapResolver{}}, nil, nil); err == nil {
+			t.Fatalf("corrupt payload of %d bytes indexed", len(bad))
 		}
 		if _, _, err := decodeBatch(bad, mapResolver{}); err == nil {
 			t.Fatalf("decodeBatch accepted a corrupt payload of %d bytes", len(bad))
@@ -128,11 +148,11 @@ func TestHeadInsertGroupsManyStreams(t *testing.T) {
 	h := newHead(time.Now())
 	res := mapResolver{}
 	for i := 0; i < len(rows); i += 1000 {
-		evs, sts, err := decodeBatch(encodeBatch(nil, rows[i:i+1000]), res)
+		hrows, sts, err := indexBatch(encodeBatch(nil, rows[i:i+1000]), &streamCache{res: res}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.insert(evs, sts, 0)
+		h.insert(hrows, sts, 0)
 	}
 	type dk struct {
 		day int32
@@ -144,6 +164,7 @@ func TestHeadInsertGroupsManyStreams(t *testing.T) {
 		want[k] = append(want[k], e.Body+"|"+fmt.Sprint(e.Time))
 	}
 	got := 0
+	var dec headDecoder
 	for d, hd := range h.days {
 		for st, hs := range hd.streams {
 			if hs.st != st {
@@ -153,12 +174,16 @@ func TestHeadInsertGroupsManyStreams(t *testing.T) {
 			if len(hs.rows) != len(w) {
 				t.Fatalf("day %d stream %q: %d rows, want %d", d, st.key, len(hs.rows), len(w))
 			}
-			for i, e := range hs.rows {
+			for i, r := range hs.rows {
+				e, err := dec.decode(st, r)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if s := e.Body + "|" + fmt.Sprint(e.Time); s != w[i] {
 					t.Fatalf("day %d stream %q row %d = %s, want %s", d, st.key, i, s, w[i])
 				}
-				if e.Time < hs.minT || e.Time > hs.maxT {
-					t.Fatalf("row time %d outside [%d, %d]", e.Time, hs.minT, hs.maxT)
+				if r.t != e.Time || e.Time < hs.minT || e.Time > hs.maxT {
+					t.Fatalf("row time %d (indexed %d) outside [%d, %d]", e.Time, r.t, hs.minT, hs.maxT)
 				}
 			}
 			got++
@@ -172,23 +197,24 @@ func TestHeadInsertGroupsManyStreams(t *testing.T) {
 	}
 }
 
-// FuzzSharedDecoder feeds two payloads through one shared decoder: each
-// must decode exactly as decodeBatch decodes it, or fail as it does.
-func FuzzSharedDecoder(f *testing.F) {
+// FuzzIndexBatch feeds two payloads through one stream cache, as replay
+// does: each must be indexed exactly when decodeBatch decodes it, and its
+// indexed rows must decode to decodeBatch's rows.
+func FuzzIndexBatch(f *testing.F) {
 	a := encodeBatch(nil, replayRows(4, 3))
 	b := encodeBatch(nil, replayRows(9, 5)[4:])
 	f.Add(a, b)
 	f.Add(b, a[:len(a)/2])
 	f.Fuzz(func(t *testing.T, p1, p2 []byte) {
-		dec := &rowDecoder{res: mapResolver{}}
+		sc := streamCache{res: mapResolver{}}
 		for _, p := range [][]byte{p1, p2} {
-			evs, _, err := dec.decode(p, true)
+			rows, sts, err := indexBatch(p, &sc, nil, nil)
 			want, _, werr := decodeBatch(p, mapResolver{})
 			if (err == nil) != (werr == nil) {
-				t.Fatalf("shared decoder error %v, decodeBatch error %v", err, werr)
+				t.Fatalf("indexBatch error %v, decodeBatch error %v", err, werr)
 			}
-			if err == nil && !reflect.DeepEqual(evs, want) {
-				t.Fatal("shared decoder and decodeBatch disagree")
+			if err == nil && !reflect.DeepEqual(decodeHeadRows(t, rows, sts), want) {
+				t.Fatal("indexed rows and decodeBatch disagree")
 			}
 		}
 	})

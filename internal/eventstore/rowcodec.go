@@ -3,7 +3,6 @@ package eventstore
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
@@ -131,173 +130,231 @@ func parseStreamKey(key []byte) (*stream, error) {
 // (which must stay unmodified while they live). Attribute slices of many
 // rows share one allocation; streams[i] is the stream of events[i].
 func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, error) {
-	d := rowDecoder{res: res}
-	return d.decode(payload, false)
-}
-
-// rowDecoder decodes WAL row payloads. It runs for every appended batch and
-// every replayed WAL record, so it reads with inlined fast paths (one-byte
-// varints) instead of decBuf, resolves repeated stream keys through a small
-// cache instead of the registry, and allocates only slabs: events and
-// attributes of many rows share allocations, and with shared set (replay,
-// where every row lives until the same flush) the slabs carry over from one
-// payload to the next. A rowDecoder is not safe for concurrent use.
-type rowDecoder struct {
-	res    streamResolver
-	events []model.Event // unused rest of the shared event slab
-	attrs  []model.Attr  // unused rest of the current attribute slab
-	// cache holds resolved streams by a hash of their key; a miss (or a
-	// collision) asks res.
-	cache [streamCacheSize]*stream
-	// streams is the per-row stream scratch reused by shared decoding.
-	streams []*stream
-}
-
-const (
-	streamCacheSize = 256
-	// eventSlab and attrSlab are how many events and attributes are
-	// allocated at once when slabs are shared (94 KiB and 24 KiB).
-	eventSlab = 512
-	attrSlab  = 512
-)
-
-// decode decodes payload. With shared false the events are a fresh slice of
-// their own and streams is too; with shared true both come from the
-// decoder's slabs and scratch, so streams is valid only until the next call.
-func (d *rowDecoder) decode(payload []byte, shared bool) ([]model.Event, []*stream, error) {
 	r := rowReader{b: payload}
-	n64 := r.uvarint()
-	// A row takes at least 13 bytes (see the layout above), which bounds the
-	// allocation a corrupt count can ask for.
-	if r.bad || n64 > uint64(len(payload)/13) {
-		return nil, nil, fmt.Errorf("decode row count: count %d exceeds input", n64)
+	n, err := r.rowCount()
+	if err != nil {
+		return nil, nil, err
 	}
-	n := int(n64)
-	// Fresh, zeroed rows: only the fields present are stored below.
-	var dst []model.Event
-	var streams []*stream
-	if shared {
-		if len(d.events) < n {
-			d.events = make([]model.Event, max(n, eventSlab))
-		}
-		dst, d.events = d.events[:n:n], d.events[n:]
-		d.streams = slices.Grow(d.streams[:0], n)[:n]
-		streams = d.streams
-	} else {
-		dst = make([]model.Event, n)
-		streams = make([]*stream, n)
-		d.attrs = nil
-	}
-	var lastKey []byte
-	var lastSt *stream
+	sc := streamCache{res: res}
+	dst := make([]model.Event, n)
+	streams := make([]*stream, n)
+	var slab []model.Attr
 	attrsSeen := 0
 	for i := range n {
-		key := r.bytesN(r.uvarint())
-		if r.bad {
-			return nil, nil, r.fail("stream key")
-		}
-		st := lastSt
-		if st == nil || string(key) != string(lastKey) {
-			slot := &d.cache[xxhash.Sum64(key)&(streamCacheSize-1)]
-			if st = *slot; st == nil || st.key != string(key) {
-				var err error
-				if st, err = d.res.resolve(key); err != nil {
-					return nil, nil, err
-				}
-				*slot = st
-			}
-			lastSt, lastKey = st, key
+		st, err := sc.read(&r)
+		if err != nil {
+			return nil, nil, err
 		}
 		e := &dst[i]
 		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal, st.labels
 		streams[i] = st
-		e.Time = r.varint()
-		// Empty strings are left as zeroed: a pointer store costs a write
-		// barrier while the GC marks, which replay makes it do often.
-		if v := r.str(); v != "" {
-			e.Body = v
-		}
-		if v := r.str(); v != "" {
-			e.Severity = v
-		}
-		fl := r.byte1()
-		if fl&idTrace != 0 {
-			copy(e.TraceID[:], r.bytesN(16))
-		}
-		if fl&idSpan != 0 {
-			copy(e.SpanID[:], r.bytesN(8))
-		}
-		if fl&idParent != 0 {
-			copy(e.ParentSpanID[:], r.bytesN(8))
-		}
-		if v := r.str(); v != "" {
-			e.Name = v
-		}
-		e.Kind = model.SpanKind(r.byte1())
-		e.StatusCode = model.StatusCode(r.byte1())
-		if v := r.str(); v != "" {
-			e.StatusMessage = v
-		}
-		e.Duration = r.varint()
-		na64 := r.uvarint()
-		if r.bad {
-			return nil, nil, r.fail("row")
-		}
-		if na64 > uint64(r.left()/2) {
-			return nil, nil, fmt.Errorf("decode attr count: count %d exceeds input", na64)
-		}
-		na := int(na64)
-		if na == 0 {
-			continue
-		}
-		attrsSeen += na
-		if cap(d.attrs)-len(d.attrs) < na {
-			// A new slab; earlier rows keep pointing into the old one.
-			// Unshared, it is sized for the rest of this payload at the
-			// average so far (small batches would otherwise hold most of a
-			// slab unused until they are flushed).
-			size := attrSlab
-			if !shared {
-				size = min(size, attrsSeen*(n-i)/(i+1)+8)
+		if err := r.fields(e, func(na int) []model.Attr {
+			attrsSeen += na
+			if cap(slab)-len(slab) < na {
+				// A new slab, sized for the rest of this payload at the
+				// average so far; earlier rows keep pointing into the old one.
+				slab = make([]model.Attr, 0, max(na, min(attrSlab, attrsSeen*(n-i)/(i+1)+8)))
 			}
-			d.attrs = make([]model.Attr, 0, max(na, size))
+			start := len(slab)
+			slab = slab[:start+na]
+			return slab[start : start+na : start+na]
+		}); err != nil {
+			return nil, nil, err
 		}
-		start := len(d.attrs)
-		d.attrs = d.attrs[:start+na]
-		attrs := d.attrs[start : start+na : start+na]
-		for j := range attrs {
-			a := &attrs[j]
-			a.Key = r.str()
-			a.Value.Type = model.ValueType(r.byte1())
-			switch a.Value.Type {
-			case model.TypeString:
-				if v := r.str(); v != "" {
-					a.Value.Str = v
-				}
-			case model.TypeInt:
-				a.Value.Num = uint64(r.varint())
-			case model.TypeFloat:
-				a.Value.Num = r.u64()
-			case model.TypeBool:
-				a.Value.Num = uint64(r.byte1() & 1)
-			default:
-				if !r.bad {
-					return nil, nil, fmt.Errorf("decode row: attribute type %d", a.Value.Type)
-				}
-			}
-		}
-		if r.bad {
-			return nil, nil, r.fail("attribute")
-		}
-		e.Attrs = attrs
 	}
-	if r.bad {
-		return nil, nil, r.fail("row")
-	}
-	if r.left() != 0 {
-		return nil, nil, fmt.Errorf("decode batch: %d trailing bytes", r.left())
+	if err := r.end(); err != nil {
+		return nil, nil, err
 	}
 	return dst, streams, nil
+}
+
+// attrSlab is the most attributes decodeBatch allocates at once (24 KiB).
+const attrSlab = 512
+
+// rowCount reads a payload's row count. A row takes at least 13 bytes (see
+// the layout above), which bounds the allocation a corrupt count can ask
+// for.
+func (r *rowReader) rowCount() (int, error) {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)/13) {
+		return 0, fmt.Errorf("decode row count: count %d exceeds input", n)
+	}
+	return int(n), nil
+}
+
+// end checks that a payload's rows used all of it.
+func (r *rowReader) end() error {
+	if r.bad {
+		return r.fail("row")
+	}
+	if r.left() != 0 {
+		return fmt.Errorf("decode batch: %d trailing bytes", r.left())
+	}
+	return nil
+}
+
+// streamCache resolves the stream keys of a payload's rows. Rows mostly
+// repeat the previous row's key, and batches cycle through a few streams, so
+// the previous key and a small table by key hash answer most rows without
+// asking res. A streamCache is not safe for concurrent use, and must not
+// outlive its store: it holds that store's *stream values.
+type streamCache struct {
+	res     streamResolver
+	last    *stream
+	lastKey []byte
+	slots   [streamCacheSize]*stream
+}
+
+const streamCacheSize = 256
+
+// read reads a row's stream key and returns its stream.
+func (c *streamCache) read(r *rowReader) (*stream, error) {
+	key := r.bytesN(r.uvarint())
+	if r.bad {
+		return nil, r.fail("stream key")
+	}
+	if c.last != nil && string(key) == string(c.lastKey) {
+		return c.last, nil
+	}
+	slot := &c.slots[xxhash.Sum64(key)&(streamCacheSize-1)]
+	st := *slot
+	if st == nil || st.key != string(key) {
+		var err error
+		if st, err = c.res.resolve(key); err != nil {
+			return nil, err
+		}
+		*slot = st
+	}
+	c.last, c.lastKey = st, key
+	return st, nil
+}
+
+// fields decodes a row's fields after its stream key into e, which must be
+// zeroed apart from its stream fields; attrs returns room for n attributes.
+// It accepts exactly the rows skipFields accepts.
+func (r *rowReader) fields(e *model.Event, attrs func(n int) []model.Attr) error {
+	e.Time = r.varint()
+	// Empty strings are left as zeroed: a pointer store costs a write
+	// barrier while the GC marks.
+	if v := r.str(); v != "" {
+		e.Body = v
+	}
+	if v := r.str(); v != "" {
+		e.Severity = v
+	}
+	fl := r.byte1()
+	if fl&idTrace != 0 {
+		copy(e.TraceID[:], r.bytesN(16))
+	}
+	if fl&idSpan != 0 {
+		copy(e.SpanID[:], r.bytesN(8))
+	}
+	if fl&idParent != 0 {
+		copy(e.ParentSpanID[:], r.bytesN(8))
+	}
+	if v := r.str(); v != "" {
+		e.Name = v
+	}
+	e.Kind = model.SpanKind(r.byte1())
+	e.StatusCode = model.StatusCode(r.byte1())
+	if v := r.str(); v != "" {
+		e.StatusMessage = v
+	}
+	e.Duration = r.varint()
+	na, err := r.attrCount()
+	if err != nil || na == 0 {
+		return err
+	}
+	as := attrs(na)
+	for j := range as {
+		a := &as[j]
+		a.Key = r.str()
+		a.Value.Type = model.ValueType(r.byte1())
+		switch a.Value.Type {
+		case model.TypeString:
+			if v := r.str(); v != "" {
+				a.Value.Str = v
+			}
+		case model.TypeInt:
+			a.Value.Num = uint64(r.varint())
+		case model.TypeFloat:
+			a.Value.Num = r.u64()
+		case model.TypeBool:
+			a.Value.Num = uint64(r.byte1() & 1)
+		default:
+			if !r.bad {
+				return fmt.Errorf("decode row: attribute type %d", a.Value.Type)
+			}
+		}
+	}
+	if r.bad {
+		return r.fail("attribute")
+	}
+	e.Attrs = as
+	return nil
+}
+
+// attrCount reads a row's attribute count, bounded by the bytes left.
+func (r *rowReader) attrCount() (int, error) {
+	na := r.uvarint()
+	if r.bad {
+		return 0, r.fail("row")
+	}
+	if na > uint64(r.left()/2) {
+		return 0, fmt.Errorf("decode attr count: count %d exceeds input", na)
+	}
+	return int(na), nil
+}
+
+// skipFields checks a row's fields after its stream key without decoding
+// them and returns the row's time. It accepts exactly the rows fields
+// accepts.
+func (r *rowReader) skipFields() (int64, error) {
+	t := r.varint()
+	r.skipStr()
+	r.skipStr()
+	fl := r.byte1()
+	ids := 0
+	if fl&idTrace != 0 {
+		ids += 16
+	}
+	if fl&idSpan != 0 {
+		ids += 8
+	}
+	if fl&idParent != 0 {
+		ids += 8
+	}
+	r.bytesN(uint64(ids))
+	r.skipStr()
+	r.byte1()
+	r.byte1()
+	r.skipStr()
+	r.varint()
+	na, err := r.attrCount()
+	if err != nil {
+		return 0, err
+	}
+	for range na {
+		r.skipStr()
+		switch typ := model.ValueType(r.byte1()); typ {
+		case model.TypeString:
+			r.skipStr()
+		case model.TypeInt:
+			r.varint()
+		case model.TypeFloat:
+			r.u64()
+		case model.TypeBool:
+			r.byte1()
+		default:
+			if !r.bad {
+				return 0, fmt.Errorf("decode row: attribute type %d", typ)
+			}
+		}
+	}
+	if r.bad {
+		return 0, r.fail("attribute")
+	}
+	return t, nil
 }
 
 // rowReader reads WAL row payloads. Reads past the end or malformed varints
@@ -375,6 +432,9 @@ func (r *rowReader) bytesN(n uint64) []byte {
 	r.off += int(n)
 	return v
 }
+
+// skipStr steps over a length-prefixed string.
+func (r *rowReader) skipStr() { r.bytesN(r.uvarint()) }
 
 // str returns a length-prefixed string aliasing the payload.
 func (r *rowReader) str() string {

@@ -293,11 +293,9 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open event store: %w", err)
 	}
-	restoreGC := replayHeadroom(walBytes * replayExpansion)
-	dec := &rowDecoder{res: s}
-	s.wal, err = wal.Open(walDir, opts.WAL, s.man.WALSeq, func(seq uint64, p []byte) error {
-		return s.replayRecord(dec, seq, p)
-	})
+	restoreGC := replayHeadroom(replayHeadBytes(walBytes))
+	rp := &replayer{s: s, sc: streamCache{res: s}}
+	s.wal, err = wal.Open(walDir, opts.WAL, s.man.WALSeq, rp.record)
 	restoreGC()
 	if err != nil {
 		return nil, fmt.Errorf("open event store: %w", err)
@@ -309,16 +307,24 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	return s, nil
 }
 
-// replayRecord inserts the rows of one WAL record into the head during Open.
-// p stays valid (wal.ReplayFunc): the head's rows may alias it. All replayed
-// rows go to one head and are flushed together, so dec shares its slabs
-// across records.
-func (s *Store) replayRecord(dec *rowDecoder, seq uint64, p []byte) error {
-	events, streams, err := dec.decode(p, true)
+// replayer inserts the rows of WAL records into the head during Open,
+// reusing its stream cache and row scratch from one record to the next.
+type replayer struct {
+	s       *Store
+	sc      streamCache
+	rows    []headRow
+	streams []*stream
+}
+
+// record is the wal.ReplayFunc: p stays valid, so the head's rows may alias
+// it.
+func (rp *replayer) record(seq uint64, p []byte) error {
+	var err error
+	rp.rows, rp.streams, err = indexBatch(p, &rp.sc, rp.rows[:0], rp.streams[:0])
 	if err != nil {
 		return fmt.Errorf("decode wal record %d: %w", seq, err)
 	}
-	s.head.insert(events, streams, len(p))
+	rp.s.head.insert(rp.rows, rp.streams, len(p))
 	return nil
 }
 
@@ -478,7 +484,8 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	if cap(*sb) <= maxScratchBytes {
 		encodeScratch.Put(sb)
 	}
-	events, streams, err := decodeBatch(buf, s)
+	sc := streamCache{res: s}
+	hrows, streams, err := indexBatch(buf, &sc, nil, nil)
 	if err != nil {
 		return fmt.Errorf("append rows: %w", err)
 	}
@@ -493,7 +500,7 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	if _, err := s.wal.Append(buf); err != nil {
 		return fmt.Errorf("append rows: %w", err)
 	}
-	h.insert(events, streams, len(buf))
+	h.insert(hrows, streams, len(buf))
 	s.m.rowsIngested.Add(float64(len(rows)))
 	s.m.bytesIngested.Add(float64(len(buf)))
 	if h.bytes.Load() >= s.opts.FlushBytes {
@@ -631,7 +638,7 @@ func (s *Store) flushHead(h *head) error {
 	}
 	for _, d := range days {
 		groups := byDay[d]
-		pi, err := s.writeNewPart(&man, dayName(d), sliceSource(groups), true)
+		pi, err := s.writeNewPart(&man, dayName(d), headSource(groups), true)
 		if err != nil {
 			cleanup()
 			return err
