@@ -161,6 +161,26 @@ func indexBatch(payload []byte, sc *streamCache, rows []headRow, streams []*stre
 	return rows, streams, nil
 }
 
+// detachRows copies the rows' encodings into one exact-size buffer, points
+// the rows at it and returns its size. The head then holds neither the
+// payload's spare capacity nor its stream keys (a key is often a sixth of a
+// log row, and most of a row of a stream that logs rarely).
+func detachRows(rows []headRow) int {
+	n := 0
+	for _, r := range rows {
+		n += int(r.n)
+	}
+	buf := make([]byte, n)
+	off := 0
+	for i := range rows {
+		// Every row has at least its time, so n > 0 and off < len(buf).
+		b := rows[i].bytes()
+		rows[i].p = &buf[off]
+		off += copy(buf[off:], b)
+	}
+	return n
+}
+
 func newHead(now time.Time) *head {
 	return &head{days: map[int32]*headDay{}, created: now}
 }

@@ -470,25 +470,26 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 		s.m.rejected.WithLabelValues("overloaded").Add(float64(len(rows)))
 		return ErrOverloaded
 	}
-	// Encode into pooled scratch, then keep an exact-size copy: the head's
-	// rows alias the payload until it is flushed, so spare capacity would
-	// be held as long (it was up to 512 B per row).
+	// Encode into pooled scratch for the WAL (which copies it); the head
+	// keeps an exact-size copy of the rows without their stream keys
+	// (detachRows), since its rows live until the next flush.
 	sb := encodeScratch.Get().(*[]byte)
+	defer func() {
+		if cap(*sb) <= maxScratchBytes {
+			encodeScratch.Put(sb)
+		}
+	}()
 	*sb = encodeBatch((*sb)[:0], rows)
-	if len(*sb) > wal.MaxRecordSize {
-		n := len(*sb)
-		encodeScratch.Put(sb)
-		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", n, wal.MaxRecordSize)
-	}
-	buf := append([]byte(nil), *sb...)
-	if cap(*sb) <= maxScratchBytes {
-		encodeScratch.Put(sb)
+	payload := *sb
+	if len(payload) > wal.MaxRecordSize {
+		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", len(payload), wal.MaxRecordSize)
 	}
 	sc := streamCache{res: s}
-	hrows, streams, err := indexBatch(buf, &sc, nil, nil)
+	hrows, streams, err := indexBatch(payload, &sc, nil, nil)
 	if err != nil {
 		return fmt.Errorf("append rows: %w", err)
 	}
+	headBytes := detachRows(hrows)
 	s.appendMu.RLock()
 	defer s.appendMu.RUnlock()
 	s.mu.RLock()
@@ -497,12 +498,12 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	if closed {
 		return ErrClosed
 	}
-	if _, err := s.wal.Append(buf); err != nil {
+	if _, err := s.wal.Append(payload); err != nil {
 		return fmt.Errorf("append rows: %w", err)
 	}
-	h.insert(hrows, streams, len(buf))
+	h.insert(hrows, streams, headBytes)
 	s.m.rowsIngested.Add(float64(len(rows)))
-	s.m.bytesIngested.Add(float64(len(buf)))
+	s.m.bytesIngested.Add(float64(len(payload)))
 	if h.bytes.Load() >= s.opts.FlushBytes {
 		s.trigger()
 	}
