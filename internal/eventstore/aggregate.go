@@ -217,7 +217,7 @@ func (s *Store) streamsIn(ctx context.Context, tenant string, start, end int64, 
 	dmin, dmax := p.dayRange()
 	for _, h := range sn.heads {
 		for _, hs := range h.snapshot(dmin, dmax, p.streamMatches) {
-			if hs.maxT >= p.start && hs.minT < p.end {
+			if slices.ContainsFunc(hs.rows, func(r headRow) bool { return r.t >= p.start && r.t < p.end }) {
 				visit(hs.st)
 			}
 		}

@@ -50,10 +50,12 @@ type headDay struct {
 	streams map[*stream]*headStream
 }
 
+// headStream is a stream's rows in a head day. It keeps no time bounds:
+// they would cost 16 bytes per active stream, and a query finds them in
+// the same pass over the rows' times that splits them into chunks.
 type headStream struct {
-	st         *stream
-	rows       []headRow
-	minT, maxT int64
+	st   *stream
+	rows []headRow
 }
 
 // headRow is a row in the head: its time, for pruning and sorting without
@@ -213,14 +215,13 @@ func (h *head) insert(rows []headRow, streams []*stream, payloadBytes int) {
 			if hs = *slot; hs == nil || hs.st != st {
 				hs = hd.streams[st]
 				if hs == nil {
-					hs = &headStream{st: st, minT: r.t, maxT: r.t}
+					hs = &headStream{st: st}
 					hd.streams[st] = hs
 				}
 				*slot = hs
 			}
 		}
 		hs.rows = append(hs.rows, r)
-		hs.minT, hs.maxT = min(hs.minT, r.t), max(hs.maxT, r.t)
 	}
 	h.mu.Unlock()
 	h.bytes.Add(int64(payloadBytes) + int64(len(rows))*headRowSize)
@@ -231,9 +232,8 @@ const headCacheSize = 32
 
 // headSnap is a stream's rows at snapshot time.
 type headSnap struct {
-	st         *stream
-	rows       []headRow
-	minT, maxT int64
+	st   *stream
+	rows []headRow
 }
 
 // snapshot returns the head streams of days in [dmin, dmax] accepted by keep.
@@ -247,7 +247,7 @@ func (h *head) snapshot(dmin, dmax int32, keep func(*stream) bool) []headSnap {
 		}
 		for _, hs := range hd.streams {
 			if keep(hs.st) {
-				out = append(out, headSnap{hs.st, hs.rows[:len(hs.rows):len(hs.rows)], hs.minT, hs.maxT})
+				out = append(out, headSnap{hs.st, hs.rows[:len(hs.rows):len(hs.rows)]})
 			}
 		}
 	}

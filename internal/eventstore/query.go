@@ -264,9 +264,6 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 	st.Partitions = len(days)
 	for _, h := range sn.heads {
 		for _, hs := range h.snapshot(dmin, dmax, p.streamMatches) {
-			if hs.maxT < p.start || hs.minT >= p.end {
-				continue
-			}
 			// Rows arrive roughly in time order: chunks with their own time
 			// bounds let an ordered query with a limit stop early.
 			for i := 0; i < len(hs.rows); i += headChunkRows {
