@@ -50,11 +50,11 @@ type headDay struct {
 	streams map[*stream]*headStream
 }
 
-// headStream is a stream's rows in a head day. It keeps no time bounds:
-// they would cost 16 bytes per active stream, and a query finds them in
-// the same pass over the rows' times that splits them into chunks.
+// headStream is a stream's rows in a head day, filed under the stream.
+// It keeps neither the stream nor time bounds: each would cost RAM per
+// active stream (8 and 16 bytes), and a query finds the bounds in the same
+// pass over the rows' times that splits them into chunks.
 type headStream struct {
-	st   *stream
 	rows []headRow
 }
 
@@ -193,11 +193,15 @@ func (h *head) insert(rows []headRow, streams []*stream, payloadBytes int) {
 	// Rows of a batch cycle through a few streams (services interleave): a
 	// small cache by stream address, valid for one day, saves most map
 	// lookups.
-	var cache [headCacheSize]*headStream
+	type cached struct {
+		st *stream
+		hs *headStream
+	}
+	var cache [headCacheSize]cached
 	h.mu.Lock()
 	var lastDay int32
 	var hd *headDay
-	var hs *headStream
+	var last cached
 	for i, r := range rows {
 		d := dayOf(r.t)
 		if hd == nil || d != lastDay {
@@ -206,22 +210,23 @@ func (h *head) insert(rows []headRow, streams []*stream, payloadBytes int) {
 				hd = &headDay{streams: map[*stream]*headStream{}}
 				h.days[d] = hd
 			}
-			lastDay, hs = d, nil
-			cache = [headCacheSize]*headStream{}
+			lastDay, last = d, cached{}
+			cache = [headCacheSize]cached{}
 		}
-		if st := streams[i]; hs == nil || hs.st != st {
+		if st := streams[i]; last.st != st {
 			a := uintptr(unsafe.Pointer(st))
 			slot := &cache[(a>>4^a>>10)&(headCacheSize-1)]
-			if hs = *slot; hs == nil || hs.st != st {
-				hs = hd.streams[st]
+			if last = *slot; last.st != st {
+				hs := hd.streams[st]
 				if hs == nil {
-					hs = &headStream{st: st}
+					hs = &headStream{}
 					hd.streams[st] = hs
 				}
-				*slot = hs
+				last = cached{st, hs}
+				*slot = last
 			}
 		}
-		hs.rows = append(hs.rows, r)
+		last.hs.rows = append(last.hs.rows, r)
 	}
 	h.mu.Unlock()
 	h.bytes.Add(int64(payloadBytes) + int64(len(rows))*headRowSize)
@@ -245,9 +250,9 @@ func (h *head) snapshot(dmin, dmax int32, keep func(*stream) bool) []headSnap {
 		if d < dmin || d > dmax {
 			continue
 		}
-		for _, hs := range hd.streams {
-			if keep(hs.st) {
-				out = append(out, headSnap{hs.st, hs.rows[:len(hs.rows):len(hs.rows)]})
+		for st, hs := range hd.streams {
+			if keep(st) {
+				out = append(out, headSnap{st, hs.rows[:len(hs.rows):len(hs.rows)]})
 			}
 		}
 	}
@@ -263,8 +268,8 @@ func (h *head) traceRows(out []model.Event, tenant string, id model.TraceID, sta
 	defer h.mu.RUnlock()
 	n := 0
 	for _, hd := range h.days {
-		for _, hs := range hd.streams {
-			if hs.st.tenant() != tenant {
+		for st, hs := range hd.streams {
+			if st.tenant() != tenant {
 				continue
 			}
 			for _, r := range hs.rows {
@@ -273,7 +278,7 @@ func (h *head) traceRows(out []model.Event, tenant string, id model.TraceID, sta
 				}
 				n++
 				var e model.Event
-				if err := r.decode(hs.st, &e, func(n int) []model.Attr { return make([]model.Attr, n) }); err != nil {
+				if err := r.decode(st, &e, func(n int) []model.Attr { return make([]model.Attr, n) }); err != nil {
 					return out, n, err
 				}
 				out = append(out, e)
@@ -296,10 +301,10 @@ func (h *head) groupsByDay() map[int32][]headGroup {
 	out := map[int32][]headGroup{}
 	for d, hd := range h.days {
 		groups := make([]headGroup, 0, len(hd.streams))
-		for _, hs := range hd.streams {
+		for st, hs := range hd.streams {
 			rows := slices.Clone(hs.rows)
 			slices.SortStableFunc(rows, func(a, b headRow) int { return cmpInt(a.t, b.t) })
-			groups = append(groups, headGroup{st: hs.st, rows: rows})
+			groups = append(groups, headGroup{st: st, rows: rows})
 		}
 		slices.SortFunc(groups, func(a, b headGroup) int { return cmpStr(a.st.key, b.st.key) })
 		out[d] = groups
