@@ -304,6 +304,10 @@ func closeBenchStores() {
 		scanStore.s.Close()
 		os.RemoveAll(scanStore.dir)
 	}
+	if manyStreamsStore.s != nil {
+		manyStreamsStore.s.Close()
+		os.RemoveAll(manyStreamsStore.dir)
+	}
 }
 
 // benchScan runs q (want hits, -1 for any) and reports body bytes per
@@ -316,7 +320,7 @@ func benchScan(b *testing.B, s *Store, q Query, want int) {
 	}
 	for _, r := range sn.parts {
 		for bi := range r.p.idx.blocks {
-			for _, c := range r.p.idx.blocks[bi].cols {
+			for _, c := range mustHeader(b, r.p.idx, bi).cols {
 				if c.name == model.FieldBody {
 					all += int64(c.rawLen)
 					if c.enc == encPlain {

@@ -13,11 +13,14 @@ type decBuf struct {
 	// names, when set, interns the strings read by name: a part index
 	// repeats each column name in every block header.
 	names map[string]string
+	// alias makes str and name return strings sharing the input's memory
+	// (which must then stay unmodified while they live) instead of copies.
+	alias bool
 }
 
 // name reads a string like str, interned through d.names when set.
 func (d *decBuf) name(what string) string {
-	if d.names == nil {
+	if d.names == nil || d.alias {
 		return d.str(what)
 	}
 	n := d.uvarint(what)
@@ -113,6 +116,9 @@ func (d *decBuf) str(what string) string {
 	if n > uint64(len(d.b)) {
 		d.fail(what)
 		return ""
+	}
+	if d.alias {
+		return bytesToString(d.bytes(int(n), what))
 	}
 	return string(d.bytes(int(n), what))
 }

@@ -212,7 +212,9 @@ func TestMergeCopiesAndReencodes(t *testing.T) {
 			for si, st := range r.p.idx.streams {
 				if st.labels.Get("service") == svc {
 					rng := r.p.idx.streamBlocks[si]
-					out = append(out, r.p.idx.blocks[rng[0]:rng[1]]...)
+					for bi := rng[0]; bi < rng[1]; bi++ {
+						out = append(out, mustHeader(t, r.p.idx, int(bi)))
+					}
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/internal/model"
@@ -358,10 +359,15 @@ func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) 
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
 }
 
-// partIndex is a part's decoded index.
+// partIndex is a part's decoded index, with its block headers kept
+// compact (colpack.go).
 type partIndex struct {
 	streams []*stream
-	blocks  []blockHeader
+	blocks  []blockRef
+	// cols holds every block's packed column headers; names holds the
+	// column names they refer to.
+	cols  []byte
+	names []string
 	// streamBlocks[i] is the range of blocks holding stream i.
 	streamBlocks [][2]uint32
 	chunks       []traceChunk
@@ -378,7 +384,17 @@ func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 	if rawLen > maxIndexRawBytes {
 		return nil, fmt.Errorf("decode part index: raw size %d too large", rawLen)
 	}
-	body, err := zstdIndexDec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, min(int(rawLen), 64*len(b)+4096)))
+	// Indexes may be larger than a column (up to maxIndexRawBytes: a merge
+	// of tens of millions of spans). Each gets a decoder of its own, dropped
+	// after use: a shared decoder keeps a reference to the last output it
+	// wrote, which would keep a whole decompressed index in memory.
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxIndexRawBytes),
+		zstd.IgnoreChecksum(true))
+	if err != nil {
+		return nil, fmt.Errorf("decode part index: %w", err)
+	}
+	defer dec.Close()
+	body, err := dec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, min(int(rawLen), 64*len(b)+4096)))
 	if err != nil {
 		return nil, fmt.Errorf("decode part index: %w", err)
 	}
@@ -391,7 +407,9 @@ func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 // parseIndexBody decodes an index body; streams are shared through res so
 // every part and the head use one *stream per key.
 func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
-	d := &decBuf{b: body, names: map[string]string{}}
+	// Strings read from body are copied where they are kept (labels,
+	// stream keys, packed column headers), so they may alias it.
+	d := &decBuf{b: body, alias: true}
 	pi := &partIndex{}
 	ns := d.count(3, "stream count")
 	pi.streams = make([]*stream, 0, ns)
@@ -422,14 +440,22 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 		pi.streams = append(pi.streams, st)
 	}
 	nb := d.count(8, "block count")
-	pi.blocks = make([]blockHeader, nb)
+	pi.blocks = make([]blockRef, nb)
 	pi.streamBlocks = make([][2]uint32, len(pi.streams))
+	// Packed headers take about a third of the index body's bytes.
+	pk := colPacker{buf: make([]byte, 0, len(d.b)/3), nameIdx: map[string]uint32{}}
+	var bh blockHeader
 	prev := -1
 	for i := range pi.blocks {
-		bh := &pi.blocks[i]
 		bh.unmarshal(d)
 		if d.err != nil {
 			return nil, d.err
+		}
+		ref := &pi.blocks[i]
+		ref.stream, ref.rows, ref.minT, ref.maxT = bh.stream, bh.rows, bh.minT, bh.maxT
+		var err error
+		if ref.colsAt, ref.colsEnd, err = pk.pack(&bh); err != nil {
+			return nil, fmt.Errorf("decode part index: %w", err)
 		}
 		s := int(bh.stream)
 		if s >= len(pi.streams) || s < prev {
@@ -462,6 +488,10 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 	}
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("decode part index: %d trailing bytes", len(d.b))
+	}
+	pi.cols, pi.names = slices.Clip(pk.buf), slices.Clip(pk.names)
+	if cap(pk.buf) > len(pk.buf)+len(pk.buf)/8 {
+		pi.cols = slices.Clone(pk.buf)
 	}
 	return pi, nil
 }
