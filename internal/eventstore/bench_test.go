@@ -361,7 +361,9 @@ func heapInUse() uint64 {
 // BenchmarkStreamMemory measures heap per active stream (T8): 100k streams
 // of three labels with one small row each, while the rows are in the head
 // ("B/stream-head", the row included) and after they are flushed to a part
-// ("B/stream-flushed": stream registry plus the part's index).
+// ("B/stream-flushed": stream registry plus the part's index), and once a
+// query by a stream label made the part build its label postings
+// ("B/stream-queried").
 func BenchmarkStreamMemory(b *testing.B) {
 	const n = 100_000
 	// Allocate what every process has once (zstd encoders and the like)
@@ -410,8 +412,14 @@ func BenchmarkStreamMemory(b *testing.B) {
 		}
 		flushed := heapInUse()
 		dumpHeap(b, "flushed")
+		q := Query{Tenant: "bench", Matchers: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "service", "svc-42")}}
+		if _, err := s.Query(context.Background(), q, func(*model.Event) bool { return true }); err != nil {
+			b.Fatal(err)
+		}
+		queried := heapInUse()
 		b.ReportMetric(float64(head-before)/n, "B/stream-head")
 		b.ReportMetric(float64(flushed-before)/n, "B/stream-flushed")
+		b.ReportMetric(float64(queried-before)/n, "B/stream-queried")
 		s.Close()
 	}
 }

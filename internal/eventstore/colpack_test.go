@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -400,5 +401,75 @@ func TestConcurrentHeaderDecoding(t *testing.T) {
 	close(errc)
 	for err := range errc {
 		t.Fatal(err)
+	}
+}
+
+// TestLabelPostings checks matchingStreams against every stream's labels
+// for matchers that use the postings (=, =~ and != / !~ that do not match
+// the empty string) and ones that cannot.
+func TestLabelPostings(t *testing.T) {
+	s := openTest(t, t.TempDir(), testOpts())
+	var rows []model.Event
+	for i := range 300 {
+		ls := []string{"service", fmt.Sprintf("svc-%d", i), "ns", fmt.Sprintf("ns-%d", i%7)}
+		if i%3 == 0 {
+			ls = append(ls, "team", []string{"a", "b"}[i%2])
+		}
+		rows = append(rows, model.Event{Tenant: "t1", Signal: model.SignalLog, Time: baseTime.UnixNano() + int64(i), Body: "x",
+			Stream: labels.FromStrings(ls...)})
+	}
+	if err := s.Append(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := s.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.release()
+	pt := sn.parts[0].p
+	m := func(typ labels.MatchType, name, v string) *labels.Matcher { return labels.MustNewMatcher(typ, name, v) }
+	for _, tc := range []struct {
+		ms      []*labels.Matcher
+		want    int // streams; -1: the postings cannot narrow (nil)
+		usePost bool
+	}{
+		{[]*labels.Matcher{m(labels.MatchEqual, "service", "svc-42")}, 1, true},
+		{[]*labels.Matcher{m(labels.MatchEqual, "service", "svc-999")}, 0, true},
+		{[]*labels.Matcher{m(labels.MatchEqual, "nope", "x")}, 0, true},
+		{[]*labels.Matcher{m(labels.MatchEqual, "ns", "ns-3")}, 43, true},
+		{[]*labels.Matcher{m(labels.MatchRegexp, "service", "svc-1.")}, 10, true},
+		{[]*labels.Matcher{m(labels.MatchRegexp, "ns", "ns-[12]"), m(labels.MatchEqual, "team", "a")}, 14, true},
+		{[]*labels.Matcher{m(labels.MatchRegexp, "ns", "ns-[12]"), m(labels.MatchEqual, "team", "b")}, 14, true},
+		{[]*labels.Matcher{m(labels.MatchNotEqual, "team", "")}, 100, true},
+		{[]*labels.Matcher{m(labels.MatchNotRegexp, "team", "a|")}, 50, true},
+		{[]*labels.Matcher{m(labels.MatchNotEqual, "team", "a")}, -1, false},
+		{nil, -1, false},
+	} {
+		got := pt.matchingStreams(tc.ms)
+		if !tc.usePost {
+			if got != nil {
+				t.Fatalf("%v: postings used (%d streams), want nil", tc.ms, len(got))
+			}
+			continue
+		}
+		var want []uint32
+		for i, st := range pt.idx.streams {
+			ok := true
+			for _, mm := range tc.ms {
+				ok = ok && mm.Matches(st.labels.Get(mm.Name))
+			}
+			if ok {
+				want = append(want, uint32(i))
+			}
+		}
+		if len(want) != tc.want {
+			t.Fatalf("%v: the test expects %d streams, the labels give %d", tc.ms, tc.want, len(want))
+		}
+		if got == nil || !slices.Equal(got, want) {
+			t.Fatalf("%v: postings give %v, want %v", tc.ms, got, want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -501,10 +502,9 @@ type part struct {
 	info partInfo
 	dir  string
 	idx  *partIndex
-	// postings (label name → value → ascending stream indexes) are built on
-	// first use.
+	// postings (label name → its values' streams) are built on first use.
 	postingsOnce sync.Once
-	postings     map[string]map[string][]uint32
+	postings     map[string]*valuePostings
 	data         *os.File
 	bloom        *os.File
 	trace        *os.File
@@ -641,18 +641,61 @@ func decodeTraceChunk(dst []uint32, buf []byte, c traceChunk, nblocks int, pre u
 	return dst, nil
 }
 
-func (p *part) labelPostings() map[string]map[string][]uint32 {
+// valuePostings lists a part's streams by the value of one label: values
+// are sorted and the ascending indexes of the streams holding values[i]
+// are ids[start[i]:start[i+1]]. Flat arrays rather than a map per label:
+// they stay for the part's life and a label such as a service name has a
+// value per stream (24 bytes per stream and label, a map took 60).
+type valuePostings struct {
+	values []string // sharing the streams' label memory
+	start  []uint32
+	ids    []uint32
+}
+
+// streams returns the indexes of the streams whose label is v.
+func (vp *valuePostings) streams(v string) []uint32 {
+	if vp == nil {
+		return nil
+	}
+	i, ok := slices.BinarySearch(vp.values, v)
+	if !ok {
+		return nil
+	}
+	return vp.ids[vp.start[i]:vp.start[i+1]]
+}
+
+func (p *part) labelPostings() map[string]*valuePostings {
 	p.postingsOnce.Do(func() {
-		m := map[string]map[string][]uint32{}
+		type pair struct {
+			value string
+			id    uint32
+		}
+		byName := map[string][]pair{}
 		for i, st := range p.idx.streams {
 			st.labels.Range(func(l labels.Label) {
-				vs := m[l.Name]
-				if vs == nil {
-					vs = map[string][]uint32{}
-					m[l.Name] = vs
-				}
-				vs[l.Value] = append(vs[l.Value], uint32(i))
+				byName[l.Name] = append(byName[l.Name], pair{l.Value, uint32(i)})
 			})
+		}
+		m := make(map[string]*valuePostings, len(byName))
+		for name, ps := range byName {
+			// Stable: each value's streams stay in ascending order.
+			slices.SortStableFunc(ps, func(a, b pair) int { return strings.Compare(a.value, b.value) })
+			n := 1
+			for i := 1; i < len(ps); i++ {
+				if ps[i].value != ps[i-1].value {
+					n++
+				}
+			}
+			vp := &valuePostings{values: make([]string, 0, n), start: make([]uint32, 0, n+1), ids: make([]uint32, len(ps))}
+			for i, pr := range ps {
+				if i == 0 || pr.value != ps[i-1].value {
+					vp.values = append(vp.values, pr.value)
+					vp.start = append(vp.start, uint32(i))
+				}
+				vp.ids[i] = pr.id
+			}
+			vp.start = append(vp.start, uint32(len(ps)))
+			m[name] = vp
 		}
 		p.postings = m
 	})
@@ -671,14 +714,14 @@ func (p *part) matchingStreams(ms []*labels.Matcher) []uint32 {
 		if m.Matches("") {
 			continue // also matches streams without the label: no postings
 		}
-		vals := p.labelPostings()[m.Name]
+		vp := p.labelPostings()[m.Name]
 		var set []uint32
 		if m.Type == labels.MatchEqual {
-			set = vals[m.Value]
-		} else {
-			for v, ids := range vals {
+			set = vp.streams(m.Value)
+		} else if vp != nil {
+			for i, v := range vp.values {
 				if m.Matches(v) {
-					set = append(set, ids...)
+					set = append(set, vp.ids[vp.start[i]:vp.start[i+1]]...)
 				}
 			}
 			slices.Sort(set)
