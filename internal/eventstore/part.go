@@ -35,18 +35,31 @@ const (
 	maxIndexRawBytes = 1 << 30
 )
 
-// stream identifies rows sharing tenant, signal and stream labels.
+// stream identifies rows sharing tenant, signal and stream labels. There is
+// one per active stream (RAM per stream, T8), so it holds only the key and
+// the labels (32 bytes): the tenant and the signal are read from the key.
 type stream struct {
 	key    string
 	labels labels.Labels
-	// The tenant is the key's first tenantLen bytes (a registry entry per
-	// stream is RAM per active stream, so the struct stays at 48 bytes).
-	tenantLen uint32
-	signal    model.Signal
 }
 
-// tenant returns the stream's tenant (sharing the key's memory).
-func (st *stream) tenant() string { return st.key[:st.tenantLen] }
+// tenant returns the stream's tenant (sharing the key's memory): the key
+// up to the first 0xff, a byte tenants cannot hold (checkKeyBytes).
+func (st *stream) tenant() string {
+	i := strings.IndexByte(st.key, 0xff)
+	if i < 0 {
+		return st.key
+	}
+	return st.key[:i]
+}
+
+// signal returns the stream's signal, the key's byte after the tenant.
+func (st *stream) signal() model.Signal {
+	if i := strings.IndexByte(st.key, 0xff); i >= 0 && i+1 < len(st.key) {
+		return model.Signal(st.key[i+1])
+	}
+	return 0
+}
 
 func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labels) []byte {
 	dst = append(dst, tenant...)
@@ -61,7 +74,7 @@ func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labe
 }
 
 func newStream(tenant string, sig model.Signal, ls labels.Labels) *stream {
-	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), tenantLen: uint32(len(tenant)), signal: sig, labels: ls}
+	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), labels: ls}
 }
 
 // streamRows is one stream's rows sorted by time.
@@ -335,7 +348,7 @@ func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) 
 	body = binary.AppendUvarint(body, uint64(len(streams)))
 	for _, st := range streams {
 		body = appendStr(body, st.tenant())
-		body = append(body, byte(st.signal))
+		body = append(body, byte(st.signal()))
 		body = binary.AppendUvarint(body, uint64(st.labels.Len()))
 		st.labels.Range(func(l labels.Label) {
 			body = appendStr(body, l.Name)

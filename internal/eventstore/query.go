@@ -105,7 +105,7 @@ func newPlan(q *Query) (*plan, error) {
 }
 
 func (p *plan) streamMatches(st *stream) bool {
-	if st.tenant() != p.q.Tenant || (!p.allSignals && !p.signals[st.signal]) {
+	if st.tenant() != p.q.Tenant || (!p.allSignals && !p.signals[st.signal()]) {
 		return false
 	}
 	for _, m := range p.q.Matchers {
@@ -503,7 +503,7 @@ func (lb *loadedBlock) event(r int) (model.Event, error) {
 	if err := lb.ensureTimes(); err != nil {
 		return model.Event{}, err
 	}
-	e := model.Event{Tenant: lb.st.tenant(), Signal: lb.st.signal, Stream: lb.st.labels, Time: lb.times[r]}
+	e := model.Event{Tenant: lb.st.tenant(), Signal: lb.st.signal(), Stream: lb.st.labels, Time: lb.times[r]}
 	nattrs := 0
 	for i := range lb.bh.cols {
 		if !model.IsIntrinsic(lb.bh.cols[i].name) {

@@ -124,7 +124,7 @@ func parseStreamKey(key []byte) (*stream, error) {
 		rest = rest[k+1:]
 	}
 	b.Sort()
-	return &stream{key: skey, tenantLen: uint32(i), signal: sig, labels: b.Labels()}, nil
+	return &stream{key: skey, labels: b.Labels()}, nil
 }
 
 // decodeBatch decodes a payload into events whose strings alias payload
@@ -209,7 +209,7 @@ func (d *rowDecoder) decode(payload []byte, shared bool) ([]model.Event, []*stre
 			lastSt, lastKey = st, key
 		}
 		e := &dst[i]
-		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal, st.labels
+		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal(), st.labels
 		streams[i] = st
 		e.Time = r.varint()
 		// Empty strings are left as zeroed: a pointer store costs a write
