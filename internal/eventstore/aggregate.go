@@ -204,7 +204,7 @@ func (s *Store) streamsIn(ctx context.Context, tenant string, start, end int64, 
 			if seen[st.key] || !p.streamMatches(st) {
 				continue
 			}
-			rng := pt.idx.streamBlocks[si]
+			rng := pt.idx.streamBlocks(si)
 			for bi := rng[0]; bi < rng[1]; bi++ {
 				bh := &pt.idx.blocks[bi]
 				if bh.maxT >= p.start && bh.minT < p.end {
@@ -292,7 +292,7 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 		}
 		for _, bi := range blocks {
 			bh := &pt.idx.blocks[bi]
-			strm := pt.idx.streams[bh.stream]
+			strm := pt.idx.streams[pt.idx.blockStream(bi)]
 			if strm.tenant() != tenant || bh.maxT < start || bh.minT >= end {
 				continue
 			}

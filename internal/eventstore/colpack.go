@@ -37,14 +37,14 @@ import (
 // packed slice's memory, which is never modified.
 
 // blockRef is a block of an open part: what time pruning and merge
-// planning read, and where its packed column headers are.
+// planning read, and where its packed column headers are (24 bytes; its
+// stream is found through partIndex.blockStream).
 type blockRef struct {
-	stream     uint32 // index into the part's stream table
-	rows       uint32
 	minT, maxT int64
-	// colsAt and colsEnd delimit the block's packed column headers in
+	rows       uint32
+	// colsAt is where the block's packed column headers start in
 	// partIndex.cols.
-	colsAt, colsEnd uint32
+	colsAt uint32
 }
 
 const (
@@ -66,9 +66,9 @@ type colPacker struct {
 	nameIdx map[string]uint32
 }
 
-// pack appends bh's column headers and returns their range in the
+// pack appends bh's column headers and returns where they start in the
 // packed bytes.
-func (pk *colPacker) pack(bh *blockHeader) (at, end uint32, err error) {
+func (pk *colPacker) pack(bh *blockHeader) (at uint32, err error) {
 	start := len(pk.buf)
 	b := binary.AppendUvarint(pk.buf, uint64(len(bh.cols)))
 	var dataEnd, bloomEnd uint64
@@ -146,20 +146,21 @@ func (pk *colPacker) pack(bh *blockHeader) (at, end uint32, err error) {
 	}
 	pk.buf = b
 	if len(b) > maxIndexRawBytes {
-		return 0, 0, fmt.Errorf("pack column headers: %d bytes", len(b))
+		return 0, fmt.Errorf("pack column headers: %d bytes", len(b))
 	}
-	return uint32(start), uint32(len(b)), nil
+	return uint32(start), nil
 }
 
 // header decodes the column headers of block b, which belongs to pi, into
 // dst, reusing dst's memory: whatever dst held before must no longer be in
-// use. Its strings share pi's memory.
+// use. Its strings share pi's memory. dst.stream is left zero: readers know
+// the block's stream, and a merge copying the block sets its new one.
 func (pi *partIndex) header(b *blockRef, dst *blockHeader) error {
-	dst.stream, dst.rows, dst.minT, dst.maxT = b.stream, b.rows, b.minT, b.maxT
-	if b.colsAt > b.colsEnd || int(b.colsEnd) > len(pi.cols) {
-		return fmt.Errorf("decode block header: packed range %d..%d outside %d bytes", b.colsAt, b.colsEnd, len(pi.cols))
+	dst.stream, dst.rows, dst.minT, dst.maxT = 0, b.rows, b.minT, b.maxT
+	if int(b.colsAt) > len(pi.cols) {
+		return fmt.Errorf("decode block header: packed headers at %d outside %d bytes", b.colsAt, len(pi.cols))
 	}
-	d := &decBuf{b: pi.cols[b.colsAt:b.colsEnd], alias: true}
+	d := &decBuf{b: pi.cols[b.colsAt:], alias: true}
 	n := d.count(3, "packed columns")
 	dst.cols = slices.Grow(dst.cols[:0], n)[:n]
 	var dataEnd, bloomEnd uint64
@@ -228,9 +229,6 @@ func (pi *partIndex) header(b *blockRef, dst *blockHeader) error {
 	if d.err != nil {
 		return fmt.Errorf("decode block header: %w", d.err)
 	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("decode block header: %d trailing packed bytes", len(d.b))
-	}
 	return nil
 }
 
@@ -251,10 +249,11 @@ func (c *columnHeader) check(rows uint32) error {
 	return nil
 }
 
-// headerAt decodes block bi's column headers into a new blockHeader (for
-// tools and tests; queries reuse one through header).
+// headerAt decodes block bi's header, its stream included, into a new
+// blockHeader (for tests; queries reuse one through header).
 func (pi *partIndex) headerAt(bi int) (blockHeader, error) {
 	var bh blockHeader
 	err := pi.header(&pi.blocks[bi], &bh)
+	bh.stream = pi.blockStream(uint32(bi))
 	return bh, err
 }

@@ -102,6 +102,7 @@ func checkPackedHeaders(t *testing.T, s *Store) (blocks, cols int) {
 			if err := r.p.idx.header(&r.p.idx.blocks[bi], &got); err != nil {
 				t.Fatalf("part %s block %d: %v", r.p.info.ID, bi, err)
 			}
+			got.stream = r.p.idx.blockStream(uint32(bi))
 			if !sameHeader(got, want[bi]) {
 				t.Fatalf("part %s block %d unpacks to\n%+v\nindex.bin has\n%+v", r.p.info.ID, bi, got, want[bi])
 			}
@@ -156,7 +157,7 @@ func TestPackHeadersRoundTrip(t *testing.T) {
 	var want []blockHeader
 	var refs []blockRef
 	for range 2000 {
-		bh := blockHeader{stream: rng.Uint32(), rows: 1 + rng.Uint32N(maxBlockRows), minT: rng.Int64() - math.MaxInt64/2}
+		bh := blockHeader{rows: 1 + rng.Uint32N(maxBlockRows), minT: rng.Int64() - math.MaxInt64/2}
 		bh.maxT = bh.minT + rng.Int64N(1<<40)
 		for range rng.IntN(12) {
 			c := columnHeader{name: fmt.Sprintf("col%d", rng.IntN(30)), typ: colType(1 + rng.IntN(5)), enc: colEnc(1 + rng.IntN(6))}
@@ -193,12 +194,12 @@ func TestPackHeadersRoundTrip(t *testing.T) {
 			}
 			bh.cols = append(bh.cols, c)
 		}
-		at, end, err := pk.pack(&bh)
+		at, err := pk.pack(&bh)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, bh)
-		refs = append(refs, blockRef{stream: bh.stream, rows: bh.rows, minT: bh.minT, maxT: bh.maxT, colsAt: at, colsEnd: end})
+		refs = append(refs, blockRef{rows: bh.rows, minT: bh.minT, maxT: bh.maxT, colsAt: at})
 	}
 	pi := &partIndex{blocks: refs, cols: pk.buf, names: pk.names}
 	var got blockHeader
@@ -326,9 +327,9 @@ func TestCorruptColumnHeaderRefusedAtOpen(t *testing.T) {
 // With decoded column headers in the index it took 637 bytes per stream.
 func TestOpenedPartMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes 30k streams")
+		t.Skip("writes 20k streams")
 	}
-	const n = 30_000
+	const n = 20_000
 	dir := t.TempDir()
 	s, err := Open(dir, testOpts())
 	if err != nil {
@@ -361,8 +362,8 @@ func TestOpenedPartMemory(t *testing.T) {
 	if got := len(queryAll(t, s, Query{Tenant: "t1", Filters: []Filter{{Op: OpEqual, Value: "x"}}})); got != n {
 		t.Fatalf("%d rows, want %d", got, n)
 	}
-	if perStream > 320 {
-		t.Fatalf("%.0f bytes per stream after opening the part, want at most 320", perStream)
+	if perStream > 280 {
+		t.Fatalf("%.0f bytes per stream after opening the part, want at most 280", perStream)
 	}
 }
 

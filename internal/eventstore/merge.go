@@ -200,7 +200,7 @@ func mergeSource(refs []*partRef) (segSource, *blockCopier) {
 			if st == nil {
 				st = pt.idx.streams[ents[j].si]
 			}
-			rng := pt.idx.streamBlocks[ents[j].si]
+			rng := pt.idx.streamBlocks(ents[j].si)
 			for bi := rng[0]; bi < rng[1]; bi++ {
 				blks = append(blks, srcBlock{in: ents[j].part, bi: bi, small: smallBlock(pt.idx.blocks, rng, bi)})
 			}
@@ -306,7 +306,7 @@ func (c *blockCopier) decode(blocks []srcBlock) ([]*model.Event, error) {
 	for _, b := range blocks {
 		pt := c.parts[b.in]
 		bh := &pt.idx.blocks[b.bi]
-		lb, err := loadBlock(&candidate{st: pt.idx.streams[bh.stream], part: pt, bh: bh})
+		lb, err := loadBlock(&candidate{st: pt.idx.streams[pt.idx.blockStream(b.bi)], part: pt, bh: bh})
 		if err != nil {
 			return nil, err
 		}

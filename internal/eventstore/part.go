@@ -382,9 +382,20 @@ type partIndex struct {
 	// column names they refer to.
 	cols  []byte
 	names []string
-	// streamBlocks[i] is the range of blocks holding stream i.
-	streamBlocks [][2]uint32
+	// The blocks of stream i are streamStart[i] to streamStart[i+1]-1
+	// (blocks are ordered by stream).
+	streamStart []uint32
 	chunks       []traceChunk
+}
+
+// streamBlocks returns the range of blocks holding stream si.
+func (pi *partIndex) streamBlocks(si int) [2]uint32 {
+	return [2]uint32{pi.streamStart[si], pi.streamStart[si+1]}
+}
+
+// blockStream returns the index of block bi's stream.
+func (pi *partIndex) blockStream(bi uint32) uint32 {
+	return uint32(sort.Search(len(pi.streams), func(s int) bool { return pi.streamStart[s+1] > bi }))
 }
 
 func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
@@ -455,7 +466,7 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 	}
 	nb := d.count(8, "block count")
 	pi.blocks = make([]blockRef, nb)
-	pi.streamBlocks = make([][2]uint32, len(pi.streams))
+	pi.streamStart = make([]uint32, len(pi.streams)+1)
 	// Packed headers take about a third of the index body's bytes.
 	pk := colPacker{buf: make([]byte, 0, len(d.b)/3), nameIdx: map[string]uint32{}}
 	var bh blockHeader
@@ -466,20 +477,20 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 			return nil, d.err
 		}
 		ref := &pi.blocks[i]
-		ref.stream, ref.rows, ref.minT, ref.maxT = bh.stream, bh.rows, bh.minT, bh.maxT
+		ref.rows, ref.minT, ref.maxT = bh.rows, bh.minT, bh.maxT
 		var err error
-		if ref.colsAt, ref.colsEnd, err = pk.pack(&bh); err != nil {
+		if ref.colsAt, err = pk.pack(&bh); err != nil {
 			return nil, fmt.Errorf("decode part index: %w", err)
 		}
 		s := int(bh.stream)
 		if s >= len(pi.streams) || s < prev {
 			return nil, fmt.Errorf("decode part index: block %d has stream %d out of order", i, s)
 		}
-		if s != prev {
-			pi.streamBlocks[s][0] = uint32(i)
-			prev = s
-		}
-		pi.streamBlocks[s][1] = uint32(i + 1)
+		prev = s
+		pi.streamStart[s+1]++
+	}
+	for s := range pi.streams {
+		pi.streamStart[s+1] += pi.streamStart[s]
 	}
 	nc := d.count(11, "trace chunks")
 	pi.chunks = make([]traceChunk, nc)

@@ -183,7 +183,7 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 			if !p.streamMatches(strm) {
 				continue
 			}
-			rng := pt.idx.streamBlocks[si]
+			rng := pt.idx.streamBlocks(si)
 			if dir.pt != pt {
 				dir = traceDirLookup{pt: pt}
 			}
