@@ -385,7 +385,7 @@ type partIndex struct {
 	// The blocks of stream i are streamStart[i] to streamStart[i+1]-1
 	// (blocks are ordered by stream).
 	streamStart []uint32
-	chunks       []traceChunk
+	chunks      []traceChunk
 }
 
 // streamBlocks returns the range of blocks holding stream si.
