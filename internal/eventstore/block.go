@@ -102,7 +102,7 @@ func (c *columnHeader) marshal(dst []byte) []byte {
 }
 
 func (c *columnHeader) unmarshal(d *decBuf) {
-	c.name = d.name("column name")
+	c.name = d.str("column name")
 	c.typ = colType(d.byte1("column type"))
 	c.enc = colEnc(d.byte1("column encoding"))
 	c.width = d.byte1("column width")
@@ -120,7 +120,7 @@ func (c *columnHeader) unmarshal(d *decBuf) {
 	switch c.enc {
 	case encConst:
 		if c.typ == ctString || c.typ == ctID {
-			c.constStr = d.name("column const")
+			c.constStr = d.str("column const")
 		}
 	case encDict:
 		if c.typ != ctString {
