@@ -80,13 +80,17 @@ func (s *Store) FieldValues(ctx context.Context, q Query, field string, limit in
 	defer s.observe("field_values", time.Now())
 	var st QueryStats
 	counts := map[string]int64{}
+	var hdr blockHeader
 	whole := func(c *candidate) bool {
 		if v := c.st.labels.Get(field); v != "" {
 			counts[v] += int64(c.bh.rows)
 			return true
 		}
-		for i := range c.bh.cols {
-			h := &c.bh.cols[i]
+		if c.part.idx.header(c.bh, &hdr) != nil {
+			return false // reading the block reports the error
+		}
+		for i := range hdr.cols {
+			h := &hdr.cols[i]
 			if h.name == field && h.enc == encConst && h.present == c.bh.rows && h.typ == ctString {
 				counts[h.constStr] += int64(c.bh.rows)
 				return true
@@ -140,10 +144,14 @@ func (s *Store) FieldNames(ctx context.Context, q Query) ([]string, error) {
 		return nil, err
 	}
 	names := map[string]bool{}
+	var hdr blockHeader
 	for _, c := range cands {
 		if c.bh != nil {
-			for i := range c.bh.cols {
-				names[c.bh.cols[i].name] = true
+			if err := c.part.idx.header(c.bh, &hdr); err != nil {
+				return nil, fmt.Errorf("list field names: %w", err)
+			}
+			for i := range hdr.cols {
+				names[hdr.cols[i].name] = true
 			}
 			continue
 		}
@@ -201,7 +209,7 @@ func (s *Store) streamsIn(ctx context.Context, tenant string, start, end int64, 
 			if seen[st.key] || !p.streamMatches(st) {
 				continue
 			}
-			rng := pt.idx.streamBlocks[si]
+			rng := pt.idx.streamBlocks(si)
 			for bi := rng[0]; bi < rng[1]; bi++ {
 				bh := &pt.idx.blocks[bi]
 				if bh.maxT >= p.start && bh.minT < p.end {
@@ -276,6 +284,7 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 	f := &cfilter{Filter: Filter{Field: model.FieldTraceID, Op: OpEqual, Value: idHex}, id: id[:]}
 	p := &plan{q: &Query{Tenant: tenant}, start: start, end: end, filters: []*cfilter{f}, allSignals: true}
 	var sel []int32
+	var hdr blockHeader
 	for _, r := range sn.parts {
 		pt := r.p
 		if pt.info.MaxTime < start || pt.info.MinTime >= end {
@@ -288,7 +297,7 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 		}
 		for _, bi := range blocks {
 			bh := &pt.idx.blocks[bi]
-			strm := pt.idx.streams[bh.stream]
+			strm := pt.idx.streams[pt.idx.blockStream(bi)]
 			if strm.tenant() != tenant || bh.maxT < start || bh.minT >= end {
 				continue
 			}
@@ -298,7 +307,10 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 			// The directory keys blocks by an id's first 4 bytes, which
 			// are zero for every padded 64-bit id; such blocks keep a
 			// trace_id bloom that tells them apart.
-			if c := bh.col(model.FieldTraceID); c != nil && c.bloomLen > 0 {
+			if err := pt.idx.header(bh, &hdr); err != nil {
+				return nil, st, fmt.Errorf("find trace: %w", err)
+			}
+			if c := hdr.col(model.FieldTraceID); c != nil && c.bloomLen > 0 {
 				may, _, err := f.colMayMatch(c, func() ([]byte, error) { return pt.readBloom(c) })
 				if err != nil {
 					return nil, st, fmt.Errorf("find trace: %w", err)

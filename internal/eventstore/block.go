@@ -102,7 +102,7 @@ func (c *columnHeader) marshal(dst []byte) []byte {
 }
 
 func (c *columnHeader) unmarshal(d *decBuf) {
-	c.name = d.name("column name")
+	c.name = d.str("column name")
 	c.typ = colType(d.byte1("column type"))
 	c.enc = colEnc(d.byte1("column encoding"))
 	c.width = d.byte1("column width")
@@ -120,7 +120,7 @@ func (c *columnHeader) unmarshal(d *decBuf) {
 	switch c.enc {
 	case encConst:
 		if c.typ == ctString || c.typ == ctID {
-			c.constStr = d.name("column const")
+			c.constStr = d.str("column const")
 		}
 	case encDict:
 		if c.typ != ctString {
@@ -132,7 +132,7 @@ func (c *columnHeader) unmarshal(d *decBuf) {
 			d.err = fmt.Errorf("decode column header %q: dictionary of %d values", c.name, n)
 			return
 		}
-		c.dict = make([]string, n)
+		c.dict = slices.Grow(c.dict[:0], n)[:n]
 		for i := range c.dict {
 			c.dict[i] = d.str("column dict value")
 		}
@@ -173,8 +173,10 @@ func (b *blockHeader) unmarshal(d *decBuf) {
 		d.err = fmt.Errorf("decode block header: %d rows, time %d..%d", b.rows, b.minT, b.maxT)
 		return
 	}
-	b.cols = make([]columnHeader, n)
+	// The columns' memory is reused when b is (see partIndex.header).
+	b.cols = slices.Grow(b.cols[:0], n)[:n]
 	for i := range b.cols {
+		b.cols[i] = columnHeader{dict: b.cols[i].dict[:0]}
 		b.cols[i].unmarshal(d)
 		if d.err != nil {
 			return
@@ -204,10 +206,6 @@ var (
 	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxColumnRaw),
-		zstd.IgnoreChecksum(true))
-	// zstdIndexDec decodes part indexes, which may be larger than a column
-	// (up to maxIndexRawBytes: a merge of tens of millions of spans).
-	zstdIndexDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxIndexRawBytes),
 		zstd.IgnoreChecksum(true))
 	// zstdFastEnc compresses the parts a head flush writes: they are on the
 	// ingest path and are re-encoded with zstdEnc when merged.

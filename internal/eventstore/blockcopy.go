@@ -116,10 +116,12 @@ func newBlockCopier(parts []*part) *blockCopier {
 // at the fastest) and returns its header for the new part, as stream si.
 func (c *blockCopier) copyBlock(b srcBlock, si uint32, sink partSink) (blockHeader, error) {
 	p := c.parts[b.in]
-	src := &p.idx.blocks[b.bi]
-	bh := *src
+	// A new header: the part being written keeps it until its index is.
+	var bh blockHeader
+	if err := p.idx.header(&p.idx.blocks[b.bi], &bh); err != nil {
+		return bh, fmt.Errorf("copy block %d of part %s: %w", b.bi, p.info.ID, err)
+	}
 	bh.stream = si
-	bh.cols = slices.Clone(src.cols)
 	if err := c.copyRegions(p, blockRegions, unsafe.Pointer(&bh), sink, nil); err != nil {
 		return bh, fmt.Errorf("copy block %d of part %s: %w", b.bi, p.info.ID, err)
 	}

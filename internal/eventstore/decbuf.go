@@ -10,28 +10,9 @@ import (
 type decBuf struct {
 	b   []byte
 	err error
-	// names, when set, interns the strings read by name: a part index
-	// repeats each column name in every block header.
-	names map[string]string
-}
-
-// name reads a string like str, interned through d.names when set.
-func (d *decBuf) name(what string) string {
-	if d.names == nil {
-		return d.str(what)
-	}
-	n := d.uvarint(what)
-	if n > uint64(len(d.b)) {
-		d.fail(what)
-		return ""
-	}
-	b := d.bytes(int(n), what)
-	if s, ok := d.names[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	d.names[s] = s
-	return s
+	// alias makes str and name return strings sharing the input's memory
+	// (which must then stay unmodified while they live) instead of copies.
+	alias bool
 }
 
 func (d *decBuf) fail(what string) {
@@ -107,12 +88,16 @@ func (d *decBuf) bytes(n int, what string) []byte {
 	return v
 }
 
-// str reads a uvarint-length-prefixed string, copied out of the input.
+// str reads a uvarint-length-prefixed string, copied out of the input
+// unless d.alias.
 func (d *decBuf) str(what string) string {
 	n := d.uvarint(what)
 	if n > uint64(len(d.b)) {
 		d.fail(what)
 		return ""
+	}
+	if d.alias {
+		return bytesToString(d.bytes(int(n), what))
 	}
 	return string(d.bytes(int(n), what))
 }

@@ -276,23 +276,44 @@ func TestColumnHeaderSize(t *testing.T) {
 	if n := unsafe.Sizeof(columnHeader{}); n > 112 {
 		t.Fatalf("columnHeader is %d bytes, want at most 112", n)
 	}
-	if n := unsafe.Sizeof(stream{}); n > 48 {
-		t.Fatalf("stream is %d bytes, want at most 48", n)
+	// One of each per active stream (T8).
+	if n := unsafe.Sizeof(stream{}); n > 32 {
+		t.Fatalf("stream is %d bytes, want at most 32", n)
+	}
+	if n := unsafe.Sizeof(blockRef{}); n > 24 {
+		t.Fatalf("blockRef is %d bytes, want at most 24", n)
 	}
 }
 
-func TestIndexInternsNames(t *testing.T) {
-	var body []byte
-	for range 2 {
-		body = appendStr(body, "service.name")
+// TestIndexSharesNames: every block's unpacked column names share one
+// string per name and part (an index repeats them in each block header).
+func TestIndexSharesNames(t *testing.T) {
+	var blocks []blockHeader
+	bb := blockBuilderPool.Get().(*blockBuilder)
+	defer blockBuilderPool.Put(bb)
+	for range 3 {
+		bh, err := bb.build(blockRows(20), 0, &memSink{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, bh)
 	}
-	d := &decBuf{b: body, names: map[string]string{}}
-	a, b := d.name("x"), d.name("x")
-	if a != "service.name" || b != a || unsafe.StringData(a) != unsafe.StringData(b) {
-		t.Fatalf("names %q %q not interned", a, b)
+	streams := []*stream{newStream("t", model.SignalSpan, labels.FromStrings("service", "a"))}
+	pi, err := unmarshalIndex(marshalIndex(streams, blocks, nil), mapResolver{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d.err != nil || len(d.b) != 0 {
-		t.Fatalf("err %v, %d bytes left", d.err, len(d.b))
+	if len(pi.names) != len(blocks[0].cols)-1 { // "mixed" has two columns
+		t.Fatalf("%d names for %d columns", len(pi.names), len(blocks[0].cols))
+	}
+	first := mustHeader(t, pi, 0)
+	for bi := 1; bi < len(blocks); bi++ {
+		bh := mustHeader(t, pi, bi)
+		for i := range bh.cols {
+			if a, b := bh.cols[i].name, first.cols[i].name; a != b || unsafe.StringData(a) != unsafe.StringData(b) {
+				t.Fatalf("block %d column %d: name %q not shared with block 0's %q", bi, i, a, b)
+			}
+		}
 	}
 }
 

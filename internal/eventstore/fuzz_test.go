@@ -108,7 +108,25 @@ func FuzzPartIndex(f *testing.F) {
 	f.Add(body)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		unmarshalIndex(b, mapResolver{})
-		parseIndexBody(b, mapResolver{})
+		pi, err := parseIndexBody(b, mapResolver{})
+		if err != nil {
+			return
+		}
+		// An accepted index unpacks every block to what index.bin holds.
+		want, err := eagerHeaders(b)
+		if err != nil || len(want) != len(pi.blocks) {
+			t.Fatalf("accepted index: eager decode %v, %d blocks, packed %d", err, len(want), len(pi.blocks))
+		}
+		var got blockHeader
+		for bi := range pi.blocks {
+			if err := pi.header(&pi.blocks[bi], &got); err != nil {
+				t.Fatalf("block %d of an accepted index: %v", bi, err)
+			}
+			got.stream = pi.blockStream(uint32(bi))
+			if !sameHeader(got, want[bi]) {
+				t.Fatalf("block %d unpacks to %+v, index has %+v", bi, got, want[bi])
+			}
+		}
 	})
 }
 

@@ -72,7 +72,7 @@ func (r headRow) bytes() []byte { return unsafe.Slice(r.p, r.n) }
 // decode decodes the row of stream st into e; attrs returns room for n
 // attributes.
 func (r headRow) decode(st *stream, e *model.Event, attrs func(n int) []model.Attr) error {
-	*e = model.Event{Tenant: st.tenant(), Signal: st.signal, Stream: st.labels}
+	*e = model.Event{Tenant: st.tenant(), Signal: st.signal(), Stream: st.labels}
 	rd := rowReader{b: r.bytes()}
 	if err := rd.fields(e, attrs); err != nil {
 		return fmt.Errorf("decode head row: %w", err)

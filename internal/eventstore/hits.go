@@ -177,8 +177,8 @@ func (h *hitsCounter) countBlock(p *plan, c *candidate, st *QueryStats) error {
 	}
 
 	h.cols = h.cols[:0]
-	for i := range bh.cols {
-		if bh.cols[i].name == h.groupBy {
+	for i := range lb.bh.cols {
+		if lb.bh.cols[i].name == h.groupBy {
 			cd, err := lb.col(i)
 			if err != nil {
 				return err

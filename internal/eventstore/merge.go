@@ -200,7 +200,7 @@ func mergeSource(refs []*partRef) (segSource, *blockCopier) {
 			if st == nil {
 				st = pt.idx.streams[ents[j].si]
 			}
-			rng := pt.idx.streamBlocks[ents[j].si]
+			rng := pt.idx.streamBlocks(ents[j].si)
 			for bi := rng[0]; bi < rng[1]; bi++ {
 				blks = append(blks, srcBlock{in: ents[j].part, bi: bi, small: smallBlock(pt.idx.blocks, rng, bi)})
 			}
@@ -231,7 +231,7 @@ const maxRunRows = 8 * maxBlockRows
 // other small blocks (joined into fuller blocks). Blocks that merely touch
 // (one's last timestamp is the next one's first) do not overlap.
 func (c *blockCopier) planSegs(blks []srcBlock) []mergeSeg {
-	hdr := func(b srcBlock) *blockHeader { return &c.parts[b.in].idx.blocks[b.bi] }
+	hdr := func(b srcBlock) *blockRef { return &c.parts[b.in].idx.blocks[b.bi] }
 	// Stable: blocks starting at the same time stay in input order.
 	slices.SortStableFunc(blks, func(a, b srcBlock) int { return cmpInt(hdr(a).minT, hdr(b).minT) })
 	var segs []mergeSeg
@@ -281,7 +281,7 @@ func (c *blockCopier) planSegs(blks []srcBlock) []mergeSeg {
 // rows cut into blocks at the row or byte limit, so every other block is
 // full. The last one counts as small when it holds under half the row
 // limit and under half the rows of the block before it (if any).
-func smallBlock(blocks []blockHeader, rng [2]uint32, bi uint32) bool {
+func smallBlock(blocks []blockRef, rng [2]uint32, bi uint32) bool {
 	if bi+1 < rng[1] || blocks[bi].rows >= maxBlockRows/2 {
 		return false
 	}
@@ -306,7 +306,7 @@ func (c *blockCopier) decode(blocks []srcBlock) ([]*model.Event, error) {
 	for _, b := range blocks {
 		pt := c.parts[b.in]
 		bh := &pt.idx.blocks[b.bi]
-		lb, err := loadBlock(&candidate{st: pt.idx.streams[bh.stream], part: pt, bh: bh})
+		lb, err := loadBlock(&candidate{st: pt.idx.streams[pt.idx.blockStream(b.bi)], part: pt, bh: bh})
 		if err != nil {
 			return nil, err
 		}

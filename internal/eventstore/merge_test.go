@@ -211,8 +211,10 @@ func TestMergeCopiesAndReencodes(t *testing.T) {
 		for _, r := range s.parts {
 			for si, st := range r.p.idx.streams {
 				if st.labels.Get("service") == svc {
-					rng := r.p.idx.streamBlocks[si]
-					out = append(out, r.p.idx.blocks[rng[0]:rng[1]]...)
+					rng := r.p.idx.streamBlocks(si)
+					for bi := rng[0]; bi < rng[1]; bi++ {
+						out = append(out, mustHeader(t, r.p.idx, int(bi)))
+					}
 				}
 			}
 		}

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/internal/model"
@@ -33,18 +35,31 @@ const (
 	maxIndexRawBytes = 1 << 30
 )
 
-// stream identifies rows sharing tenant, signal and stream labels.
+// stream identifies rows sharing tenant, signal and stream labels. There is
+// one per active stream (RAM per stream, T8), so it holds only the key and
+// the labels (32 bytes): the tenant and the signal are read from the key.
 type stream struct {
 	key    string
 	labels labels.Labels
-	// The tenant is the key's first tenantLen bytes (a registry entry per
-	// stream is RAM per active stream, so the struct stays at 48 bytes).
-	tenantLen uint32
-	signal    model.Signal
 }
 
-// tenant returns the stream's tenant (sharing the key's memory).
-func (st *stream) tenant() string { return st.key[:st.tenantLen] }
+// tenant returns the stream's tenant (sharing the key's memory): the key
+// up to the first 0xff, a byte tenants cannot hold (checkKeyBytes).
+func (st *stream) tenant() string {
+	i := strings.IndexByte(st.key, 0xff)
+	if i < 0 {
+		return st.key
+	}
+	return st.key[:i]
+}
+
+// signal returns the stream's signal, the key's byte after the tenant.
+func (st *stream) signal() model.Signal {
+	if i := strings.IndexByte(st.key, 0xff); i >= 0 && i+1 < len(st.key) {
+		return model.Signal(st.key[i+1])
+	}
+	return 0
+}
 
 func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labels) []byte {
 	dst = append(dst, tenant...)
@@ -59,7 +74,7 @@ func appendStreamKey(dst []byte, tenant string, sig model.Signal, ls labels.Labe
 }
 
 func newStream(tenant string, sig model.Signal, ls labels.Labels) *stream {
-	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), tenantLen: uint32(len(tenant)), signal: sig, labels: ls}
+	return &stream{key: string(appendStreamKey(nil, tenant, sig, ls)), labels: ls}
 }
 
 // streamRows is one stream's rows sorted by time.
@@ -333,7 +348,7 @@ func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) 
 	body = binary.AppendUvarint(body, uint64(len(streams)))
 	for _, st := range streams {
 		body = appendStr(body, st.tenant())
-		body = append(body, byte(st.signal))
+		body = append(body, byte(st.signal()))
 		body = binary.AppendUvarint(body, uint64(st.labels.Len()))
 		st.labels.Range(func(l labels.Label) {
 			body = appendStr(body, l.Name)
@@ -358,13 +373,29 @@ func marshalIndex(streams []*stream, blocks []blockHeader, chunks []traceChunk) 
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
 }
 
-// partIndex is a part's decoded index.
+// partIndex is a part's decoded index, with its block headers kept
+// compact (colpack.go).
 type partIndex struct {
 	streams []*stream
-	blocks  []blockHeader
-	// streamBlocks[i] is the range of blocks holding stream i.
-	streamBlocks [][2]uint32
-	chunks       []traceChunk
+	blocks  []blockRef
+	// cols holds every block's packed column headers; names holds the
+	// column names they refer to.
+	cols  []byte
+	names []string
+	// The blocks of stream i are streamStart[i] to streamStart[i+1]-1
+	// (blocks are ordered by stream).
+	streamStart []uint32
+	chunks      []traceChunk
+}
+
+// streamBlocks returns the range of blocks holding stream si.
+func (pi *partIndex) streamBlocks(si int) [2]uint32 {
+	return [2]uint32{pi.streamStart[si], pi.streamStart[si+1]}
+}
+
+// blockStream returns the index of block bi's stream.
+func (pi *partIndex) blockStream(bi uint32) uint32 {
+	return uint32(sort.Search(len(pi.streams), func(s int) bool { return pi.streamStart[s+1] > bi }))
 }
 
 func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
@@ -378,7 +409,17 @@ func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 	if rawLen > maxIndexRawBytes {
 		return nil, fmt.Errorf("decode part index: raw size %d too large", rawLen)
 	}
-	body, err := zstdIndexDec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, min(int(rawLen), 64*len(b)+4096)))
+	// Indexes may be larger than a column (up to maxIndexRawBytes: a merge
+	// of tens of millions of spans). Each gets a decoder of its own, dropped
+	// after use: a shared decoder keeps a reference to the last output it
+	// wrote, which would keep a whole decompressed index in memory.
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxIndexRawBytes),
+		zstd.IgnoreChecksum(true))
+	if err != nil {
+		return nil, fmt.Errorf("decode part index: %w", err)
+	}
+	defer dec.Close()
+	body, err := dec.DecodeAll(b[len(indexMagic)+4:len(b)-4], make([]byte, 0, min(int(rawLen), 64*len(b)+4096)))
 	if err != nil {
 		return nil, fmt.Errorf("decode part index: %w", err)
 	}
@@ -391,7 +432,9 @@ func unmarshalIndex(b []byte, res streamResolver) (*partIndex, error) {
 // parseIndexBody decodes an index body; streams are shared through res so
 // every part and the head use one *stream per key.
 func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
-	d := &decBuf{b: body, names: map[string]string{}}
+	// Strings read from body are copied where they are kept (labels,
+	// stream keys, packed column headers), so they may alias it.
+	d := &decBuf{b: body, alias: true}
 	pi := &partIndex{}
 	ns := d.count(3, "stream count")
 	pi.streams = make([]*stream, 0, ns)
@@ -422,24 +465,32 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 		pi.streams = append(pi.streams, st)
 	}
 	nb := d.count(8, "block count")
-	pi.blocks = make([]blockHeader, nb)
-	pi.streamBlocks = make([][2]uint32, len(pi.streams))
+	pi.blocks = make([]blockRef, nb)
+	pi.streamStart = make([]uint32, len(pi.streams)+1)
+	// Packed headers take about a third of the index body's bytes.
+	pk := colPacker{buf: make([]byte, 0, len(d.b)/3), nameIdx: map[string]uint32{}}
+	var bh blockHeader
 	prev := -1
 	for i := range pi.blocks {
-		bh := &pi.blocks[i]
 		bh.unmarshal(d)
 		if d.err != nil {
 			return nil, d.err
+		}
+		ref := &pi.blocks[i]
+		ref.rows, ref.minT, ref.maxT = bh.rows, bh.minT, bh.maxT
+		var err error
+		if ref.colsAt, err = pk.pack(&bh); err != nil {
+			return nil, fmt.Errorf("decode part index: %w", err)
 		}
 		s := int(bh.stream)
 		if s >= len(pi.streams) || s < prev {
 			return nil, fmt.Errorf("decode part index: block %d has stream %d out of order", i, s)
 		}
-		if s != prev {
-			pi.streamBlocks[s][0] = uint32(i)
-			prev = s
-		}
-		pi.streamBlocks[s][1] = uint32(i + 1)
+		prev = s
+		pi.streamStart[s+1]++
+	}
+	for s := range pi.streams {
+		pi.streamStart[s+1] += pi.streamStart[s]
 	}
 	nc := d.count(11, "trace chunks")
 	pi.chunks = make([]traceChunk, nc)
@@ -463,6 +514,10 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("decode part index: %d trailing bytes", len(d.b))
 	}
+	pi.cols, pi.names = slices.Clip(pk.buf), slices.Clip(pk.names)
+	if cap(pk.buf) > len(pk.buf)+len(pk.buf)/8 {
+		pi.cols = slices.Clone(pk.buf)
+	}
 	return pi, nil
 }
 
@@ -471,10 +526,9 @@ type part struct {
 	info partInfo
 	dir  string
 	idx  *partIndex
-	// postings (label name → value → ascending stream indexes) are built on
-	// first use.
+	// postings (label name → its values' streams) are built on first use.
 	postingsOnce sync.Once
-	postings     map[string]map[string][]uint32
+	postings     map[string]*valuePostings
 	data         *os.File
 	bloom        *os.File
 	trace        *os.File
@@ -611,18 +665,61 @@ func decodeTraceChunk(dst []uint32, buf []byte, c traceChunk, nblocks int, pre u
 	return dst, nil
 }
 
-func (p *part) labelPostings() map[string]map[string][]uint32 {
+// valuePostings lists a part's streams by the value of one label: values
+// are sorted and the ascending indexes of the streams holding values[i]
+// are ids[start[i]:start[i+1]]. Flat arrays rather than a map per label:
+// they stay for the part's life and a label such as a service name has a
+// value per stream (24 bytes per stream and label, a map took 60).
+type valuePostings struct {
+	values []string // sharing the streams' label memory
+	start  []uint32
+	ids    []uint32
+}
+
+// streams returns the indexes of the streams whose label is v.
+func (vp *valuePostings) streams(v string) []uint32 {
+	if vp == nil {
+		return nil
+	}
+	i, ok := slices.BinarySearch(vp.values, v)
+	if !ok {
+		return nil
+	}
+	return vp.ids[vp.start[i]:vp.start[i+1]]
+}
+
+func (p *part) labelPostings() map[string]*valuePostings {
 	p.postingsOnce.Do(func() {
-		m := map[string]map[string][]uint32{}
+		type pair struct {
+			value string
+			id    uint32
+		}
+		byName := map[string][]pair{}
 		for i, st := range p.idx.streams {
 			st.labels.Range(func(l labels.Label) {
-				vs := m[l.Name]
-				if vs == nil {
-					vs = map[string][]uint32{}
-					m[l.Name] = vs
-				}
-				vs[l.Value] = append(vs[l.Value], uint32(i))
+				byName[l.Name] = append(byName[l.Name], pair{l.Value, uint32(i)})
 			})
+		}
+		m := make(map[string]*valuePostings, len(byName))
+		for name, ps := range byName {
+			// Stable: each value's streams stay in ascending order.
+			slices.SortStableFunc(ps, func(a, b pair) int { return strings.Compare(a.value, b.value) })
+			n := 1
+			for i := 1; i < len(ps); i++ {
+				if ps[i].value != ps[i-1].value {
+					n++
+				}
+			}
+			vp := &valuePostings{values: make([]string, 0, n), start: make([]uint32, 0, n+1), ids: make([]uint32, len(ps))}
+			for i, pr := range ps {
+				if i == 0 || pr.value != ps[i-1].value {
+					vp.values = append(vp.values, pr.value)
+					vp.start = append(vp.start, uint32(i))
+				}
+				vp.ids[i] = pr.id
+			}
+			vp.start = append(vp.start, uint32(len(ps)))
+			m[name] = vp
 		}
 		p.postings = m
 	})
@@ -641,14 +738,14 @@ func (p *part) matchingStreams(ms []*labels.Matcher) []uint32 {
 		if m.Matches("") {
 			continue // also matches streams without the label: no postings
 		}
-		vals := p.labelPostings()[m.Name]
+		vp := p.labelPostings()[m.Name]
 		var set []uint32
 		if m.Type == labels.MatchEqual {
-			set = vals[m.Value]
-		} else {
-			for v, ids := range vals {
+			set = vp.streams(m.Value)
+		} else if vp != nil {
+			for i, v := range vp.values {
 				if m.Matches(v) {
-					set = append(set, ids...)
+					set = append(set, vp.ids[vp.start[i]:vp.start[i+1]]...)
 				}
 			}
 			slices.Sort(set)

@@ -115,7 +115,7 @@ func newPlan(q *Query) (*plan, error) {
 }
 
 func (p *plan) streamMatches(st *stream) bool {
-	if st.tenant() != p.q.Tenant || (!p.allSignals && !p.signals[st.signal]) {
+	if st.tenant() != p.q.Tenant || (!p.allSignals && !p.signals[st.signal()]) {
 		return false
 	}
 	for _, m := range p.q.Matchers {
@@ -135,7 +135,7 @@ type candidate struct {
 	st         *stream
 	minT, maxT int64
 	part       *part
-	bh         *blockHeader
+	bh         *blockRef // in part
 	rows       []headRow // head rows
 }
 
@@ -216,6 +216,10 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 	dmin, dmax := p.dayRange()
 	days := map[string]bool{}
 	var dir traceDirLookup
+	// Column headers are decoded (into hdr, reused) only for blocks in the
+	// time range and only when a filter can exclude a block by them.
+	var hdr blockHeader
+	needHdr := slices.ContainsFunc(p.filters, func(f *cfilter) bool { return !f.Not && !f.matchAbsent() })
 	for _, r := range sn.parts {
 		pt := r.p
 		if pt.info.MaxTime < p.start || pt.info.MinTime >= p.end {
@@ -228,7 +232,7 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 			if !p.streamMatches(strm) {
 				continue
 			}
-			rng := pt.idx.streamBlocks[si]
+			rng := pt.idx.streamBlocks(si)
 			if dir.pt != pt {
 				dir = traceDirLookup{pt: pt}
 			}
@@ -240,9 +244,15 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 					s.m.blocksSkipped.WithLabelValues("time").Inc()
 					continue
 				}
-				ok, bloomSkip, err := s.blockMayMatch(pt, bi, bh, p.filters, &dir)
-				if err != nil {
-					return nil, err
+				ok, bloomSkip := true, false
+				if needHdr {
+					if err := pt.idx.header(bh, &hdr); err != nil {
+						return nil, fmt.Errorf("read block of part %s: %w", pt.info.ID, err)
+					}
+					var err error
+					if ok, bloomSkip, err = s.blockMayMatch(pt, bi, &hdr, p.filters, &dir); err != nil {
+						return nil, err
+					}
 				}
 				if !ok {
 					if bloomSkip {
@@ -383,9 +393,9 @@ func (s *Store) blockMayMatch(pt *part, bi uint32, bh *blockHeader, filters []*c
 // so a query touches only the columns it filters on or returns.
 type loadedBlock struct {
 	st    *stream
-	bh    *blockHeader
-	part  *part  // columns are read from part's data.bin ...
-	buf   []byte // ... or, when part is nil, sliced from buf (tests)
+	bh    *blockHeader // hdr, for part blocks
+	part  *part        // columns are read from part's data.bin ...
+	buf   []byte       // ... or, when part is nil, sliced from buf (tests)
 	base  uint64
 	cols  []*colData
 	times []int64 // nil until ensureTimes
@@ -393,13 +403,19 @@ type loadedBlock struct {
 	timeCol int
 	// scratch is reused by case-insensitive literal prefilters.
 	scratch []byte
+	hdr     blockHeader
 }
 
 func loadBlock(c *candidate) (*loadedBlock, error) {
-	lb := &loadedBlock{st: c.st, bh: c.bh, part: c.part, cols: make([]*colData, len(c.bh.cols))}
+	lb := &loadedBlock{st: c.st, part: c.part}
+	if err := c.part.idx.header(c.bh, &lb.hdr); err != nil {
+		return nil, fmt.Errorf("read block of part %s: %w", c.part.info.ID, err)
+	}
+	lb.bh = &lb.hdr
+	lb.cols = make([]*colData, len(lb.bh.cols))
 	tc := -1
-	for i := range c.bh.cols {
-		if c.bh.cols[i].name == model.FieldTime && c.bh.cols[i].typ == ctInt {
+	for i := range lb.bh.cols {
+		if lb.bh.cols[i].name == model.FieldTime && lb.bh.cols[i].typ == ctInt {
 			tc = i
 		}
 	}
@@ -533,7 +549,7 @@ func (lb *loadedBlock) event(r int) (model.Event, error) {
 	if err := lb.ensureTimes(); err != nil {
 		return model.Event{}, err
 	}
-	e := model.Event{Tenant: lb.st.tenant(), Signal: lb.st.signal, Stream: lb.st.labels, Time: lb.times[r]}
+	e := model.Event{Tenant: lb.st.tenant(), Signal: lb.st.signal(), Stream: lb.st.labels, Time: lb.times[r]}
 	nattrs := 0
 	for i := range lb.bh.cols {
 		if !model.IsIntrinsic(lb.bh.cols[i].name) {

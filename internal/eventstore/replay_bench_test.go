@@ -28,7 +28,7 @@ func BenchmarkReplayRecords(b *testing.B) {
 	b.ReportAllocs()
 	m := startCPU(b)
 	for range b.N {
-		s := &Store{streams: map[string]*stream{}}
+		s := &Store{}
 		s.head = newHead(time.Now())
 		rp := &replayer{s: s, sc: streamCache{res: s}}
 		for i, p := range payloads {

@@ -172,8 +172,8 @@ func TestReviewNumericFiltersHeadPartMerge(t *testing.T) {
 	}
 	decimal := 0
 	for _, r := range sn.parts {
-		for _, bh := range r.p.idx.blocks {
-			for _, c := range bh.cols {
+		for bi := range r.p.idx.blocks {
+			for _, c := range mustHeader(t, r.p.idx, bi).cols {
 				if c.name == "f" && c.enc == encDecimal {
 					decimal++
 				}

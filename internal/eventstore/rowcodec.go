@@ -123,7 +123,7 @@ func parseStreamKey(key []byte) (*stream, error) {
 		rest = rest[k+1:]
 	}
 	b.Sort()
-	return &stream{key: skey, tenantLen: uint32(i), signal: sig, labels: b.Labels()}, nil
+	return &stream{key: skey, labels: b.Labels()}, nil
 }
 
 // decodeBatch decodes a payload into events whose strings alias payload
@@ -146,7 +146,7 @@ func decodeBatch(payload []byte, res streamResolver) ([]model.Event, []*stream, 
 			return nil, nil, err
 		}
 		e := &dst[i]
-		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal, st.labels
+		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal(), st.labels
 		streams[i] = st
 		if err := r.fields(e, func(na int) []model.Attr {
 			attrsSeen += na

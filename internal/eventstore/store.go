@@ -238,8 +238,7 @@ type Store struct {
 	man       manifest
 	nextID    uint64
 
-	streamsMu sync.RWMutex
-	streams   map[string]*stream
+	streams streamRegistry
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -256,7 +255,7 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 		return nil, err
 	}
 	opts.applyDefaults()
-	s := &Store{dir: dir, opts: opts, fs: opts.fs, log: opts.Logger, streams: map[string]*stream{},
+	s := &Store{dir: dir, opts: opts, fs: opts.fs, log: opts.Logger,
 		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.m = newMetrics(opts.Registerer, s)
 	s.head = newHead(opts.Now())
@@ -387,23 +386,7 @@ func (s *Store) removeOrphans() error {
 
 // resolve implements streamResolver with the store's stream registry.
 func (s *Store) resolve(key []byte) (*stream, error) {
-	s.streamsMu.RLock()
-	st := s.streams[string(key)]
-	s.streamsMu.RUnlock()
-	if st != nil {
-		return st, nil
-	}
-	st, err := parseStreamKey(key)
-	if err != nil {
-		return nil, err
-	}
-	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
-	if old := s.streams[st.key]; old != nil {
-		return old, nil
-	}
-	s.streams[st.key] = st
-	return st, nil
+	return s.streams.resolve(key, parseStreamKey)
 }
 
 // CheckTime reports whether a row with timestamp t (Unix ns) would be

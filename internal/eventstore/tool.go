@@ -116,9 +116,13 @@ func (s *Store) ColumnStats() []ColumnStat {
 	}
 	defer sn.release()
 	m := map[string]*ColumnStat{}
+	var hdr blockHeader
 	for _, r := range sn.parts {
 		for bi := range r.p.idx.blocks {
-			bh := &r.p.idx.blocks[bi]
+			bh := &hdr
+			if err := r.p.idx.header(&r.p.idx.blocks[bi], bh); err != nil {
+				continue // not counted; queries of the block report it
+			}
 			for ci := range bh.cols {
 				c := &bh.cols[ci]
 				cs := m[c.name]

@@ -44,7 +44,8 @@ func TestTraceIDFilterUsesDirectory(t *testing.T) {
 	}
 	for _, r := range sn.parts {
 		for bi := range r.p.idx.blocks {
-			if c := r.p.idx.blocks[bi].col(model.FieldTraceID); c != nil && c.bloomLen != 0 {
+			bh := mustHeader(t, r.p.idx, bi)
+			if c := bh.col(model.FieldTraceID); c != nil && c.bloomLen != 0 {
 				t.Fatalf("block %d: trace_id column has a %d-byte bloom", bi, c.bloomLen)
 			}
 		}

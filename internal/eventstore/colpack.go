@@ -1,0 +1,259 @@
+package eventstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// An open part keeps its block headers in memory in a compact form, since
+// they cost RAM per active stream (T8): a fixed blockRef per block, and the
+// block's column headers packed into one byte slice per part, decoded into
+// a blockHeader only when a query or a merge gets past the block's time
+// range (partIndex.header). A decoded header is never kept by the part:
+// one wide query would otherwise bring the memory back.
+//
+// The packing is private to the process; index.bin keeps the format of
+// docs/format/part.md. Headers are packed from index.bin once they passed
+// every check of blockHeader.unmarshal, at part open, so a corrupt part is
+// still refused when it is opened. Per column, in order:
+//
+//	uvarint   name, an index into partIndex.names
+//	byte      type | encoding<<4
+//	byte      which of the following are present or implied (pk* bits)
+//	byte      flags, byte width        (pkExt)
+//	uvarint   present                  (absent with pkFull: present = rows)
+//	varint    min                      (pkMinSet; pkMinT: the block's minT; else 0)
+//	varint    max - min                (pkMaxSet; pkMaxT: the block's maxT; else min)
+//	string    the const value (const string and id columns), or
+//	uvarint n, n strings               (the dictionary)
+//	varint    data offset - end of the previous column's data in the block,
+//	uvarint   data length, uvarint raw length, 4 bytes crc   (pkData)
+//	varint    bloom offset - end of the previous bloom in the block,
+//	uvarint   bloom length                                     (pkBloom)
+//
+// Strings are a uvarint length and the bytes; decoded strings share the
+// packed slice's memory, which is never modified.
+
+// blockRef is a block of an open part: what time pruning and merge
+// planning read, and where its packed column headers are (24 bytes; its
+// stream is found through partIndex.blockStream).
+type blockRef struct {
+	minT, maxT int64
+	rows       uint32
+	// colsAt is where the block's packed column headers start in
+	// partIndex.cols.
+	colsAt uint32
+}
+
+const (
+	pkMinT   = 1 << 0
+	pkMinSet = 1 << 1
+	pkMaxT   = 1 << 2
+	pkMaxSet = 1 << 3
+	pkExt    = 1 << 4
+	pkFull   = 1 << 5
+	pkData   = 1 << 6
+	pkBloom  = 1 << 7
+)
+
+// colPacker packs the column headers of a part's blocks (validated by
+// blockHeader.unmarshal) while its index is parsed.
+type colPacker struct {
+	buf     []byte
+	names   []string
+	nameIdx map[string]uint32
+}
+
+// pack appends bh's column headers and returns where they start in the
+// packed bytes.
+func (pk *colPacker) pack(bh *blockHeader) (at uint32, err error) {
+	start := len(pk.buf)
+	b := binary.AppendUvarint(pk.buf, uint64(len(bh.cols)))
+	var dataEnd, bloomEnd uint64
+	for i := range bh.cols {
+		c := &bh.cols[i]
+		ni, ok := pk.nameIdx[c.name]
+		if !ok {
+			ni = uint32(len(pk.names))
+			name := strings.Clone(c.name)
+			pk.names = append(pk.names, name)
+			pk.nameIdx[name] = ni
+		}
+		b = binary.AppendUvarint(b, uint64(ni))
+		var bits byte
+		switch c.minV {
+		case 0:
+		case bh.minT:
+			bits |= pkMinT
+		default:
+			bits |= pkMinSet
+		}
+		switch c.maxV {
+		case c.minV:
+		case bh.maxT:
+			bits |= pkMaxT
+		default:
+			bits |= pkMaxSet
+		}
+		if c.flags != 0 || c.width != 0 {
+			bits |= pkExt
+		}
+		if c.present == bh.rows {
+			bits |= pkFull
+		}
+		if c.dataOff != 0 || c.dataLen != 0 || c.rawLen != 0 || c.crc != 0 {
+			bits |= pkData
+		}
+		if c.bloomOff != 0 || c.bloomLen != 0 {
+			bits |= pkBloom
+		}
+		b = append(b, byte(c.typ)|byte(c.enc)<<4, bits)
+		if bits&pkExt != 0 {
+			b = append(b, c.flags, c.width)
+		}
+		if bits&pkFull == 0 {
+			b = binary.AppendUvarint(b, uint64(c.present))
+		}
+		if bits&pkMinSet != 0 {
+			b = binary.AppendVarint(b, c.minV)
+		}
+		if bits&pkMaxSet != 0 {
+			b = binary.AppendVarint(b, c.maxV-c.minV)
+		}
+		switch {
+		case c.enc == encConst && (c.typ == ctString || c.typ == ctID):
+			b = appendStr(b, c.constStr)
+		case c.enc == encDict:
+			b = binary.AppendUvarint(b, uint64(len(c.dict)))
+			for _, s := range c.dict {
+				b = appendStr(b, s)
+			}
+		}
+		if bits&pkData != 0 {
+			b = binary.AppendVarint(b, int64(c.dataOff-dataEnd))
+			b = binary.AppendUvarint(b, uint64(c.dataLen))
+			b = binary.AppendUvarint(b, uint64(c.rawLen))
+			b = binary.LittleEndian.AppendUint32(b, c.crc)
+			dataEnd = c.dataOff + uint64(c.dataLen)
+		}
+		if bits&pkBloom != 0 {
+			b = binary.AppendVarint(b, int64(c.bloomOff-bloomEnd))
+			b = binary.AppendUvarint(b, uint64(c.bloomLen))
+			bloomEnd = c.bloomOff + uint64(c.bloomLen)
+		}
+	}
+	pk.buf = b
+	if len(b) > maxIndexRawBytes {
+		return 0, fmt.Errorf("pack column headers: %d bytes", len(b))
+	}
+	return uint32(start), nil
+}
+
+// header decodes the column headers of block b, which belongs to pi, into
+// dst, reusing dst's memory: whatever dst held before must no longer be in
+// use. Its strings share pi's memory. dst.stream is left zero: readers know
+// the block's stream, and a merge copying the block sets its new one.
+func (pi *partIndex) header(b *blockRef, dst *blockHeader) error {
+	dst.stream, dst.rows, dst.minT, dst.maxT = 0, b.rows, b.minT, b.maxT
+	if int(b.colsAt) > len(pi.cols) {
+		return fmt.Errorf("decode block header: packed headers at %d outside %d bytes", b.colsAt, len(pi.cols))
+	}
+	d := &decBuf{b: pi.cols[b.colsAt:], alias: true}
+	n := d.count(3, "packed columns")
+	dst.cols = slices.Grow(dst.cols[:0], n)[:n]
+	var dataEnd, bloomEnd uint64
+	for i := range dst.cols {
+		c := &dst.cols[i]
+		*c = columnHeader{dict: c.dict[:0]}
+		ni := d.uvarint("packed column name")
+		if d.err == nil && ni >= uint64(len(pi.names)) {
+			return fmt.Errorf("decode block header: column name %d of %d", ni, len(pi.names))
+		}
+		te := d.byte1("packed column type")
+		bits := d.byte1("packed column fields")
+		if d.err != nil {
+			return fmt.Errorf("decode block header: %w", d.err)
+		}
+		c.name, c.typ, c.enc = pi.names[ni], colType(te&15), colEnc(te>>4)
+		if bits&pkExt != 0 {
+			c.flags, c.width = d.byte1("packed column flags"), d.byte1("packed column width")
+		}
+		c.present = b.rows
+		if bits&pkFull == 0 {
+			c.present = uint32(d.uvarint("packed column present"))
+		}
+		switch {
+		case bits&pkMinSet != 0:
+			c.minV = d.varint("packed column min")
+		case bits&pkMinT != 0:
+			c.minV = b.minT
+		}
+		switch {
+		case bits&pkMaxSet != 0:
+			c.maxV = c.minV + d.varint("packed column max")
+		case bits&pkMaxT != 0:
+			c.maxV = b.maxT
+		default:
+			c.maxV = c.minV
+		}
+		switch {
+		case c.enc == encConst && (c.typ == ctString || c.typ == ctID):
+			c.constStr = d.str("packed column const")
+		case c.enc == encDict:
+			nd := d.count(1, "packed column dict")
+			c.dict = slices.Grow(c.dict, nd)[:nd]
+			for j := range c.dict {
+				c.dict[j] = d.str("packed column dict value")
+			}
+		}
+		if bits&pkData != 0 {
+			c.dataOff = dataEnd + uint64(d.varint("packed column data offset"))
+			c.dataLen = uint32(d.uvarint("packed column data length"))
+			c.rawLen = uint32(d.uvarint("packed column raw length"))
+			c.crc = d.u32("packed column crc")
+			dataEnd = c.dataOff + uint64(c.dataLen)
+		}
+		if bits&pkBloom != 0 {
+			c.bloomOff = bloomEnd + uint64(d.varint("packed column bloom offset"))
+			c.bloomLen = uint32(d.uvarint("packed column bloom length"))
+			bloomEnd = c.bloomOff + uint64(c.bloomLen)
+		}
+		if d.err == nil {
+			if err := c.check(b.rows); err != nil {
+				return fmt.Errorf("decode block header: %w", err)
+			}
+		}
+	}
+	if d.err != nil {
+		return fmt.Errorf("decode block header: %w", d.err)
+	}
+	return nil
+}
+
+// check repeats, on a column header unpacked from memory, the checks of
+// blockHeader.unmarshal that the rest of the package relies on: it costs a
+// few comparisons, and damaged memory then gives an error, not wrong rows.
+func (c *columnHeader) check(rows uint32) error {
+	switch {
+	case c.typ < ctString || c.typ > ctID || c.enc < encConst || c.enc > encDecimal || (c.typ == ctID && (c.width == 0 || c.width > 32)):
+		return fmt.Errorf("column %q: bad type %d or encoding %d", c.name, c.typ, c.enc)
+	case c.enc == encDict && (c.typ != ctString || len(c.dict) > maxDictValues):
+		return fmt.Errorf("column %q: bad dictionary", c.name)
+	case c.rawLen > maxColumnRaw:
+		return fmt.Errorf("column %q: raw length %d too large", c.name, c.rawLen)
+	case c.present > rows:
+		return fmt.Errorf("column %q: %d present of %d rows", c.name, c.present, rows)
+	}
+	return nil
+}
+
+// headerAt decodes block bi's header, its stream included, into a new
+// blockHeader (for tests; queries reuse one through header).
+func (pi *partIndex) headerAt(bi int) (blockHeader, error) {
+	var bh blockHeader
+	err := pi.header(&pi.blocks[bi], &bh)
+	bh.stream = pi.blockStream(uint32(bi))
+	return bh, err
+}
