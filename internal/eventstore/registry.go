@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -16,6 +17,28 @@ type streamRegistry struct {
 	mu     sync.RWMutex
 	byHash map[uint64]*stream
 	clash  map[string]*stream
+	// keys holds registered streams' keys back to back. Streams are never
+	// removed, so carving keys from shared chunks costs nothing later and
+	// saves each key its size-class rounding (a 49-byte key alone takes 64).
+	keys []byte
+}
+
+// keyChunk is the size of the chunks keys are carved from; longer keys keep
+// their own allocation.
+const keyChunk = 16 << 10
+
+// keep returns a copy of key in the registry's key chunks. Call with mu
+// held for writing.
+func (r *streamRegistry) keep(key string) string {
+	if len(key) == 0 || len(key) > keyChunk/16 {
+		return key
+	}
+	if cap(r.keys)-len(r.keys) < len(key) {
+		r.keys = make([]byte, 0, keyChunk)
+	}
+	start := len(r.keys)
+	r.keys = append(r.keys, key...)
+	return unsafe.String(&r.keys[start], len(key))
 }
 
 func (r *streamRegistry) lookup(key []byte, h uint64) *stream {
@@ -44,6 +67,7 @@ func (r *streamRegistry) resolve(key []byte, parse func([]byte) (*stream, error)
 	if old := r.lookup(key, h); old != nil {
 		return old, nil
 	}
+	st.key = r.keep(st.key)
 	switch {
 	case r.byHash == nil:
 		r.byHash = map[uint64]*stream{h: st}
