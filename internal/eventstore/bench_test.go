@@ -361,13 +361,17 @@ func heapInUse() uint64 {
 }
 
 // BenchmarkStreamMemory measures heap per active stream (T8): 100k streams
+// (EVENTSTORE_BENCH_STREAMS, in thousands)
 // of three labels with one small row each, while the rows are in the head
 // ("B/stream-head", the row included) and after they are flushed to a part
 // ("B/stream-flushed": stream registry plus the part's index), and once a
 // query by a stream label made the part build its label postings
 // ("B/stream-queried").
 func BenchmarkStreamMemory(b *testing.B) {
-	const n = 100_000
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("EVENTSTORE_BENCH_STREAMS")); err == nil && v >= 1000 {
+		n = v / 1000 * 1000
+	}
 	// Allocate what every process has once (zstd encoders and the like)
 	// before measuring, so the figures are per stream.
 	if s, err := Open(b.TempDir(), benchOpts()); err == nil {
@@ -419,9 +423,9 @@ func BenchmarkStreamMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		queried := heapInUse()
-		b.ReportMetric(float64(head-before)/n, "B/stream-head")
-		b.ReportMetric(float64(flushed-before)/n, "B/stream-flushed")
-		b.ReportMetric(float64(queried-before)/n, "B/stream-queried")
+		b.ReportMetric(float64(head-before)/float64(n), "B/stream-head")
+		b.ReportMetric(float64(flushed-before)/float64(n), "B/stream-flushed")
+		b.ReportMetric(float64(queried-before)/float64(n), "B/stream-queried")
 		s.Close()
 	}
 }
