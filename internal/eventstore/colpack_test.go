@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/sightline/sightline/internal/model"
@@ -473,50 +472,6 @@ func TestLabelPostings(t *testing.T) {
 		if got == nil || !slices.Equal(got, want) {
 			t.Fatalf("%v: postings give %v, want %v", tc.ms, got, want)
 		}
-	}
-}
-
-// TestStreamRegistry resolves keys, including two keys given the same
-// hash slot, to one *stream per key.
-func TestStreamRegistry(t *testing.T) {
-	var r streamRegistry
-	keyOf := func(svc string) []byte {
-		return appendStreamKey(nil, "t1", model.SignalLog, labels.FromStrings("service", svc))
-	}
-	a, err := r.resolve(keyOf("a"), parseStreamKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A clash: the slot of b's hash already holds a.
-	r.byHash[xxhash.Sum64(keyOf("b"))] = a
-	b, err := r.resolve(keyOf("b"), parseStreamKey)
-	if err != nil || b == a || b.key != string(keyOf("b")) || r.clash[b.key] != b {
-		t.Fatalf("clashing key resolved to %+v, %v", b, err)
-	}
-	for range 2 {
-		if got, _ := r.resolve(keyOf("a"), parseStreamKey); got != a {
-			t.Fatal("a resolved to a new stream")
-		}
-		if got, _ := r.resolve(keyOf("b"), parseStreamKey); got != b {
-			t.Fatal("b resolved to a new stream")
-		}
-	}
-	for i := range 1000 {
-		k := keyOf(fmt.Sprint(i))
-		st, err := r.resolve(k, parseStreamKey)
-		if err != nil || st.key != string(k) || st.labels.Get("service") != fmt.Sprint(i) {
-			t.Fatalf("key %d: %v %v", i, st, err)
-		}
-		if again, _ := r.resolve(k, parseStreamKey); again != st {
-			t.Fatalf("key %d resolved twice", i)
-		}
-	}
-	// a is in two slots (the simulated clash), b in the clash map.
-	if n := len(r.byHash) + len(r.clash); n != 1003 {
-		t.Fatalf("%d registry entries, want 1003", n)
-	}
-	if _, err := r.resolve([]byte("no signal"), parseStreamKey); err == nil {
-		t.Fatal("bad key accepted")
 	}
 }
 

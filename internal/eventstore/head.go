@@ -47,14 +47,29 @@ type head struct {
 }
 
 type headDay struct {
-	streams map[*stream]*headStream
+	streams ptrTable[headStream]
 }
 
-// headStream is a stream's rows in a head day, filed under the stream.
-// It keeps neither the stream nor time bounds: each would cost RAM per
-// active stream (8 and 16 bytes), and a query finds the bounds in the same
-// pass over the rows' times that splits them into chunks.
+// find returns the head stream of st, or nil.
+func (hd *headDay) find(st *stream) *headStream {
+	return hd.streams.find(ptrHash(st), func(hs *headStream) bool { return hs.st == st })
+}
+
+func headStreamHash(hs *headStream) uint64 { return ptrHash(hs.st) }
+
+// ptrHash mixes a stream's address into a hash whose low bits vary.
+func ptrHash(st *stream) uint64 {
+	h := uint64(uintptr(unsafe.Pointer(st)))
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	return h ^ h>>33
+}
+
+// headStream is a stream's rows in a head day. It keeps no time bounds:
+// they would cost 16 bytes per active stream, and a query finds them in
+// the same pass over the rows' times that splits them into chunks.
 type headStream struct {
+	st   *stream
 	rows []headRow
 }
 
@@ -191,42 +206,36 @@ func newHead(now time.Time) *head {
 // alias.
 func (h *head) insert(rows []headRow, streams []*stream, payloadBytes int) {
 	// Rows of a batch cycle through a few streams (services interleave): a
-	// small cache by stream address, valid for one day, saves most map
+	// small cache by stream address, valid for one day, saves most table
 	// lookups.
-	type cached struct {
-		st *stream
-		hs *headStream
-	}
-	var cache [headCacheSize]cached
+	var cache [headCacheSize]*headStream
 	h.mu.Lock()
 	var lastDay int32
 	var hd *headDay
-	var last cached
+	var hs *headStream
 	for i, r := range rows {
 		d := dayOf(r.t)
 		if hd == nil || d != lastDay {
 			hd = h.days[d]
 			if hd == nil {
-				hd = &headDay{streams: map[*stream]*headStream{}}
+				hd = &headDay{}
 				h.days[d] = hd
 			}
-			lastDay, last = d, cached{}
-			cache = [headCacheSize]cached{}
+			lastDay, hs = d, nil
+			cache = [headCacheSize]*headStream{}
 		}
-		if st := streams[i]; last.st != st {
+		if st := streams[i]; hs == nil || hs.st != st {
 			a := uintptr(unsafe.Pointer(st))
 			slot := &cache[(a>>4^a>>10)&(headCacheSize-1)]
-			if last = *slot; last.st != st {
-				hs := hd.streams[st]
-				if hs == nil {
-					hs = &headStream{}
-					hd.streams[st] = hs
+			if hs = *slot; hs == nil || hs.st != st {
+				if hs = hd.find(st); hs == nil {
+					hs = &headStream{st: st}
+					hd.streams.add(ptrHash(st), hs, headStreamHash)
 				}
-				last = cached{st, hs}
-				*slot = last
+				*slot = hs
 			}
 		}
-		last.hs.rows = append(last.hs.rows, r)
+		hs.rows = append(hs.rows, r)
 	}
 	h.mu.Unlock()
 	h.bytes.Add(int64(payloadBytes) + int64(len(rows))*headRowSize)
@@ -250,7 +259,8 @@ func (h *head) snapshot(dmin, dmax int32, keep func(*stream) bool) []headSnap {
 		if d < dmin || d > dmax {
 			continue
 		}
-		for st, hs := range hd.streams {
+		for hs := range hd.streams.all() {
+			st := hs.st
 			if keep(st) {
 				out = append(out, headSnap{st, hs.rows[:len(hs.rows):len(hs.rows)]})
 			}
@@ -268,7 +278,8 @@ func (h *head) traceRows(out []model.Event, tenant string, id model.TraceID, sta
 	defer h.mu.RUnlock()
 	n := 0
 	for _, hd := range h.days {
-		for st, hs := range hd.streams {
+		for hs := range hd.streams.all() {
+			st := hs.st
 			if st.tenant() != tenant {
 				continue
 			}
@@ -300,8 +311,9 @@ type headGroup struct {
 func (h *head) groupsByDay() map[int32][]headGroup {
 	out := map[int32][]headGroup{}
 	for d, hd := range h.days {
-		groups := make([]headGroup, 0, len(hd.streams))
-		for st, hs := range hd.streams {
+		groups := make([]headGroup, 0, hd.streams.len())
+		for hs := range hd.streams.all() {
+			st := hs.st
 			rows := slices.Clone(hs.rows)
 			slices.SortStableFunc(rows, func(a, b headRow) int { return cmpInt(a.t, b.t) })
 			groups = append(groups, headGroup{st: st, rows: rows})

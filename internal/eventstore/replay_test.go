@@ -166,7 +166,8 @@ func TestHeadInsertGroupsManyStreams(t *testing.T) {
 	got := 0
 	var dec headDecoder
 	for d, hd := range h.days {
-		for st, hs := range hd.streams {
+		for hs := range hd.streams.all() {
+			st := hs.st
 			w := want[dk{d, st.key}]
 			if len(hs.rows) != len(w) {
 				t.Fatalf("day %d stream %q: %d rows, want %d", d, st.key, len(hs.rows), len(w))
