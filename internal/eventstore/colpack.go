@@ -19,12 +19,15 @@ import (
 // every check of blockHeader.unmarshal, at part open, so a corrupt part is
 // still refused when it is opened. A block's packed headers are:
 //
-//	uvarint   columns<<2 | 2 if a data base follows | 1 if a bloom base does
-//	uvarint   data base, uvarint bloom base: offsets columns' are relative to
+//	uvarint   columns<<3 | 4 if no two columns share a name
+//	          | 2 if a data base follows | 1 if a bloom base does
+//	uvarint   data base, uvarint bloom base (the columns' data and bloom
+//	          offsets are relative to them)
 //
 // and per column, a uvarint name (an index into partIndex.names) and the
 // uvarint length of the rest, so that a query can unpack only the columns
-// it filters on (partIndex.headerOf) and step over the others:
+// it filters on (partIndex.headerOf), step over the others and stop once it
+// has them all when names are unique:
 //
 //	byte      type | encoding<<4
 //	byte      which of the following are present or implied (pk* bits)
@@ -70,6 +73,9 @@ type colPacker struct {
 	col     []byte // one column's packed fields
 	names   []string
 	nameIdx map[string]uint32
+	// seen[name] is the number of the last block (blocks) holding it.
+	seen   []uint32
+	blocks uint32
 }
 
 // pack appends bh's column headers and returns where they start in the
@@ -87,7 +93,19 @@ func (pk *colPacker) pack(bh *blockHeader) (at uint32, err error) {
 			bloomBase, hasBloom = c.bloomOff, true
 		}
 	}
-	head := uint64(len(bh.cols)) << 2
+	pk.blocks++
+	unique := true
+	for i := range bh.cols {
+		ni := pk.name(bh.cols[i].name)
+		if pk.seen[ni] == pk.blocks {
+			unique = false
+		}
+		pk.seen[ni] = pk.blocks
+	}
+	head := uint64(len(bh.cols)) << 3
+	if unique {
+		head |= 4
+	}
 	if hasData {
 		head |= 2
 	}
@@ -103,14 +121,7 @@ func (pk *colPacker) pack(bh *blockHeader) (at uint32, err error) {
 	}
 	for i := range bh.cols {
 		c := &bh.cols[i]
-		ni, ok := pk.nameIdx[c.name]
-		if !ok {
-			ni = uint32(len(pk.names))
-			name := strings.Clone(c.name)
-			pk.names = append(pk.names, name)
-			pk.nameIdx[name] = ni
-		}
-		b = binary.AppendUvarint(b, uint64(ni))
+		b = binary.AppendUvarint(b, uint64(pk.name(c.name)))
 		pk.col = packColumn(pk.col[:0], c, bh, dataBase, bloomBase)
 		b = binary.AppendUvarint(b, uint64(len(pk.col)))
 		b = append(b, pk.col...)
@@ -120,6 +131,19 @@ func (pk *colPacker) pack(bh *blockHeader) (at uint32, err error) {
 		return 0, fmt.Errorf("pack column headers: %d bytes", len(b))
 	}
 	return uint32(start), nil
+}
+
+// name returns the index of a column name, adding it when new.
+func (pk *colPacker) name(s string) uint32 {
+	ni, ok := pk.nameIdx[s]
+	if !ok {
+		ni = uint32(len(pk.names))
+		s = strings.Clone(s)
+		pk.names = append(pk.names, s)
+		pk.nameIdx[s] = ni
+		pk.seen = append(pk.seen, 0)
+	}
+	return ni
 }
 
 func colHasData(c *columnHeader) bool {
@@ -232,7 +256,7 @@ func (pi *partIndex) unpack(b *blockRef, dst *blockHeader, want []uint32, all bo
 	if head&1 != 0 {
 		bloomBase = d.uvarint("packed bloom base")
 	}
-	n := head >> 2
+	n, unique := head>>3, head&4 != 0
 	if d.err != nil {
 		return fmt.Errorf("decode block header: %w", d.err)
 	}
@@ -243,6 +267,9 @@ func (pi *partIndex) unpack(b *blockRef, dst *blockHeader, want []uint32, all bo
 		dst.cols = slices.Grow(dst.cols, int(n))
 	}
 	for range n {
+		if unique && !all && len(dst.cols) == len(want) {
+			break // the block has no other column of those names
+		}
 		ni := d.uvarint("packed column name")
 		size := d.uvarint("packed column size")
 		if d.err != nil {

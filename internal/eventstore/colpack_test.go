@@ -215,11 +215,17 @@ func TestPackHeadersRoundTrip(t *testing.T) {
 }
 
 // TestHeaderOf checks that unpacking only some columns gives exactly those
-// columns of the full header, for every block of flushed and merged parts.
+// columns of the full header, for every block of flushed parts, with
+// unique column names and with two columns of one name ("mixed").
 func TestHeaderOf(t *testing.T) {
 	s := openTest(t, t.TempDir(), testOpts())
+	var spans []model.Event
+	for _, e := range blockRows(300) {
+		e.Time = baseTime.Add(time.Duration(len(spans)) * time.Millisecond).UnixNano()
+		spans = append(spans, *e)
+	}
 	for k := range 2 {
-		if err := s.Append(context.Background(), append(mixedMergeRows(k), genRows(400, 0)...)); err != nil {
+		if err := s.Append(context.Background(), append(append(mixedMergeRows(k), genRows(400, 0)...), spans...)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Flush(); err != nil {
@@ -234,6 +240,7 @@ func TestHeaderOf(t *testing.T) {
 	checked := 0
 	for _, wantNames := range [][]string{
 		{model.FieldBody}, {"pod", model.FieldTraceID}, {"seq", "latency", "nope"}, {"nope"}, nil,
+		{"mixed"}, {model.FieldBody, "mixed", "hexid"},
 	} {
 		for _, r := range sn.parts {
 			pi := r.p.idx
