@@ -339,9 +339,19 @@ func unpackColumn(fields []byte, c *columnHeader, b *blockRef, dataBase, bloomBa
 	case c.enc == encDict:
 		nd := d.count(1, "dict")
 		c.dict = slices.Grow(c.dict, nd)[:nd]
+		// The planner unpacks the dictionaries of the columns it filters on
+		// for every block in range: short values take the fast path.
+		p := d.b
 		for j := range c.dict {
+			if len(p) > 0 && p[0] < 0x80 && int(p[0]) < len(p) {
+				c.dict[j], p = bytesToString(p[1:1+p[0]]), p[1+p[0]:]
+				continue
+			}
+			d.b = p
 			c.dict[j] = d.str("dict value")
+			p = d.b
 		}
+		d.b = p
 	}
 	if bits&pkData != 0 {
 		c.dataOff = dataBase + uint64(d.varint("data offset"))
