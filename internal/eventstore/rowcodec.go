@@ -190,6 +190,8 @@ func (d *rowDecoder) decode(payload []byte, shared bool) ([]model.Event, []*stre
 	}
 	var lastKey []byte
 	var lastSt *stream
+	var tenant string // lastSt's, read from its key once
+	var sig model.Signal
 	attrsSeen := 0
 	for i := range n {
 		key := r.bytesN(r.uvarint())
@@ -207,9 +209,10 @@ func (d *rowDecoder) decode(payload []byte, shared bool) ([]model.Event, []*stre
 				*slot = st
 			}
 			lastSt, lastKey = st, key
+			tenant, sig = st.tenant(), st.signal()
 		}
 		e := &dst[i]
-		e.Tenant, e.Signal, e.Stream = st.tenant(), st.signal(), st.labels
+		e.Tenant, e.Signal, e.Stream = tenant, sig, st.labels
 		streams[i] = st
 		e.Time = r.varint()
 		// Empty strings are left as zeroed: a pointer store costs a write
