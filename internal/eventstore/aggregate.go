@@ -81,12 +81,14 @@ func (s *Store) FieldValues(ctx context.Context, q Query, field string, limit in
 	var st QueryStats
 	counts := map[string]int64{}
 	var hdr blockHeader
+	var want []uint32
 	whole := func(c *candidate) bool {
 		if v := c.st.labels.Get(field); v != "" {
 			counts[v] += int64(c.bh.rows)
 			return true
 		}
-		if c.part.idx.header(c.bh, &hdr) != nil {
+		want = c.part.idx.nameIndexes(want[:0], field)
+		if c.part.idx.headerOf(c.bh, &hdr, want) != nil {
 			return false // reading the block reports the error
 		}
 		for i := range hdr.cols {
@@ -285,6 +287,7 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 	p := &plan{q: &Query{Tenant: tenant}, start: start, end: end, filters: []*cfilter{f}, allSignals: true}
 	var sel []int32
 	var hdr blockHeader
+	var want []uint32
 	for _, r := range sn.parts {
 		pt := r.p
 		if pt.info.MaxTime < start || pt.info.MinTime >= end {
@@ -307,7 +310,8 @@ func (s *Store) TraceByID(ctx context.Context, tenant string, id model.TraceID, 
 			// The directory keys blocks by an id's first 4 bytes, which
 			// are zero for every padded 64-bit id; such blocks keep a
 			// trace_id bloom that tells them apart.
-			if err := pt.idx.header(bh, &hdr); err != nil {
+			want = pt.idx.nameIndexes(want[:0], model.FieldTraceID)
+			if err := pt.idx.headerOf(bh, &hdr, want); err != nil {
 				return nil, st, fmt.Errorf("find trace: %w", err)
 			}
 			if c := hdr.col(model.FieldTraceID); c != nil && c.bloomLen > 0 {

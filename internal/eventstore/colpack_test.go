@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -212,6 +213,63 @@ func TestPackHeadersRoundTrip(t *testing.T) {
 	}
 }
 
+// TestHeaderOf checks that unpacking only some columns gives exactly those
+// columns of the full header, for every block of flushed parts, with
+// unique column names and with two columns of one name ("mixed").
+func TestHeaderOf(t *testing.T) {
+	s := openTest(t, t.TempDir(), testOpts())
+	var spans []model.Event
+	for _, e := range blockRows(300) {
+		e.Time = baseTime.Add(time.Duration(len(spans)) * time.Millisecond).UnixNano()
+		spans = append(spans, *e)
+	}
+	for k := range 2 {
+		if err := s.Append(context.Background(), append(append(mixedMergeRows(k), genRows(400, 0)...), spans...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sn, err := s.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.release()
+	checked := 0
+	for _, wantNames := range [][]string{
+		{model.FieldBody}, {"pod", model.FieldTraceID}, {"seq", "latency", "nope"}, {"nope"}, nil,
+		{"mixed"}, {model.FieldBody, "mixed", "hexid"},
+	} {
+		for _, r := range sn.parts {
+			pi := r.p.idx
+			want := pi.nameIndexes(nil, wantNames...)
+			var got blockHeader
+			for bi := range pi.blocks {
+				full := mustHeader(t, pi, bi)
+				full.stream = 0
+				sub := full
+				sub.cols = nil
+				for _, c := range full.cols {
+					if slices.Contains(wantNames, c.name) {
+						sub.cols = append(sub.cols, c)
+					}
+				}
+				if err := pi.headerOf(&pi.blocks[bi], &got, want); err != nil {
+					t.Fatal(err)
+				}
+				if !sameHeader(got, sub) {
+					t.Fatalf("%v of block %d: got\n%+v\nwant\n%+v", wantNames, bi, got, sub)
+				}
+				checked += len(sub.cols)
+			}
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("only %d columns checked", checked)
+	}
+}
+
 // TestPackedHeadersDamaged damages the packed headers in memory: decoding
 // returns an error (or a header that passes the open-time checks), never
 // panics, and a query reaching a damaged block fails instead of returning
@@ -255,10 +313,21 @@ func TestPackedHeadersDamaged(t *testing.T) {
 		t.Fatal("no damage detected")
 	}
 
-	// A type byte out of range: the first column's (count, name, type).
+	// A type byte out of range: the first column's, after the block's
+	// column count and bases and the column's name and size.
 	copy(pi.cols, orig)
 	ref := &pi.blocks[0]
-	pi.cols[ref.colsAt+2] = 0xff
+	d := &decBuf{b: pi.cols[ref.colsAt:]}
+	head := d.uvarint("head")
+	for range bits.OnesCount64(head & 3) {
+		d.uvarint("base")
+	}
+	d.uvarint("name")
+	d.uvarint("size")
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	pi.cols[len(pi.cols)-len(d.b)] = 0xff
 	if err := pi.header(ref, &hdr); err == nil || !strings.Contains(err.Error(), "bad type") {
 		t.Fatalf("damaged type: %v", err)
 	}
@@ -502,6 +571,21 @@ func FuzzPackedHeaders(f *testing.F) {
 		var got blockHeader
 		if pi.header(&ref, &got) != nil {
 			return
+		}
+		// Unpacking some columns gives those of the full header.
+		var some blockHeader
+		if err := pi.headerOf(&ref, &some, []uint32{0, 2}); err != nil {
+			t.Fatalf("full header accepted, some columns not: %v", err)
+		}
+		sub := got
+		sub.cols = nil
+		for _, c := range got.cols {
+			if len(pi.names) > 0 && c.name == pi.names[0] || len(pi.names) > 2 && c.name == pi.names[2] {
+				sub.cols = append(sub.cols, c)
+			}
+		}
+		if !sameHeader(some, sub) {
+			t.Fatalf("columns 0 and 2: %+v, full header has %+v", some, sub)
 		}
 		again := colPacker{nameIdx: map[string]uint32{}}
 		at, err := again.pack(&got)

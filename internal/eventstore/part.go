@@ -379,9 +379,10 @@ type partIndex struct {
 	streams []*stream
 	blocks  []blockRef
 	// cols holds every block's packed column headers; names holds the
-	// column names they refer to.
-	cols  []byte
-	names []string
+	// column names they refer to, nameIdx their indexes.
+	cols    []byte
+	names   []string
+	nameIdx map[string]uint32
 	// The blocks of stream i are streamStart[i] to streamStart[i+1]-1
 	// (blocks are ordered by stream).
 	streamStart []uint32
@@ -514,7 +515,7 @@ func parseIndexBody(body []byte, res streamResolver) (*partIndex, error) {
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("decode part index: %d trailing bytes", len(d.b))
 	}
-	pi.cols, pi.names = slices.Clip(pk.buf), slices.Clip(pk.names)
+	pi.cols, pi.names, pi.nameIdx = slices.Clip(pk.buf), slices.Clip(pk.names), pk.nameIdx
 	if cap(pk.buf) > len(pk.buf)+len(pk.buf)/8 {
 		pi.cols = slices.Clone(pk.buf)
 	}

@@ -217,9 +217,16 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 	days := map[string]bool{}
 	var dir traceDirLookup
 	// Column headers are decoded (into hdr, reused) only for blocks in the
-	// time range and only when a filter can exclude a block by them.
+	// time range, only when a filter can exclude a block by them, and only
+	// those of the filters' fields (want: their indexes in a part's names).
 	var hdr blockHeader
-	needHdr := slices.ContainsFunc(p.filters, func(f *cfilter) bool { return !f.Not && !f.matchAbsent() })
+	var fields []string
+	for _, f := range p.filters {
+		if !f.Not && !f.matchAbsent() {
+			fields = append(fields, f.Field)
+		}
+	}
+	var want []uint32
 	for _, r := range sn.parts {
 		pt := r.p
 		if pt.info.MaxTime < p.start || pt.info.MinTime >= p.end {
@@ -227,6 +234,7 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 		}
 		st.PartsSearched++
 		days[pt.info.Day] = true
+		want = pt.idx.nameIndexes(want[:0], fields...)
 		for si := range pt.streamCandidates(p.q.Matchers) {
 			strm := pt.idx.streams[si]
 			if !p.streamMatches(strm) {
@@ -245,8 +253,8 @@ func (s *Store) candidates(ctx context.Context, sn *snapshot, p *plan, st *Query
 					continue
 				}
 				ok, bloomSkip := true, false
-				if needHdr {
-					if err := pt.idx.header(bh, &hdr); err != nil {
+				if len(fields) > 0 {
+					if err := pt.idx.headerOf(bh, &hdr, want); err != nil {
 						return nil, fmt.Errorf("read block of part %s: %w", pt.info.ID, err)
 					}
 					var err error
