@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sightline/sightline/internal/model"
 )
 
 func TestMetricsAndWALCheckpoint(t *testing.T) {
@@ -37,7 +39,20 @@ func TestMetricsAndWALCheckpoint(t *testing.T) {
 	if len(after) != 1 || s.Stats().WALBytes >= walBefore {
 		t.Fatalf("checkpoint kept %d of %d segments (%d → %d bytes)", len(after), len(segs), walBefore, s.Stats().WALBytes)
 	}
-	queryAll(t, s, Query{Tenant: "t1", Filters: []Filter{{Op: OpPhrase, Value: "zymurgy"}}})
+	var res QueryResult
+	var err error
+	if res, err = s.Query(context.Background(), Query{Tenant: "t1", Filters: []Filter{{Op: OpPhrase, Value: "absentword"}}},
+		func(*model.Event) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	// The skipped-blocks counters add up to what the query's stats say.
+	if res.Stats.BlocksBloom == 0 {
+		t.Fatalf("an absent word skipped no block by bloom: %+v", res.Stats)
+	}
+	skipped := testutil.ToFloat64(s.m.blocksSkipped.WithLabelValues("time")) + testutil.ToFloat64(s.m.blocksSkipped.WithLabelValues("header"))
+	if bloom := testutil.ToFloat64(s.m.blocksSkipped.WithLabelValues("bloom")); bloom != float64(res.Stats.BlocksBloom) || skipped != float64(res.Stats.BlocksPruned) {
+		t.Errorf("blocks skipped: bloom %v, time+header %v; query stats %+v", bloom, skipped, res.Stats)
+	}
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
