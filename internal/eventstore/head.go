@@ -29,8 +29,9 @@ func dayName(d int32) string {
 }
 
 // head holds acknowledged rows not yet in parts. Rows stay in their WAL
-// encoding (headRow), inside the payloads the WAL was given or replayed, and
-// are decoded when a query or a flush reads them: a decoded row costs about
+// encoding (headRow): appended rows in a copy of their batch without the
+// stream keys, replayed rows in the WAL segments replay read. They are
+// decoded when a query or a flush reads them: a decoded row costs about
 // 184 bytes plus 48 per attribute and eight pointers for the GC to trace, an
 // encoded one 24 bytes beside its payload. Rows are immutable once
 // inserted; slices only grow, so a snapshot of a slice header stays valid.
@@ -140,13 +141,6 @@ func (d *headDecoder) decode(st *stream, r headRow) (*model.Event, error) {
 		return d.attrs
 	})
 	return &d.e, err
-}
-
-// keepEvent copies a decoded head row so that it outlives its decoder.
-func keepEvent(e *model.Event) *model.Event {
-	c := *e
-	c.Attrs = slices.Clone(e.Attrs)
-	return &c
 }
 
 // indexBatch checks a WAL payload and appends, per row, a headRow pointing
