@@ -275,13 +275,7 @@ func TestHeaderOf(t *testing.T) {
 // panics, and a query reaching a damaged block fails instead of returning
 // rows.
 func TestPackedHeadersDamaged(t *testing.T) {
-	s := openTest(t, t.TempDir(), testOpts())
-	if err := s.Append(context.Background(), genRows(3000, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	s := flushedGenStore(t, 3000)
 	sn, err := s.snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -439,13 +433,7 @@ func TestOpenedPartMemory(t *testing.T) {
 // headers from several goroutines (for the race detector: the packed
 // headers are shared, decoded headers are not).
 func TestConcurrentHeaderDecoding(t *testing.T) {
-	s := openTest(t, t.TempDir(), testOpts())
-	if err := s.Append(context.Background(), genRows(3000, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	s := flushedGenStore(t, 3000)
 	q := Query{Tenant: "t1", Filters: []Filter{{Field: "pod", Op: OpEqual, Value: "pod-2"}}}
 	want := len(queryAll(t, s, q))
 	var wg sync.WaitGroup
@@ -602,4 +590,19 @@ func FuzzPackedHeaders(f *testing.F) {
 			t.Fatalf("repacked header differs:\n%+v\n%+v", got, got2)
 		}
 	})
+}
+
+// flushedGenStore opens a store in a temporary directory holding n genRows
+// rows flushed to one part; it is closed when the test ends.
+func flushedGenStore(t *testing.T, n int) *Store {
+	t.Helper()
+	s := openTest(t, t.TempDir(), testOpts())
+	t.Cleanup(func() { s.Close() })
+	if err := s.Append(context.Background(), genRows(n, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
