@@ -188,3 +188,25 @@ func TestTruncatedThenRenamedKeepsOrder(t *testing.T) {
 	h.poll()
 	h.expect("a.log.2:two: after the truncation", "a.log:three: in the new file")
 }
+
+// Regression: a copytruncate that lands between a poll's glob and its
+// truncation check left the copy unseen in that poll, so the truncated
+// file's new lines were read first and the copy's last lines a poll later
+// (out of order; seen once in the agent's end-to-end rotation test).
+func TestCopyTruncateBetweenGlobAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendFile(t, p, "one: read before the copy is made, padded past the fingerprint\n")
+	h := newHarness(t, opts(dir), nil)
+	h.poll()
+	h.expect("a.log:one: read before the copy is made, padded past the fingerprint")
+	appendFile(t, p, "two: written before the copy\n")
+	h.tl.afterGlob = func() {
+		h.tl.afterGlob = nil
+		copyTruncate(t, p, p+".1")
+		appendFile(t, p, "three: written after the truncation\n")
+	}
+	h.poll()
+	h.poll()
+	h.expect("a.log:two: written before the copy", "a.log:three: written after the truncation")
+}

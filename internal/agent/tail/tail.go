@@ -156,6 +156,9 @@ type Tailer struct {
 	nextID    uint64
 	firstPoll bool
 	now       func() time.Time
+	// afterGlob, when set (tests), runs between a poll's glob and its
+	// truncation checks: where a copytruncate can land unseen.
+	afterGlob func()
 
 	mu  sync.Mutex // guards lag
 	lag map[string]int64
@@ -274,24 +277,9 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 	first := t.firstPoll
 	t.firstPoll = false
 
-	type match struct {
-		path string
-		key  checkpoint.Key
-		size int64
-	}
-	var found []match
-	seen := map[checkpoint.Key]bool{}
-	for _, path := range t.glob() {
-		fi, err := os.Stat(path)
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		key := fileKey(fi)
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		found = append(found, match{path, key, fi.Size()})
+	found, seen := t.discover()
+	if t.afterGlob != nil {
+		t.afterGlob()
 	}
 
 	// 1. Readers whose file left the globs: drain, close when idle.
@@ -313,6 +301,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 		}
 	}
 	// 2. Readers still in the globs: detect truncation, then read.
+	anyTruncated := false
 	for _, m := range found {
 		r := t.readers[m.key]
 		if r == nil {
@@ -329,6 +318,7 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 			continue
 		}
 		if truncated {
+			anyTruncated = true
 			t.log.Info("file truncated; reading it again from the start", "path", r.src.Path, "offset", r.lineStart)
 			t.rotated = append(t.rotated, rotatedHead{fp: r.fp, offset: r.lineStart, path: r.src.Path, expires: now.Add(t.opts.RotatedMemory)})
 			f := r.f
@@ -346,7 +336,14 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 		}
 	}
 	// 3. New files. Copies of truncated files (copytruncate) are read
-	// first: they hold the lines written before the truncation.
+	// first: they hold the lines written before the truncation. A
+	// truncation seen above may have happened after the glob, with its
+	// copy missing or empty there; the copy was complete before the
+	// truncation, so globbing again finds it before the truncated file's
+	// new lines are read.
+	if anyTruncated {
+		found, _ = t.discover()
+	}
 	t.pruneRotated(now)
 	var copies, fresh []*reader
 	foundPaths := make(map[checkpoint.Key]string, len(found))
@@ -417,6 +414,34 @@ func (t *Tailer) Poll(ctx context.Context, out chan<- Chunk) error {
 	}
 	t.m.FilesOpen.Set(float64(len(t.readers)))
 	return nil
+}
+
+// globMatch is a regular file matched by the globs, with its size when
+// stat'ed.
+type globMatch struct {
+	path string
+	key  checkpoint.Key
+	size int64
+}
+
+// discover globs and stats the matching regular files, each file once
+// (by device and inode), and returns them and the set of their keys.
+func (t *Tailer) discover() ([]globMatch, map[checkpoint.Key]bool) {
+	var found []globMatch
+	seen := map[checkpoint.Key]bool{}
+	for _, path := range t.glob() {
+		fi, err := os.Stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		key := fileKey(fi)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		found = append(found, globMatch{path, key, fi.Size()})
+	}
+	return found, seen
 }
 
 func (t *Tailer) glob() []string {
