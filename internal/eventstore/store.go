@@ -673,17 +673,6 @@ func (s *Store) openParts(infos []partInfo) ([]*partRef, error) {
 // groupSource yields stream groups in key order; ok is false at the end.
 type groupSource func() (g streamRows, ok bool, err error)
 
-func sliceSource(groups []streamRows) groupSource {
-	i := 0
-	return func() (streamRows, bool, error) {
-		if i >= len(groups) {
-			return streamRows{}, false, nil
-		}
-		i++
-		return groups[i-1], true, nil
-	}
-}
-
 // writeNewPart writes a part under tmp/ and renames it into its partition.
 func (s *Store) writeNewPart(man *manifest, day string, src groupSource, fast bool) (partInfo, error) {
 	return s.writePart(s.reservePartID(man), day, rowSegs(src), fast)
