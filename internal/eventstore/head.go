@@ -96,31 +96,11 @@ func (r headRow) decode(st *stream, e *model.Event, attrs func(n int) []model.At
 	return nil
 }
 
-// rowLead is a head row's leading fields, read without decoding the rest:
-// what trace lookups, tiebreaks and level counts need. Strings alias the
-// payload.
-type rowLead struct {
-	body, severity, name string
-	traceID              model.TraceID
-	spanID               model.SpanID
-}
-
+// lead reads the row's leading fields without decoding the rest.
 func (r headRow) lead() (l rowLead) {
 	rd := rowReader{b: r.bytes()}
 	rd.varint()
-	l.body = rd.str()
-	l.severity = rd.str()
-	fl := rd.byte1()
-	if fl&idTrace != 0 {
-		copy(l.traceID[:], rd.bytesN(16))
-	}
-	if fl&idSpan != 0 {
-		copy(l.spanID[:], rd.bytesN(8))
-	}
-	if fl&idParent != 0 {
-		rd.bytesN(8)
-	}
-	l.name = rd.str()
+	rd.lead(&l)
 	return l
 }
 

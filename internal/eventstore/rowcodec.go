@@ -234,26 +234,19 @@ func (c *streamCache) read(r *rowReader) (*stream, error) {
 // It accepts exactly the rows skipFields accepts.
 func (r *rowReader) fields(e *model.Event, attrs func(n int) []model.Attr) error {
 	e.Time = r.varint()
+	var l rowLead
+	r.lead(&l)
 	// Empty strings are left as zeroed: a pointer store costs a write
 	// barrier while the GC marks.
-	if v := r.str(); v != "" {
-		e.Body = v
+	if l.body != "" {
+		e.Body = l.body
 	}
-	if v := r.str(); v != "" {
-		e.Severity = v
+	if l.severity != "" {
+		e.Severity = l.severity
 	}
-	fl := r.byte1()
-	if fl&idTrace != 0 {
-		copy(e.TraceID[:], r.bytesN(16))
-	}
-	if fl&idSpan != 0 {
-		copy(e.SpanID[:], r.bytesN(8))
-	}
-	if fl&idParent != 0 {
-		copy(e.ParentSpanID[:], r.bytesN(8))
-	}
-	if v := r.str(); v != "" {
-		e.Name = v
+	e.TraceID, e.SpanID, e.ParentSpanID = l.traceID, l.spanID, l.parentID
+	if l.name != "" {
+		e.Name = l.name
 	}
 	e.Kind = model.SpanKind(r.byte1())
 	e.StatusCode = model.StatusCode(r.byte1())
@@ -292,6 +285,32 @@ func (r *rowReader) fields(e *model.Event, attrs func(n int) []model.Attr) error
 	}
 	e.Attrs = as
 	return nil
+}
+
+// rowLead is a row's leading fields, from its body to its name: what trace
+// lookups, tiebreaks and level counts read without decoding the rest of a
+// head row. Strings alias the payload.
+type rowLead struct {
+	body, severity, name string
+	traceID              model.TraceID
+	spanID, parentID     model.SpanID
+}
+
+// lead reads a row's leading fields; the reader stands after the row's time.
+func (r *rowReader) lead(l *rowLead) {
+	l.body = r.str()
+	l.severity = r.str()
+	fl := r.byte1()
+	if fl&idTrace != 0 {
+		copy(l.traceID[:], r.bytesN(16))
+	}
+	if fl&idSpan != 0 {
+		copy(l.spanID[:], r.bytesN(8))
+	}
+	if fl&idParent != 0 {
+		copy(l.parentID[:], r.bytesN(8))
+	}
+	l.name = r.str()
 }
 
 // attrCount reads a row's attribute count, bounded by the bytes left.
