@@ -279,7 +279,7 @@ func (n *Notifier) ApplyConfig(cfg Config) error {
 	if n.dispatcher != nil {
 		n.dispatcher.Stop()
 	}
-	inh := inhibit.NewInhibitor(n.alerts, conf.InhibitRules, n.logger, eventrecorder.NopRecorder())
+	inh := inhibit.NewInhibitor(settledAlerts{n.alerts, inhibitSettle}, conf.InhibitRules, n.logger, eventrecorder.NopRecorder())
 	pipeline := n.builder.New(receivers, func() time.Duration { return 0 }, inh, n.silencer,
 		timeinterval.NewIntervener(intervals), n.marker, n.nflog, nil)
 	n.api.Update(conf, func(ctx context.Context, ls model.LabelSet) {

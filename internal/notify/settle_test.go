@@ -1,0 +1,147 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/notifier"
+)
+
+// hookLog records what a webhook receiver got, as "alertname:status".
+type hookLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (h *hookLog) handler(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Alerts []struct {
+				Status string            `json:"status"`
+				Labels map[string]string `json:"labels"`
+			} `json:"alerts"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, a := range m.Alerts {
+			h.got = append(h.got, a.Labels["alertname"]+":"+a.Status)
+		}
+	})
+}
+
+func (h *hookLog) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.got...)
+}
+
+func (h *hookLog) has(s string) bool {
+	for _, g := range h.list() {
+		if g == s {
+			return true
+		}
+	}
+	return false
+}
+
+const inhibitConf = `route: {receiver: w, group_by: [alertname], group_wait: 10ms, group_interval: 50ms, repeat_interval: 1h}
+receivers:
+- name: w
+  webhook_configs: [{url: %q, send_resolved: true}]
+inhibit_rules:
+- source_matchers: [severity="critical"]
+  target_matchers: [severity="warning"]
+  equal: [service]
+`
+
+func severe(name, severity string) *notifier.Alert {
+	a := firing(name)
+	a.Labels = labels.FromStrings("alertname", name, "service", "checkout", "severity", severity)
+	return a
+}
+
+func resolved(a *notifier.Alert) *notifier.Alert {
+	r := *a
+	r.EndsAt = time.Now()
+	return &r
+}
+
+// The inhibitor and the dispatcher read alerts on separate goroutines, so
+// the dispatcher may learn of a warning's resolution a little after the
+// inhibitor learnt that the critical alert inhibiting it resolved. The
+// test makes that lag long (several group intervals): the warning must
+// still never be notified as firing.
+func TestInhibitedAlertResolvingJustAfterItsSourceIsNotNotified(t *testing.T) {
+	var h hookLog
+	srv := httptest.NewServer(h.handler(t))
+	defer srv.Close()
+	n, _ := newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
+	crit, warn := severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
+	n.Send(crit, warn)
+	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	time.Sleep(200 * time.Millisecond)
+
+	n.Send(resolved(crit))
+	time.Sleep(300 * time.Millisecond) // six group intervals of the warning's group
+	n.Send(resolved(warn))
+	waitFor(t, "the critical resolution", func() bool { return h.has("HighErrors:resolved") })
+	time.Sleep(inhibitSettle + 300*time.Millisecond)
+	if got := h.list(); len(got) != 2 {
+		t.Fatalf("notifications %v, want only HighErrors firing and resolved", got)
+	}
+}
+
+// A warning that keeps firing after its critical alert resolved is
+// notified, just held back by the settle delay.
+func TestInhibitionLiftsAfterSourceResolves(t *testing.T) {
+	var h hookLog
+	srv := httptest.NewServer(h.handler(t))
+	defer srv.Close()
+	n, _ := newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
+	crit, warn := severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
+	n.Send(crit, warn)
+	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	time.Sleep(200 * time.Millisecond)
+	if h.has("ErrorsWarning:firing") {
+		t.Fatal("inhibited warning was notified")
+	}
+	start := time.Now()
+	n.Send(resolved(crit))
+	waitFor(t, "the warning once its source resolved", func() bool { return h.has("ErrorsWarning:firing") })
+	if d := time.Since(start); d < inhibitSettle/2 || d > inhibitSettle+2*time.Second {
+		t.Errorf("warning notified %s after the critical resolved, want about %s", d, inhibitSettle)
+	}
+}
+
+// A resolution held back must not overwrite a newer firing update of the
+// same alert: the critical fires again inside the settle delay, so the
+// warning stays inhibited.
+func TestStaleResolutionDoesNotLiftInhibition(t *testing.T) {
+	var h hookLog
+	srv := httptest.NewServer(h.handler(t))
+	defer srv.Close()
+	n, _ := newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
+	crit, warn := severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
+	n.Send(crit, warn)
+	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	n.Send(resolved(crit))
+	time.Sleep(inhibitSettle / 4)
+	again := *crit
+	again.StartsAt = time.Now()
+	n.Send(&again)
+	time.Sleep(inhibitSettle + 500*time.Millisecond)
+	if h.has("ErrorsWarning:firing") {
+		t.Fatalf("warning notified although its source fired again: %v", h.list())
+	}
+}
