@@ -218,6 +218,17 @@ func (h *head) insert(rows []headRow, streams []*stream, payloadBytes int) {
 
 const headCacheSize = 32
 
+// eachStream calls fn with every stream of the head.
+func (h *head) eachStream(fn func(*stream)) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, hd := range h.days {
+		for hs := range hd.streams.all() {
+			fn(hs.st)
+		}
+	}
+}
+
 // headSnap is a stream's rows at snapshot time.
 type headSnap struct {
 	st   *stream

@@ -18,6 +18,9 @@ type metrics struct {
 	blocksSkipped  *prometheus.CounterVec
 	queryDuration  *prometheus.HistogramVec
 	walReplayBytes prometheus.Counter
+	// streamsReleased counts streams dropped from the registry once
+	// retention removed their last part.
+	streamsReleased prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
@@ -48,12 +51,17 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 			Help: "Event store query latency by kind.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"kind"}),
 		walReplayBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_events_wal_replayed_bytes_total",
 			Help: "WAL payload bytes replayed at start-up."}),
+		streamsReleased: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_events_streams_released_total",
+			Help: "Streams forgotten after retention deleted the last part holding them."}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.rowsIngested, m.bytesIngested, m.rejected, m.flushes, m.flushFailures, m.merges,
 		m.mergeFailures, m.partsDropped, m.bloomChecks, m.blocksRead, m.blocksSkipped, m.queryDuration, m.walReplayBytes,
+		m.streamsReleased,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sightline_events_streams",
+			Help: "Streams known to the event store (in the head or a part)."}, func() float64 { return float64(s.streams.len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sightline_events_parts",
 			Help: "On-disk parts."}, func() float64 { return float64(s.Stats().Parts) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sightline_events_disk_bytes",

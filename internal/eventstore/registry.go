@@ -15,9 +15,10 @@ import (
 type streamRegistry struct {
 	mu    sync.RWMutex
 	table ptrTable[stream]
-	// keys holds registered streams' keys back to back. Streams are never
-	// removed, so carving keys from shared chunks costs nothing later and
-	// saves each key its size-class rounding (a 49-byte key alone takes 64).
+	// keys holds registered streams' keys back to back, which saves each
+	// key its size-class rounding (a 49-byte key alone takes 64). A chunk
+	// is freed once none of its keys is referenced: streams registered
+	// together mostly expire together.
 	keys []byte
 }
 
@@ -67,4 +68,32 @@ func (r *streamRegistry) resolve(key []byte, parse func([]byte) (*stream, error)
 	st.key = r.keep(st.key)
 	r.table.add(h, st, streamHash)
 	return st, nil
+}
+
+// sweep keeps only the streams live accepts and returns how many it
+// dropped. The caller must make sure no stream it drops is held by anyone
+// who could still add it to the head or a part (Store.sweepStreams).
+func (r *streamRegistry) sweep(live func(*stream) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var t ptrTable[stream]
+	dropped := 0
+	for st := range r.table.all() {
+		if live(st) {
+			t.add(streamHash(st), st, streamHash)
+		} else {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		r.table = t
+	}
+	return dropped
+}
+
+// len returns the number of registered streams.
+func (r *streamRegistry) len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.table.len()
 }

@@ -215,9 +215,10 @@ type Store struct {
 	m    *metrics
 	wal  *wal.WAL
 
-	// appendMu is held shared by Append across the WAL write and head
-	// insert, and exclusively to freeze the head, so a frozen head holds
-	// exactly the rows of WAL records up to its seq.
+	// appendMu is held shared by Append from resolving its streams to the
+	// head insert, and exclusively to freeze the head (so a frozen head
+	// holds exactly the rows of WAL records up to its seq) and to sweep
+	// the stream registry.
 	appendMu sync.RWMutex
 
 	mu       sync.RWMutex // guards head, flushing, parts, closed
@@ -467,14 +468,16 @@ func (s *Store) Append(ctx context.Context, rows []model.Event) error {
 	if len(payload) > wal.MaxRecordSize {
 		return fmt.Errorf("append rows: batch of %d bytes exceeds %d; split it", len(payload), wal.MaxRecordSize)
 	}
+	// The streams are resolved under appendMu, so sweepStreams (holding it
+	// exclusively) finds every stream an append holds in a head.
+	s.appendMu.RLock()
+	defer s.appendMu.RUnlock()
 	sc := streamCache{res: s}
 	hrows, streams, err := indexBatch(payload, &sc, nil, nil)
 	if err != nil {
 		return fmt.Errorf("append rows: %w", err)
 	}
 	headBytes := detachRows(hrows)
-	s.appendMu.RLock()
-	defer s.appendMu.RUnlock()
 	s.mu.RLock()
 	closed, h := s.closed, s.head
 	s.mu.RUnlock()
@@ -810,8 +813,52 @@ func (s *Store) ApplyRetention() error {
 	}
 	s.m.partsDropped.Add(float64(len(ids)))
 	s.dropParts(ids)
-	s.log.Info("event retention dropped partitions", "days", strings.Join(slices.Sorted(mapsKeys(drop)), ","))
+	dropped := s.sweepStreams()
+	s.log.Info("event retention dropped partitions", "days", strings.Join(slices.Sorted(mapsKeys(drop)), ","),
+		"streams_released", dropped)
 	return nil
+}
+
+// sweepStreams drops from the stream registry the streams that neither a
+// head nor a published part refers to any more, and returns how many. Run
+// after retention dropped parts, it keeps the registry's RAM to the
+// streams still stored rather than every stream ever seen (pods come and
+// go; each new one is a new stream). pubMu held, so parts change only
+// through merges, whose outputs hold a subset of their inputs' streams.
+func (s *Store) sweepStreams() int {
+	var live ptrTable[stream]
+	mark := func(st *stream) {
+		h := ptrHash(st)
+		if live.find(h, func(x *stream) bool { return x == st }) == nil {
+			live.add(h, st, ptrHash)
+		}
+	}
+	s.mu.RLock()
+	parts := slices.Clone(s.parts)
+	s.mu.RUnlock()
+	for _, r := range parts {
+		for _, st := range r.p.idx.streams {
+			mark(st)
+		}
+	}
+	// Appends resolve their streams under appendMu (shared): holding it,
+	// every stream an append holds is in a head.
+	s.appendMu.Lock()
+	defer s.appendMu.Unlock()
+	s.mu.RLock()
+	heads := append([]*head{s.head}, s.flushing...)
+	s.mu.RUnlock()
+	for _, h := range heads {
+		h.eachStream(mark)
+	}
+	if live.len() == s.streams.len() {
+		return 0
+	}
+	n := s.streams.sweep(func(st *stream) bool {
+		return live.find(ptrHash(st), func(x *stream) bool { return x == st }) != nil
+	})
+	s.m.streamsReleased.Add(float64(n))
+	return n
 }
 
 func mapsKeys(m map[string]bool) func(func(string) bool) {
