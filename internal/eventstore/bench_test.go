@@ -268,6 +268,17 @@ func BenchmarkSubstringScan(b *testing.B) {
 	benchScan(b, s, Query{Tenant: "bench", Filters: []Filter{{Op: OpSubstring, Value: "note=quixotr"}}}, -1)
 }
 
+// BenchmarkNewestRows is the log view's first page: the newest 100 rows of
+// 200k in merged parts, all of them or only errors (CPU-ms per query).
+func BenchmarkNewestRows(b *testing.B) {
+	s := benchScanStore(b)
+	b.Run("all", func(b *testing.B) { benchCountQuery(b, s, Query{Tenant: "bench", Limit: 100}, 100) })
+	b.Run("errors", func(b *testing.B) {
+		benchCountQuery(b, s, Query{Tenant: "bench", Limit: 100,
+			Filters: []Filter{{Field: model.FieldSeverity, Op: OpEqual, Value: "error"}}}, 100)
+	})
+}
+
 var scanStore struct {
 	s   *Store
 	dir string

@@ -646,6 +646,71 @@ type item struct {
 	hr  headRow
 }
 
+// limitBound returns the time of the limit-th row in result order among
+// times (newest first when back), which it reorders, and whether there are
+// more rows than limit. Rows past the bound cannot be among the first limit
+// emitted; rows at it may be (ties), so inBound keeps them.
+func limitBound(times []int64, limit int, back bool) (int64, bool) {
+	if limit <= 0 || len(times) <= limit {
+		return 0, false
+	}
+	k := limit - 1
+	if back {
+		k = len(times) - limit
+	}
+	return nthSmallest(times, k), true
+}
+
+func inBound(t, bound int64, back bool) bool {
+	if back {
+		return t >= bound
+	}
+	return t <= bound
+}
+
+// nthSmallest returns the k-th smallest of a (0-based), reordering a
+// (quickselect with a median-of-three pivot: head rows arrive mostly
+// sorted by time, where a first-element pivot would be quadratic).
+func nthSmallest(a []int64, k int) int64 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[hi] < a[mid] {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		pivot := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < pivot {
+				i++
+			}
+			for a[j] > pivot {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
+}
+
 // tiebreak orders rows with equal timestamps the same way wherever they are
 // stored (head or any part), which makes cursors stable. h is reused.
 func tiebreak(h *xxhash.Digest, st *stream, body string, span model.SpanID, name string) uint64 {
@@ -742,22 +807,56 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 	h := &itemHeap{back: back}
 	dig := xxhash.New()
 	var sel []int32
+	headTB := func(st *stream, r headRow, e *model.Event) uint64 {
+		if e != nil {
+			return tiebreak(dig, st, e.Body, e.SpanID, e.Name)
+		}
+		l := r.lead()
+		return tiebreak(dig, st, l.body, l.spanID, l.name)
+	}
+	// With a limit, only a candidate's q.Limit first rows in result order
+	// can be emitted (they all come before its others), so the rest are
+	// neither hashed nor decoded nor heaped: a newest-100 query over a
+	// large head or block orders 100 rows per candidate, not all of them.
+	var (
+		hits  []headRow
+		times []int64
+		// cut: rows were left out by a limit, so reaching the limit
+		// leaves more to page through.
+		cut bool
+	)
 	load := func(c *candidate) error {
 		if c.rows != nil {
-			return p.headRows(c, &res.Stats.HeadRows, false, func(r headRow, e *model.Event) error {
-				var tb uint64
-				if e != nil {
-					tb = tiebreak(dig, c.st, e.Body, e.SpanID, e.Name)
-				} else {
-					l := r.lead()
-					tb = tiebreak(dig, c.st, l.body, l.spanID, l.name)
+			if q.Limit == 0 {
+				return p.headRows(c, &res.Stats.HeadRows, false, func(r headRow, e *model.Event) error {
+					if tb := headTB(c.st, r, e); after(r.t, tb) {
+						res.Stats.RowsMatched++
+						heap.Push(h, item{t: r.t, tb: tb, hst: c.st, hr: r})
+					}
+					return nil
+				})
+			}
+			hits, times = hits[:0], times[:0]
+			if err := p.headRows(c, &res.Stats.HeadRows, false, func(r headRow, e *model.Event) error {
+				// Only rows at the cursor's time need their tiebreak to
+				// tell whether they come after it.
+				if hasCur && r.t == curT && !after(r.t, headTB(c.st, r, e)) {
+					return nil
 				}
-				if after(r.t, tb) {
-					res.Stats.RowsMatched++
-					heap.Push(h, item{t: r.t, tb: tb, hst: c.st, hr: r})
-				}
+				hits, times = append(hits, r), append(times, r.t)
 				return nil
-			})
+			}); err != nil {
+				return err
+			}
+			res.Stats.RowsMatched += int64(len(hits))
+			bound, bounded := limitBound(times, q.Limit, back)
+			cut = cut || bounded
+			for _, r := range hits {
+				if !bounded || inBound(r.t, bound, back) {
+					heap.Push(h, item{t: r.t, tb: headTB(c.st, r, nil), hst: c.st, hr: r})
+				}
+			}
+			return nil
 		}
 		res.Stats.BlocksRead++
 		s.m.blocksRead.Inc()
@@ -769,6 +868,33 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		sel, err = lb.filterRows(p, sel)
 		if err != nil {
 			return err
+		}
+		if q.Limit > 0 && len(sel) > q.Limit {
+			if err := lb.ensureTimes(); err != nil {
+				return err
+			}
+			times = times[:0]
+			keep := sel[:0]
+			for _, r := range sel {
+				t := lb.times[r]
+				if hasCur && t == curT {
+					ev, err := lb.event(int(r))
+					if err != nil {
+						return err
+					}
+					if !after(t, tiebreak(dig, c.st, ev.Body, ev.SpanID, ev.Name)) {
+						continue
+					}
+				}
+				keep, times = append(keep, r), append(times, t)
+			}
+			sel = keep
+			if bound, bounded := limitBound(times, q.Limit, back); bounded {
+				cut = true
+				// Rows left out matched too; the loop below counts the rest.
+				sel = slices.DeleteFunc(sel, func(r int32) bool { return !inBound(lb.times[r], bound, back) })
+				res.Stats.RowsMatched += int64(len(keep) - len(sel))
+			}
 		}
 		for _, r := range sel {
 			ev, err := lb.event(int(r))
@@ -810,7 +936,7 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		}
 		more := fn(it.ev)
 		if !more || (q.Limit > 0 && emitted >= q.Limit) {
-			if h.Len() > 0 || next < len(cands) || !more {
+			if h.Len() > 0 || next < len(cands) || !more || cut {
 				res.Cursor = encodeCursor(it.t, it.tb)
 			}
 			return res, nil
