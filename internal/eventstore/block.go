@@ -691,30 +691,46 @@ func hexAppend(dst, b []byte) []byte {
 }
 
 // decodeColumn decodes a column from its stored blob (nil for a const column
-// present in every row).
-func decodeColumn(h *columnHeader, rows int, stored []byte) (*colData, error) {
+// present in every row). A compressed column is decompressed into dst when
+// it has room, else into a new buffer; that buffer is returned as well (the
+// column's values alias it).
+func decodeColumn(h *columnHeader, rows int, stored, dst []byte) (*colData, []byte, error) {
+	c, raw, err := decodeColumnRaw(h, rows, stored, dst)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.flags&flagZstd == 0 {
+		raw = nil
+	}
+	return c, raw, nil
+}
+
+func decodeColumnRaw(h *columnHeader, rows int, stored, dst []byte) (*colData, []byte, error) {
 	c := &colData{h: h, rows: rows}
 	if h.enc == encConst && int(h.present) == rows {
-		return c, c.checkConst()
+		return c, nil, c.checkConst()
 	}
 	if uint32(len(stored)) != h.dataLen {
-		return nil, fmt.Errorf("decode column %q: have %d bytes, header says %d", h.name, len(stored), h.dataLen)
+		return nil, nil, fmt.Errorf("decode column %q: have %d bytes, header says %d", h.name, len(stored), h.dataLen)
 	}
 	if crc32.Checksum(stored, castagnoli) != h.crc {
-		return nil, fmt.Errorf("decode column %q: checksum mismatch", h.name)
+		return nil, nil, fmt.Errorf("decode column %q: checksum mismatch", h.name)
 	}
 	raw := stored
 	if h.flags&flagZstd != 0 {
 		var err error
-		raw, err = zstdDec.DecodeAll(stored, make([]byte, 0, min(int(h.rawLen), 64*len(stored)+4096)))
+		if cap(dst) < int(h.rawLen) {
+			dst = make([]byte, 0, min(int(h.rawLen), 64*len(stored)+4096))
+		}
+		raw, err = zstdDec.DecodeAll(stored, dst[:0])
 		if err != nil {
-			return nil, fmt.Errorf("decode column %q: %w", h.name, err)
+			return nil, nil, fmt.Errorf("decode column %q: %w", h.name, err)
 		}
 	}
 	if uint32(len(raw)) != h.rawLen {
-		return nil, fmt.Errorf("decode column %q: raw length %d, header says %d", h.name, len(raw), h.rawLen)
+		return nil, nil, fmt.Errorf("decode column %q: raw length %d, header says %d", h.name, len(raw), h.rawLen)
 	}
-	return c, c.decodeRaw(rows, raw)
+	return c, raw, c.decodeRaw(rows, raw)
 }
 
 func (c *colData) checkConst() error {

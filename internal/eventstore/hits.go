@@ -141,6 +141,7 @@ func (h *hitsCounter) countBlock(p *plan, c *candidate, st *QueryStats) error {
 			return err
 		}
 		if len(h.sel) == 0 {
+			lb.recycle()
 			return nil
 		}
 	}

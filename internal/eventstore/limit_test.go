@@ -99,3 +99,54 @@ func TestLimitedPagesMatchFullOrder(t *testing.T) {
 		}
 	}
 }
+
+// Blocks without a matching row give their decompressed columns back for
+// the next block to reuse. Rows a caller kept from blocks that did match
+// must not change when later searches reuse those buffers.
+func TestKeptRowsSurviveBufferReuse(t *testing.T) {
+	s := openTest(t, t.TempDir(), testOpts())
+	defer s.Close()
+	ctx := context.Background()
+	rows := genRows(60000, 0)
+	want := map[string]bool{}
+	for i := range rows {
+		// Only every 20000th row's block holds the word, so most blocks
+		// read have no match.
+		if i%20000 == 7 {
+			rows[i].Body += " needle=kept"
+			want[rows[i].Body] = true
+		}
+	}
+	for i := 0; i < len(rows); i += 10000 {
+		if err := s.Append(ctx, rows[i:i+10000]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := queryAll(t, s, Query{Tenant: "t1", Filters: []Filter{{Op: OpSubstring, Value: "=kept"}}})
+	// Field values are counted by their text, which aliases block memory.
+	vals, _, err := s.FieldValues(ctx, Query{Tenant: "t1", Filters: []Filter{{Op: OpRegex, Value: `needle=k.pt`}}}, model.FieldBody, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scanned []string
+	for _, v := range vals {
+		scanned = append(scanned, v.Value)
+	}
+	// Churn the pool: searches that read every block and match nothing.
+	for range 3 {
+		if n := len(queryAll(t, s, Query{Tenant: "t1", Filters: []Filter{{Op: OpRegex, Value: `user=u9\d\d`}}})); n != 0 {
+			t.Fatalf("%d rows matched a regex matching none", n)
+		}
+	}
+	if len(kept) != len(want) || len(scanned) != len(want) {
+		t.Fatalf("found %d and %d rows, want %d", len(kept), len(scanned), len(want))
+	}
+	for i := range kept {
+		if !want[kept[i].Body] || !want[scanned[i]] {
+			t.Fatalf("kept row changed after buffer reuse: %q / %q", kept[i].Body, scanned[i])
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -425,6 +426,28 @@ type loadedBlock struct {
 	// scratch is reused by case-insensitive literal prefilters.
 	scratch []byte
 	hdr     blockHeader
+	// pooled are the decompressed buffers of big columns, which recycle
+	// returns to rawPool.
+	pooled [][]byte
+}
+
+// rawPool holds buffers big columns are decompressed into. Most blocks a
+// search reads have no matching row; their buffers are reused by the next
+// block instead of being allocated, zeroed and collected again.
+var rawPool sync.Pool
+
+// pooledColumnMin is the raw size from which a column's buffer is pooled.
+const pooledColumnMin = 32 << 10
+
+// recycle returns the block's pooled buffers for reuse. Call it only when no
+// value of the block can be referenced any more: no row of it was emitted
+// or kept. The block must not be used afterwards.
+func (lb *loadedBlock) recycle() {
+	for i := range lb.pooled {
+		b := lb.pooled[i][:0]
+		rawPool.Put(&b)
+	}
+	lb.pooled, lb.cols, lb.times = nil, nil, nil
 }
 
 func loadBlock(c *candidate) (*loadedBlock, error) {
@@ -475,9 +498,22 @@ func (lb *loadedBlock) col(i int) (*colData, error) {
 	if err != nil {
 		return nil, err
 	}
-	cd, err := decodeColumn(h, int(lb.bh.rows), raw)
+	var dst []byte
+	pool := h.flags&flagZstd != 0 && h.rawLen >= pooledColumnMin
+	if pool {
+		if b, ok := rawPool.Get().(*[]byte); ok {
+			dst = *b
+		}
+	}
+	cd, buf, err := decodeColumn(h, int(lb.bh.rows), raw, dst)
 	if err != nil {
+		if dst != nil {
+			rawPool.Put(&dst)
+		}
 		return nil, err
+	}
+	if pool {
+		lb.pooled = append(lb.pooled, buf)
 	}
 	lb.cols[i] = cd
 	return cd, nil
@@ -869,6 +905,10 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 		if err != nil {
 			return err
 		}
+		if len(sel) == 0 {
+			lb.recycle()
+			return nil
+		}
 		if q.Limit > 0 && len(sel) > q.Limit {
 			if err := lb.ensureTimes(); err != nil {
 				return err
@@ -889,6 +929,10 @@ func (s *Store) Query(ctx context.Context, q Query, fn func(*model.Event) bool) 
 				keep, times = append(keep, r), append(times, t)
 			}
 			sel = keep
+			if len(sel) == 0 {
+				lb.recycle()
+				return nil
+			}
 			if bound, bounded := limitBound(times, q.Limit, back); bounded {
 				cut = true
 				// Rows left out matched too; the loop below counts the rest.
@@ -1042,6 +1086,10 @@ func (s *Store) scan(ctx context.Context, q *Query, st *QueryStats, whole func(c
 		st.RowsScanned += int64(lb.bh.rows)
 		if sel, err = lb.filterRows(p, sel); err != nil {
 			return fmt.Errorf("scan events: %w", err)
+		}
+		if len(sel) == 0 {
+			lb.recycle()
+			continue
 		}
 		for _, r := range sel {
 			st.RowsMatched++
