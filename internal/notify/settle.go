@@ -17,8 +17,9 @@ import (
 // the dispatcher learns that the warning did, a group flush in between
 // sends the warning as firing (prometheus/alertmanager#2229 describes the
 // same race). Holding a source's resolution back from the inhibitor for a
-// moment closes that gap. A warning that really keeps firing is notified
-// at most this much later, far below any group interval.
+// moment closes that gap. A warning that really keeps firing is unmuted
+// this much later, so it goes out with the first flush of its group after
+// that.
 const inhibitSettle = time.Second
 
 // settledAlerts is the alert provider the inhibitor reads: the same alerts,
@@ -29,17 +30,29 @@ type settledAlerts struct {
 }
 
 func (s settledAlerts) Subscribe(name string) provider.AlertIterator {
-	return newSettlingIterator(s.Alerts.Subscribe(name), s.settle)
+	return newSettlingIterator(s.Alerts.Subscribe(name), nil, s.settle)
 }
 
+// SlurpAndSubscribe holds back the resolved alerts among the initial ones
+// too, so a configuration reload does not lift an inhibition early.
 func (s settledAlerts) SlurpAndSubscribe(name string) ([]*types.Alert, provider.AlertIterator) {
 	initial, it := s.Alerts.SlurpAndSubscribe(name)
-	return initial, newSettlingIterator(it, s.settle)
+	var firing, resolved []*types.Alert
+	for _, a := range initial {
+		if a.Resolved() {
+			resolved = append(resolved, a)
+		} else {
+			firing = append(firing, a)
+		}
+	}
+	return firing, newSettlingIterator(it, resolved, s.settle)
 }
 
 // settlingIterator passes firing alerts on at once and resolved ones after
-// the settle delay, unless a newer update of the same alert went out in
-// the meantime (a stale resolution must not overwrite it).
+// the settle delay, unless a firing update of the same alert went out in
+// the meantime (a stale resolution must not overwrite it). A resolution
+// sent again while held replaces the held one without restarting its
+// delay, so resolutions re-sent often are still delivered.
 type settlingIterator struct {
 	in     provider.AlertIterator
 	out    chan *provider.Alert
@@ -48,29 +61,41 @@ type settlingIterator struct {
 }
 
 type heldAlert struct {
-	at  time.Time
-	seq uint64
-	a   *provider.Alert
+	at time.Time
+	a  *provider.Alert // nil once a firing update superseded it
 }
 
-func newSettlingIterator(in provider.AlertIterator, settle time.Duration) *settlingIterator {
+func newSettlingIterator(in provider.AlertIterator, resolved []*types.Alert, settle time.Duration) *settlingIterator {
 	it := &settlingIterator{in: in, out: make(chan *provider.Alert), done: make(chan struct{}), settle: settle}
-	go it.run()
+	go it.run(resolved)
 	return it
 }
 
-func (it *settlingIterator) run() {
-	defer close(it.out)
+func (it *settlingIterator) run(initial []*types.Alert) {
 	var (
-		held []heldAlert // in arrival order, so release times ascend
-		// latest is the sequence number of each held alert's newest
-		// resolution; a firing update removes its entry.
-		latest = map[model.Fingerprint]uint64{}
-		seq    uint64
-		timer  = time.NewTimer(time.Hour)
+		held    []*heldAlert // in arrival order, so release times ascend
+		pending = map[model.Fingerprint]*heldAlert{}
+		timer   = time.NewTimer(time.Hour)
+		in      = it.in.Next()
 	)
 	timer.Stop()
 	defer timer.Stop()
+	hold := func(a *provider.Alert) {
+		fp := a.Data.Fingerprint()
+		if h := pending[fp]; h != nil {
+			h.a = a
+			return
+		}
+		h := &heldAlert{at: time.Now().Add(it.settle), a: a}
+		pending[fp] = h
+		held = append(held, h)
+		if len(held) == 1 {
+			timer.Reset(it.settle)
+		}
+	}
+	for _, a := range initial {
+		hold(&provider.Alert{Data: a})
+	}
 	send := func(a *provider.Alert) bool {
 		select {
 		case it.out <- a:
@@ -83,34 +108,35 @@ func (it *settlingIterator) run() {
 		select {
 		case <-it.done:
 			return
-		case a, ok := <-it.in.Next():
+		case a, ok := <-in:
 			if !ok {
-				return
-			}
-			seq++
-			fp := a.Data.Fingerprint()
-			if !a.Data.Resolved() {
-				delete(latest, fp)
-				if !send(a) {
-					return
-				}
+				// The provider ended the subscription. Its reader expects
+				// alerts only until it closes us, so stop reading but keep
+				// releasing what is held.
+				in = nil
 				continue
 			}
-			latest[fp] = seq
-			held = append(held, heldAlert{at: time.Now().Add(it.settle), seq: seq, a: a})
-			if len(held) == 1 {
-				timer.Reset(it.settle)
+			if a.Data.Resolved() {
+				hold(a)
+				continue
+			}
+			fp := a.Data.Fingerprint()
+			if h := pending[fp]; h != nil {
+				h.a = nil
+				delete(pending, fp)
+			}
+			if !send(a) {
+				return
 			}
 		case <-timer.C:
 			now := time.Now()
 			for len(held) > 0 && !held[0].at.After(now) {
 				h := held[0]
 				held = held[1:]
-				fp := h.a.Data.Fingerprint()
-				if latest[fp] != h.seq {
+				if h.a == nil {
 					continue
 				}
-				delete(latest, fp)
+				delete(pending, h.a.Data.Fingerprint())
 				if !send(h.a) {
 					return
 				}

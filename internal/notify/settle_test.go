@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/alertmanager/provider"
+	"github.com/prometheus/alertmanager/types"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
 )
@@ -143,5 +146,69 @@ func TestStaleResolutionDoesNotLiftInhibition(t *testing.T) {
 	time.Sleep(inhibitSettle + 500*time.Millisecond)
 	if h.has("ErrorsWarning:firing") {
 		t.Fatalf("warning notified although its source fired again: %v", h.list())
+	}
+}
+
+// fakeIterator is a provider subscription fed by the test.
+func fakeIterator() (provider.AlertIterator, chan *provider.Alert) {
+	ch := make(chan *provider.Alert)
+	return provider.NewAlertIterator(ch, make(chan struct{}), nil), ch
+}
+
+func providerAlert(name string, resolved bool) *provider.Alert {
+	a := &types.Alert{Alert: model.Alert{Labels: model.LabelSet{"alertname": model.LabelValue(name)},
+		StartsAt: time.Now().Add(-time.Minute), EndsAt: time.Now().Add(time.Hour)}, UpdatedAt: time.Now()}
+	if resolved {
+		a.EndsAt = time.Now().Add(-time.Millisecond)
+	}
+	return &provider.Alert{Data: a}
+}
+
+// A resolution the rules engine sends again and again (a resend delay
+// shorter than the settle delay) is still delivered about one settle
+// delay after the first.
+func TestRepeatedResolutionIsDelivered(t *testing.T) {
+	in, ch := fakeIterator()
+	const settle = 100 * time.Millisecond
+	it := newSettlingIterator(in, nil, settle)
+	defer it.Close()
+	start := time.Now()
+	go func() {
+		for range 20 {
+			ch <- providerAlert("a", true)
+			time.Sleep(settle / 3)
+		}
+	}()
+	select {
+	case a := <-it.Next():
+		if !a.Data.Resolved() {
+			t.Fatal("got a firing alert")
+		}
+		if d := time.Since(start); d < settle || d > 3*settle {
+			t.Errorf("resolution delivered after %s, want about %s", d, settle)
+		}
+	case <-time.After(10 * settle):
+		t.Fatal("resolution re-sent faster than the settle delay was never delivered")
+	}
+}
+
+// On a reload the new inhibitor starts from the stored alerts: resolved
+// ones among them are held back as well.
+func TestInitialResolvedAlertsAreHeld(t *testing.T) {
+	in, _ := fakeIterator()
+	const settle = 100 * time.Millisecond
+	start := time.Now()
+	it := newSettlingIterator(in, []*types.Alert{providerAlert("a", true).Data}, settle)
+	defer it.Close()
+	select {
+	case a := <-it.Next():
+		if d := time.Since(start); d < settle {
+			t.Errorf("initial resolution delivered after %s, before the settle delay", d)
+		}
+		if a.Data.Labels["alertname"] != "a" {
+			t.Errorf("delivered %v", a.Data.Labels)
+		}
+	case <-time.After(10 * settle):
+		t.Fatal("initial resolution never delivered")
 	}
 }
