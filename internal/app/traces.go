@@ -75,6 +75,7 @@ func traceOptions(tc config.TracesConfig) (sampling.Options, spanmetrics.Options
 	g.WaitWindow = time.Duration(tc.ServiceGraphWait)
 	g.MaxPendingEdges = tc.ServiceGraphMaxPending
 	g.MaxSeries = tc.SpanMetricsMaxSeries
+	g.StaleAfter = time.Duration(tc.SpanMetricsStaleAfter)
 	if len(tc.SpanMetricsBuckets) > 0 {
 		g.Buckets = tc.SpanMetricsBuckets
 	}

@@ -32,6 +32,10 @@ type TracesConfig struct {
 	SpanMetricsMaxSeries int `yaml:"span_metrics_max_series"`
 	// SpanMetricsBuckets are the duration histogram bounds in seconds.
 	SpanMetricsBuckets []float64 `yaml:"span_metrics_buckets"`
+	// SpanMetricsStaleAfter drops a derived series no span updated for
+	// this long (a staleness marker ends it), so churning span names and
+	// peers do not fill the series limit.
+	SpanMetricsStaleAfter model.Duration `yaml:"span_metrics_stale_after"`
 }
 
 func defaultTraces() TracesConfig {
@@ -43,6 +47,7 @@ func defaultTraces() TracesConfig {
 		ServiceGraphWait:       model.Duration(10 * time.Second),
 		ServiceGraphMaxPending: 100_000,
 		SpanMetricsMaxSeries:   100_000,
+		SpanMetricsStaleAfter:  model.Duration(15 * time.Minute),
 		SpanMetricsBuckets:     []float64{0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384},
 	}
 }
@@ -68,6 +73,9 @@ func (t TracesConfig) validate(bad func(key, format string, args ...any)) {
 	}
 	if t.SpanMetricsMaxSeries <= 0 {
 		bad("traces.span_metrics_max_series", "must be positive")
+	}
+	if t.SpanMetricsStaleAfter < model.Duration(time.Minute) {
+		bad("traces.span_metrics_stale_after", "must be at least 1m (series are rewritten once a minute)")
 	}
 	for i, b := range t.SpanMetricsBuckets {
 		if b <= 0 || (i > 0 && b <= t.SpanMetricsBuckets[i-1]) {

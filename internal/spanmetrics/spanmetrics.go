@@ -21,7 +21,10 @@
 //
 // Memory is bounded: at most Options.MaxSeries series (new ones beyond are
 // dropped and counted) and Options.MaxPendingEdges half-matched edges
-// (further spans are dropped from the graph and counted).
+// (further spans are dropped from the graph and counted). A series no span
+// updated for Options.StaleAfter is forgotten and ended with a staleness
+// marker, so span names, peers and services that went away (pods churn)
+// give their room back; one that comes back starts again from zero.
 //
 // A *Generator is safe for concurrent use.
 package spanmetrics
@@ -40,6 +43,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -84,8 +88,11 @@ type Options struct {
 	// MaxSeries bounds the series kept. Default 100k.
 	MaxSeries int
 	// FlushInterval is how often changed series are written. Default 2s;
-	// every series is rewritten each minute so none goes stale.
+	// every live series is rewritten each minute so none goes stale.
 	FlushInterval time.Duration
+	// StaleAfter is how long a series may go without a span before it is
+	// dropped (with a staleness marker). Default 15m.
+	StaleAfter time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -95,7 +102,7 @@ type Options struct {
 // DefaultOptions returns the defaults.
 func DefaultOptions() Options {
 	return Options{Buckets: DefaultBuckets, WaitWindow: 10 * time.Second, MaxPendingEdges: 100_000,
-		MaxSeries: 100_000, FlushInterval: defaultFlushEvery}
+		MaxSeries: 100_000, FlushInterval: defaultFlushEvery, StaleAfter: 15 * time.Minute}
 }
 
 // Validate reports invalid settings.
@@ -105,7 +112,7 @@ func (o Options) Validate() error {
 			return errors.New("validate span metrics options: buckets must increase")
 		}
 	}
-	if o.WaitWindow < 0 || o.MaxPendingEdges < 0 || o.MaxSeries < 0 || o.FlushInterval < 0 {
+	if o.WaitWindow < 0 || o.MaxPendingEdges < 0 || o.MaxSeries < 0 || o.FlushInterval < 0 || o.StaleAfter < 0 {
 		return errors.New("validate span metrics options: negative setting")
 	}
 	return nil
@@ -128,6 +135,9 @@ func (o *Options) fill() {
 	if o.FlushInterval == 0 {
 		o.FlushInterval = d.FlushInterval
 	}
+	if o.StaleAfter == 0 {
+		o.StaleAfter = d.StaleAfter
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -147,6 +157,7 @@ type series struct {
 	refs    []storage.SeriesRef
 	dirty   bool
 	written bool          // a sample was written before (else a 0 is written first)
+	updated int64         // unix ms of the flush that last found it changed
 	exTrace model.TraceID // zero: no exemplar yet
 	exValue float64
 	exTime  int64
@@ -196,6 +207,7 @@ type Generator struct {
 	flushMu sync.Mutex
 
 	droppedSeries prometheus.Counter
+	staleSeries   prometheus.Counter
 	droppedEdges  prometheus.Counter
 	writeErrors   prometheus.Counter
 
@@ -217,6 +229,8 @@ func New(app storage.Appendable, opts Options, reg prometheus.Registerer) (*Gene
 		names:   map[string]string{},
 		droppedSeries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_dropped_series_total",
 			Help: "Span-metric series not created because the series limit was reached."}),
+		staleSeries: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_stale_series_total",
+			Help: "Span-metric series dropped after no span updated them for the stale period."}),
 		droppedEdges: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_service_graph_dropped_spans_total",
 			Help: "Spans left out of the service graph because the pending-edge limit was reached."}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_spanmetrics_write_errors_total",
@@ -224,7 +238,7 @@ func New(app storage.Appendable, opts Options, reg prometheus.Registerer) (*Gene
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if reg != nil {
-		reg.MustRegister(g.droppedSeries, g.droppedEdges, g.writeErrors)
+		reg.MustRegister(g.droppedSeries, g.staleSeries, g.droppedEdges, g.writeErrors)
 	}
 	return g, nil
 }
@@ -568,6 +582,17 @@ func (g *Generator) Pending() int {
 	return len(g.pending)
 }
 
+// countSeries counts the distinct series of samples (grouped per series).
+func countSeries(samples []sample) int {
+	n := 0
+	for i := range samples {
+		if i == 0 || samples[i].s != samples[i-1].s {
+			n++
+		}
+	}
+	return n
+}
+
 type sample struct {
 	s      *series
 	i      int
@@ -580,7 +605,9 @@ type sample struct {
 
 // Flush writes the series changed since the last flush (every series once a
 // minute) at the current time. A series' first write is preceded by a 0
-// one millisecond earlier, so rate() sees its first increments.
+// one millisecond earlier, so rate() sees its first increments. In the
+// once-a-minute pass, series unchanged for StaleAfter are dropped and get a
+// staleness marker instead.
 func (g *Generator) Flush() error {
 	g.flushMu.Lock()
 	defer g.flushMu.Unlock()
@@ -591,9 +618,20 @@ func (g *Generator) Flush() error {
 	if all {
 		g.lastAll = now
 	}
-	var zeros, out []sample
-	for _, s := range g.series {
-		if !s.dirty && !all {
+	var zeros, out, stale []sample
+	staleBefore := ts - g.opts.StaleAfter.Milliseconds()
+	for k, s := range g.series {
+		if s.dirty {
+			s.updated = ts
+		} else if !all {
+			continue
+		} else if s.updated < staleBefore {
+			delete(g.series, k)
+			if s.written {
+				for i := range s.lsets {
+					stale = append(stale, sample{s: s, i: i, v: math.Float64frombits(value.StaleNaN)})
+				}
+			}
 			continue
 		}
 		first := !s.written
@@ -628,6 +666,8 @@ func (g *Generator) Flush() error {
 	}
 	g.lastTS = ts
 	g.mu.Unlock()
+	g.staleSeries.Add(float64(countSeries(stale)))
+	out = append(out, stale...)
 	if len(out) == 0 {
 		return nil
 	}

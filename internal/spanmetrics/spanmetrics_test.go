@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -215,4 +216,65 @@ func BenchmarkConsume(b *testing.B) {
 		g.ConsumeRows(rows)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
+}
+
+// Span names and peers come and go (pods churn). A series no span updated
+// for StaleAfter is dropped with a staleness marker, which frees its room
+// under MaxSeries for new ones; live series are kept and rewritten.
+func TestStaleSeriesAreDropped(t *testing.T) {
+	st := &memStore{last: map[string]float64{}, ex: map[string]string{}}
+	now := time.Unix(1800000000, 0)
+	g, err := New(st, Options{MaxSeries: 4, StaleAfter: 5 * time.Minute, Now: func() time.Time { return now }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	span := func(tr byte, name string) ptrace.Traces {
+		return build(spanSpec{svc: "web", trace: tr, id: 1, name: name, kind: ptrace.SpanKindInternal, dur: time.Millisecond})
+	}
+	calls := func(name string) labels.Labels {
+		return labels.FromStrings("__name__", CallsTotal, "service", "web", "span_name", name, "span_kind", "SPAN_KIND_INTERNAL", "status_code", "STATUS_CODE_UNSET")
+	}
+	// Two span names: two counters and two histograms fill the limit.
+	_ = g.ConsumeTraces(ctx, span(1, "old"))
+	_ = g.ConsumeTraces(ctx, span(2, "live"))
+	if err := g.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// "live" keeps getting spans for ten minutes, "old" gets none.
+	for range 10 {
+		now = now.Add(time.Minute)
+		_ = g.ConsumeTraces(ctx, span(3, "live"))
+		if err := g.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := st.get(calls("old")); !value.IsStaleNaN(v) {
+		t.Errorf("old series last sample %v, want a staleness marker", v)
+	}
+	if v := st.get(calls("live")); v != 11 {
+		t.Errorf("live series = %v, want 11", v)
+	}
+	// The freed room takes a new span name; the limit still holds.
+	_ = g.ConsumeTraces(ctx, span(4, "new"))
+	if err := g.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if v := st.get(calls("new")); v != 1 {
+		t.Errorf("new series = %v, want 1 (room freed by the stale one)", v)
+	}
+	g.mu.Lock()
+	n := len(g.series)
+	g.mu.Unlock()
+	if n != 4 {
+		t.Errorf("%d series, want 4", n)
+	}
+	// The limit holds: with it full again, the old span name stays out.
+	_ = g.ConsumeTraces(ctx, span(5, "old"))
+	if err := g.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if v := st.get(calls("old")); !value.IsStaleNaN(v) {
+		t.Errorf("old span name came back while the limit is full: %v", v)
+	}
 }
