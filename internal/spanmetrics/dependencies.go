@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/sightline/sightline/internal/tracestore"
@@ -71,6 +72,12 @@ func increases(ctx context.Context, q storage.Queryable, tenant, name string, st
 		var inc float64
 		for iter.Next() != 0 {
 			t, v := iter.At()
+			if value.IsStaleNaN(v) {
+				// The generator dropped the idle series; if it comes
+				// back, it starts again from 0.
+				prev = 0
+				continue
+			}
 			if t < startMs {
 				prev = v
 				continue

@@ -79,3 +79,44 @@ func TestTenantSeries(t *testing.T) {
 		t.Fatalf("tenant label values %v (err %v), want [team-b]", vals, err)
 	}
 }
+
+// An edge idle for the stale period is ended with a staleness marker and,
+// when traffic returns, starts again from zero: the service map counts
+// each call once, before and after, and no NaN leaks into it.
+func TestDependenciesAcrossStaleEdge(t *testing.T) {
+	db, err := tsdb.Open(t.TempDir(), nil, nil, tsdb.DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now().Add(-time.Hour)
+	now := start
+	g, err := New(db, Options{WaitWindow: time.Second, StaleAfter: 5 * time.Minute, Now: func() time.Time { return now }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(tr byte) {
+		_ = g.ConsumeTraces(context.Background(), build(
+			spanSpec{svc: "web", trace: tr, id: 1, name: "call", kind: ptrace.SpanKindClient, dur: time.Millisecond},
+			spanSpec{svc: "web", trace: tr, id: 2, parent: 1, name: "serve", kind: ptrace.SpanKindServer, dur: time.Millisecond}))
+	}
+	call(1)
+	call(2)
+	for range 8 { // quiet for eight minutes: the edge goes stale
+		if err := g.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+	}
+	call(3)
+	if err := g.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	edges, err := Dependencies(context.Background(), db, start.Add(-time.Minute), now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(edges) != 1 || edges[0].Calls != 3 {
+		t.Fatalf("edges %+v, want web→web with 3 calls", edges)
+	}
+}
