@@ -40,30 +40,52 @@ const (
 // of JSON lines (one Event per line, appended; rewritten to the last Limit
 // events when it holds twice as many). A torn or corrupt line is skipped on
 // load. History is safe for concurrent use.
+//
+// It remembers only the alerts firing now. An alert the rules engine stops
+// sending without resolving it (its rule was removed, or it was firing
+// when the server stopped) is recorded as resolved once its last validity
+// lapses, as Alertmanager treats it.
 type History struct {
 	path  string
 	limit int
 
-	mu     sync.Mutex // guards the fields below
-	events []Event
-	firing map[string]bool // fingerprint → last state was firing
-	f      *os.File
-	lines  int
+	mu        sync.Mutex // guards the fields below
+	events    []Event
+	firing    map[string]firingAlert // fingerprint → the alert, while firing
+	lastSweep time.Time
+	f         *os.File
+	lines     int
 }
+
+// firingAlert is a firing alert's event and the end of its validity (zero:
+// none).
+type firingAlert struct {
+	ev    Event
+	until time.Time
+}
+
+// loadedValidity is how long an alert found firing in the file stays so
+// without being sent again.
+const loadedValidity = 15 * time.Minute
 
 // OpenHistory loads (or creates) the history file.
 func OpenHistory(path string, limit int) (*History, error) {
 	if limit <= 0 {
 		return nil, errors.New("open alert history: limit must be positive")
 	}
-	h := &History{path: path, limit: limit, firing: map[string]bool{}}
+	h := &History{path: path, limit: limit, firing: map[string]firingAlert{}}
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read alert history: %w", err)
 	}
 	h.events, h.lines = DecodeHistory(b)
+	until := time.Now().Add(loadedValidity)
 	for _, e := range h.events {
-		h.firing[e.Fingerprint] = e.State == StateFiring
+		if e.State == StateFiring {
+			h.firing[e.Fingerprint] = firingAlert{ev: e, until: until}
+		} else {
+			delete(h.firing, e.Fingerprint)
+		}
 	}
 	if len(h.events) > limit {
 		h.events = slices.Clone(h.events[len(h.events)-limit:])
@@ -104,18 +126,51 @@ func (h *History) Observe(ls, ann model.LabelSet, genURL string, startsAt, endsA
 	firing := endsAt.IsZero() || endsAt.After(now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	was, known := h.firing[fp]
-	if was == firing && (known || !firing) {
+	if now.Sub(h.lastSweep) >= time.Minute {
+		h.lastSweep = now
+		for k, fa := range h.firing {
+			h.expireLocked(k, fa, now)
+		}
+	}
+	fa, was := h.firing[fp]
+	if was && h.expireLocked(fp, fa, now) {
+		was = false
+	}
+	if was && firing {
+		fa.until = endsAt
+		h.firing[fp] = fa
 		return
 	}
-	h.firing[fp] = firing
+	if !was && !firing {
+		return
+	}
 	e := Event{Time: now.UTC(), State: StateResolved, Fingerprint: fp, Labels: stringMap(ls),
 		Annotations: stringMap(ann), StartsAt: startsAt.UTC(), GeneratorURL: genURL}
 	if firing {
 		e.State = StateFiring
+		h.firing[fp] = firingAlert{ev: e, until: endsAt}
 	} else {
 		e.EndsAt = endsAt.UTC()
+		delete(h.firing, fp)
 	}
+	h.recordLocked(e)
+}
+
+// expireLocked records the firing alert fa (fingerprint fp) resolved at
+// the end of its validity if that has passed, and reports whether it did.
+func (h *History) expireLocked(fp string, fa firingAlert, now time.Time) bool {
+	if fa.until.IsZero() || fa.until.After(now) {
+		return false
+	}
+	e := fa.ev
+	e.Time, e.State, e.EndsAt = fa.until.UTC(), StateResolved, fa.until.UTC()
+	delete(h.firing, fp)
+	h.recordLocked(e)
+	return true
+}
+
+// recordLocked appends e to the kept events and the file.
+func (h *History) recordLocked(e Event) {
 	h.events = append(h.events, e)
 	if len(h.events) > h.limit {
 		h.events = slices.Delete(h.events, 0, len(h.events)-h.limit)

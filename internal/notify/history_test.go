@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -100,4 +101,38 @@ func FuzzDecodeHistory(f *testing.F) {
 			}
 		}
 	})
+}
+
+// History remembers only firing alerts, and one the rules engine stopped
+// sending without a resolution (its rule was removed) is recorded resolved
+// when its validity lapses, before it fires again.
+func TestHistoryForgetsResolvedAndExpiresSilentAlerts(t *testing.T) {
+	h, err := OpenHistory(filepath.Join(t.TempDir(), "history.jsonl"), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	t0 := time.Unix(1000, 0)
+	for i := range 50 {
+		ls := model.LabelSet{"alertname": "PodDown", "pod": model.LabelValue(fmt.Sprint("pod-", i))}
+		h.Observe(ls, nil, "", t0, t0.Add(4*time.Minute), t0)
+		h.Observe(ls, nil, "", t0, t0.Add(time.Second), t0.Add(time.Second))
+	}
+	if n := len(h.firing); n != 0 {
+		t.Errorf("%d resolved alerts still remembered", n)
+	}
+	gone := model.LabelSet{"alertname": "Removed"}
+	h.Observe(gone, nil, "", t0, t0.Add(4*time.Minute), t0)
+	// Ten minutes later another alert is sent; Removed never was again.
+	other := model.LabelSet{"alertname": "Other"}
+	h.Observe(other, nil, "", t0, t0.Add(14*time.Minute), t0.Add(10*time.Minute))
+	ev := h.Events(1, map[string]string{"alertname": "Removed"})
+	if len(ev) != 1 || ev[0].State != StateResolved || !ev[0].Time.Equal(t0.Add(4*time.Minute)) {
+		t.Fatalf("Removed after its validity lapsed: %+v, want resolved at %s", ev, t0.Add(4*time.Minute).UTC())
+	}
+	// It fires again: a new firing event follows the resolution.
+	h.Observe(gone, nil, "", t0, t0.Add(20*time.Minute), t0.Add(16*time.Minute))
+	if ev := h.Events(0, map[string]string{"alertname": "Removed"}); len(ev) != 3 || ev[0].State != StateFiring {
+		t.Fatalf("Removed firing again: %+v", ev)
+	}
 }
