@@ -80,19 +80,28 @@ func resolved(a *notifier.Alert) *notifier.Alert {
 	return &r
 }
 
+// inhibitedWarning starts a notifier with inhibitConf and a webhook, sends
+// a critical alert and the warning it inhibits, and waits for the
+// critical one's notification.
+func inhibitedWarning(t *testing.T) (n *Notifier, h *hookLog, crit, warn *notifier.Alert) {
+	t.Helper()
+	h = &hookLog{}
+	srv := httptest.NewServer(h.handler(t))
+	t.Cleanup(srv.Close)
+	n, _ = newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
+	crit, warn = severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
+	n.Send(crit, warn)
+	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	return n, h, crit, warn
+}
+
 // The inhibitor and the dispatcher read alerts on separate goroutines, so
 // the dispatcher may learn of a warning's resolution a little after the
 // inhibitor learnt that the critical alert inhibiting it resolved. The
 // test makes that lag long (several group intervals): the warning must
 // still never be notified as firing.
 func TestInhibitedAlertResolvingJustAfterItsSourceIsNotNotified(t *testing.T) {
-	var h hookLog
-	srv := httptest.NewServer(h.handler(t))
-	defer srv.Close()
-	n, _ := newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
-	crit, warn := severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
-	n.Send(crit, warn)
-	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	n, h, crit, warn := inhibitedWarning(t)
 	time.Sleep(200 * time.Millisecond)
 
 	n.Send(resolved(crit))
@@ -108,13 +117,7 @@ func TestInhibitedAlertResolvingJustAfterItsSourceIsNotNotified(t *testing.T) {
 // A warning that keeps firing after its critical alert resolved is
 // notified, just held back by the settle delay.
 func TestInhibitionLiftsAfterSourceResolves(t *testing.T) {
-	var h hookLog
-	srv := httptest.NewServer(h.handler(t))
-	defer srv.Close()
-	n, _ := newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
-	crit, warn := severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
-	n.Send(crit, warn)
-	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	n, h, crit, _ := inhibitedWarning(t)
 	time.Sleep(200 * time.Millisecond)
 	if h.has("ErrorsWarning:firing") {
 		t.Fatal("inhibited warning was notified")
@@ -131,13 +134,7 @@ func TestInhibitionLiftsAfterSourceResolves(t *testing.T) {
 // same alert: the critical fires again inside the settle delay, so the
 // warning stays inhibited.
 func TestStaleResolutionDoesNotLiftInhibition(t *testing.T) {
-	var h hookLog
-	srv := httptest.NewServer(h.handler(t))
-	defer srv.Close()
-	n, _ := newTestNotifier(t, fmt.Sprintf(inhibitConf, srv.URL))
-	crit, warn := severe("HighErrors", "critical"), severe("ErrorsWarning", "warning")
-	n.Send(crit, warn)
-	waitFor(t, "the critical notification", func() bool { return h.has("HighErrors:firing") })
+	n, h, crit, _ := inhibitedWarning(t)
 	n.Send(resolved(crit))
 	time.Sleep(inhibitSettle / 4)
 	again := *crit
