@@ -691,21 +691,10 @@ func hexAppend(dst, b []byte) []byte {
 }
 
 // decodeColumn decodes a column from its stored blob (nil for a const column
-// present in every row). A compressed column is decompressed into dst when
-// it has room, else into a new buffer; that buffer is returned as well (the
-// column's values alias it).
+// present in every row), and returns the bytes its values alias: stored, or
+// for a compressed column the buffer it was decompressed into, dst when that
+// has room.
 func decodeColumn(h *columnHeader, rows int, stored, dst []byte) (*colData, []byte, error) {
-	c, raw, err := decodeColumnRaw(h, rows, stored, dst)
-	if err != nil {
-		return nil, nil, err
-	}
-	if h.flags&flagZstd == 0 {
-		raw = nil
-	}
-	return c, raw, nil
-}
-
-func decodeColumnRaw(h *columnHeader, rows int, stored, dst []byte) (*colData, []byte, error) {
 	c := &colData{h: h, rows: rows}
 	if h.enc == encConst && int(h.present) == rows {
 		return c, nil, c.checkConst()
