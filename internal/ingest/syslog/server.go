@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -37,8 +36,14 @@ type Options struct {
 	// stored. Defaults 1000 lines and 200ms.
 	BatchSize  int
 	BatchDelay time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// MaxConnections bounds open TCP connections; further ones are closed
+	// at once. Default 1000.
+	MaxConnections int
+	// IdleTimeout closes a TCP connection that sends nothing for this
+	// long (a frame cut off by it is lost). Default 5m.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 // Validate reports invalid options.
@@ -61,7 +66,7 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // guarded by mu
 
-	received, invalid prometheus.Counter
+	received, invalid, refused prometheus.Counter
 }
 
 // Listen binds the TCP and UDP sockets; Serve starts reading.
@@ -77,6 +82,12 @@ func Listen(o Options) (_ *Server, err error) {
 	}
 	if o.BatchDelay <= 0 {
 		o.BatchDelay = 200 * time.Millisecond
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 1000
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -95,8 +106,9 @@ func Listen(o Options) (_ *Server, err error) {
 	}
 	s.received = prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_syslog_messages_total", Help: "Syslog messages received (TCP and UDP)."})
 	s.invalid = prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_syslog_invalid_messages_total", Help: "Syslog messages that could not be parsed; they are stored as raw lines."})
+	s.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_syslog_refused_connections_total", Help: "Syslog TCP connections closed at once because MaxConnections were open."})
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(s.received, s.invalid)
+		o.Registerer.MustRegister(s.received, s.invalid, s.refused)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -140,8 +152,16 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		full := len(s.conns) >= s.o.MaxConnections
+		if !full {
+			s.conns[c] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			s.refused.Inc()
+			c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -239,7 +259,7 @@ func (s *Server) serveConn(c net.Conn) {
 	br := bufio.NewReaderSize(c, 64<<10)
 	b := &batcher{s: s}
 	// A ticker stores lines that wait longer than BatchDelay, so reads need
-	// no deadlines (a deadline in the middle of a frame would lose it).
+	// no short deadlines; only a connection idle for IdleTimeout is closed.
 	done := make(chan struct{})
 	tickDone := make(chan struct{})
 	go func() {
@@ -267,6 +287,7 @@ func (s *Server) serveConn(c net.Conn) {
 		b.mu.Unlock()
 	}()
 	octet := false
+	c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
 	if first, err := br.Peek(1); err != nil {
 		return
 	} else if first[0] >= '1' && first[0] <= '9' {
@@ -276,6 +297,7 @@ func (s *Server) serveConn(c net.Conn) {
 	for {
 		var msg []byte
 		var err error
+		c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
 		if octet {
 			msg, err = readOctetCounted(br, s.o.MaxMessageBytes)
 		} else {
@@ -300,15 +322,25 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// readOctetCounted reads "LEN SP MSG".
+// readOctetCounted reads "LEN SP MSG". LEN is read digit by digit, so a
+// peer sending digits without end is refused after ten, not buffered.
 func readOctetCounted(br *bufio.Reader, max int) ([]byte, error) {
-	lenStr, err := br.ReadString(' ')
-	if err != nil {
-		return nil, err
+	n := 0
+	for i := 0; ; i++ {
+		c, err := br.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		if c == ' ' && i > 0 {
+			break
+		}
+		if c < '0' || c > '9' || i == maxLenDigits {
+			return nil, fmt.Errorf("octet-counted frame: bad length (byte %q after %d digits)", c, i)
+		}
+		n = n*10 + int(c-'0')
 	}
-	n, err := strconv.Atoi(lenStr[:len(lenStr)-1])
-	if err != nil || n <= 0 {
-		return nil, fmt.Errorf("octet-counted frame: bad length %q", truncate(lenStr, 12))
+	if n <= 0 {
+		return nil, errors.New("octet-counted frame: length 0")
 	}
 	if n > max {
 		// Skip an oversized frame but keep its first max bytes.
@@ -320,9 +352,12 @@ func readOctetCounted(br *bufio.Reader, max int) ([]byte, error) {
 		return msg, err
 	}
 	msg := make([]byte, n)
-	_, err = io.ReadFull(br, msg)
+	_, err := io.ReadFull(br, msg)
 	return msg, err
 }
+
+// maxLenDigits bounds an octet-counted frame's length prefix (RFC 6587).
+const maxLenDigits = 10
 
 // readLine reads up to '\n', cutting lines longer than max.
 func readLine(br *bufio.Reader, buf []byte, max int) ([]byte, []byte, error) {

@@ -1,10 +1,14 @@
 package syslog
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,4 +140,87 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("pri out of range: %+v", m)
 		}
 	})
+}
+
+// closedByServer reports whether the server closes c within d.
+func closedByServer(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := c.Read(make([]byte, 1))
+	return errors.Is(err, io.EOF)
+}
+
+// A peer cannot make the server buffer without bound or hold connections
+// forever: a length prefix of endless digits ends the connection, as do a
+// connection beyond MaxConnections and one idle for IdleTimeout; a
+// well-behaved peer is served meanwhile.
+func TestServerBoundsPeers(t *testing.T) {
+	sc, _ := logstore.NewSchema(logstore.Options{})
+	w := &memWriter{}
+	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, BatchDelay: 20 * time.Millisecond,
+		MaxConnections: 2, IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	defer srv.Stop()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	digits := dial()
+	go func() {
+		b := []byte(strings.Repeat("1", 64<<10))
+		for range 64 { // 4 MiB of digits and never a space
+			if _, err := digits.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	if !closedByServer(digits, 2*time.Second) {
+		t.Error("a length prefix without end did not close the connection")
+	}
+
+	good := dial()
+	other := dial()
+	time.Sleep(50 * time.Millisecond) // both accepted
+	if !closedByServer(dial(), time.Second) {
+		t.Error("a connection beyond MaxConnections was kept")
+	}
+	m := "<14>1 2026-11-20T11:00:02Z h app - - - kept"
+	fmt.Fprintf(good, "%d %s", len(m), m)
+	deadline := time.Now().Add(5 * time.Second)
+	for fmt.Sprint(w.bodies()) != "[kept]" {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %q from the well-behaved peer", w.bodies())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !closedByServer(other, 2*time.Second) {
+		t.Error("an idle connection was kept past IdleTimeout")
+	}
+}
+
+func TestReadOctetCountedLength(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		lenErr   bool // refused for its length prefix
+	}{
+		{in: "5 hello", want: "hello"},
+		{in: "1234567890 x", lenErr: false}, // ten digits: a length, then a short body
+		{in: "12345678901 x", lenErr: true}, // eleven digits
+		{in: "0 ", lenErr: true},
+		{in: " 5 hello", lenErr: true},
+		{in: "5x hello", lenErr: true},
+	} {
+		msg, err := readOctetCounted(bufio.NewReader(strings.NewReader(tc.in)), 64)
+		isLenErr := err != nil && strings.Contains(err.Error(), "octet-counted frame")
+		if isLenErr != tc.lenErr || (tc.want != "" && (err != nil || string(msg) != tc.want)) {
+			t.Errorf("%q: got %q, %v", tc.in, msg, err)
+		}
+	}
 }
