@@ -3,9 +3,7 @@ package syslog
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sort"
 	"strings"
@@ -142,11 +140,12 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// closedByServer reports whether the server closes c within d.
+// closedByServer reports whether the server closes c within d (an EOF, or
+// a reset when it closed with data of ours unread).
 func closedByServer(c net.Conn, d time.Duration) bool {
 	c.SetReadDeadline(time.Now().Add(d))
 	_, err := c.Read(make([]byte, 1))
-	return errors.Is(err, io.EOF)
+	return err != nil && !isTimeout(err)
 }
 
 // A peer cannot make the server buffer without bound or hold connections
