@@ -58,10 +58,13 @@ func NewLimiter(max int64, reg prometheus.Registerer) *Limiter {
 // Acquire reserves n bytes or fails with failure.ErrOverloaded. A request
 // larger than the whole budget is admitted only when nothing else is in
 // flight, so it cannot starve forever.
-func (l *Limiter) Acquire(n int64) error {
+func (l *Limiter) Acquire(n int64) error { return l.acquire(n, 0) }
+
+// acquire reserves n more bytes for a request that holds held already.
+func (l *Limiter) acquire(n, held int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.inUse > 0 && l.inUse+n > l.max {
+	if l.inUse-held > 0 && l.inUse+n > l.max {
 		l.rejected.Inc()
 		return fmt.Errorf("ingest budget of %d bytes in flight is used up (limits.max_inflight_bytes): %w", l.max, failure.ErrOverloaded)
 	}
@@ -90,15 +93,54 @@ func (l *Limiter) Full() bool {
 	return l.inUse >= l.max
 }
 
+// Reservation is the part of a Limiter's budget one request holds. The
+// zero value (or one from a nil Limiter) holds nothing.
+type Reservation struct {
+	l *Limiter
+	n int64
+}
+
+// GrowTo makes the reservation at least total bytes, for a body that
+// decodes to more than it arrived as; it fails with failure.ErrOverloaded
+// like Acquire.
+func (r *Reservation) GrowTo(total int64) error {
+	if r.l == nil || total <= r.n {
+		return nil
+	}
+	if err := r.l.acquire(total-r.n, r.n); err != nil {
+		return err
+	}
+	r.n = total
+	return nil
+}
+
+// Release gives the reservation back.
+func (r *Reservation) Release() {
+	if r.l != nil && r.n > 0 {
+		r.l.Release(r.n)
+	}
+	r.n = 0
+}
+
 // ReadBody reads r's body, undoing its Content-Encoding (gzip, deflate,
 // zstd, snappy — block or framed — or none), and fails with
 // failure.ErrTooLarge when either the wire bytes or the decoded bytes exceed
-// max. It reserves the wire size in lim (when lim is not nil) for as long as
-// the returned release function has not been called.
+// max. It reserves the wire size in lim (when lim is not nil) before reading
+// and the decoded size once known, for as long as the returned release
+// function has not been called: a small compressed body that decodes to
+// many bytes is charged for what it decodes to.
 func ReadBody(r *http.Request, max int64, lim *Limiter) (body []byte, release func(), err error) {
-	release = func() {}
+	body, res, err := ReadBodyReserved(r, max, lim)
+	return body, res.Release, err
+}
+
+// ReadBodyReserved is ReadBody for a handler that decodes the body further
+// itself: it returns the request's reservation, to grow to what the body
+// decodes to.
+func ReadBodyReserved(r *http.Request, max int64, lim *Limiter) (body []byte, res *Reservation, err error) {
+	res = &Reservation{}
 	if r.ContentLength > max {
-		return nil, release, fmt.Errorf("body of %d bytes exceeds the %d-byte limit (limits.max_request_bytes): %w", r.ContentLength, max, failure.ErrTooLarge)
+		return nil, res, fmt.Errorf("body of %d bytes exceeds the %d-byte limit (limits.max_request_bytes): %w", r.ContentLength, max, failure.ErrTooLarge)
 	}
 	reserve := r.ContentLength
 	if reserve < 0 {
@@ -106,22 +148,26 @@ func ReadBody(r *http.Request, max int64, lim *Limiter) (body []byte, release fu
 	}
 	if lim != nil {
 		if err := lim.Acquire(reserve); err != nil {
-			return nil, release, err
+			return nil, res, err
 		}
-		release = func() { lim.Release(reserve) }
+		res = &Reservation{l: lim, n: reserve}
 	}
 	defer func() {
 		if err != nil {
-			release()
-			release = func() {}
+			res.Release()
 		}
 	}()
 	raw, err := readLimited(r.Body, max)
 	if err != nil {
-		return nil, release, err
+		return nil, res, err
 	}
-	body, err = Decode(raw, r.Header.Get("Content-Encoding"), max)
-	return body, release, err
+	if body, err = Decode(raw, r.Header.Get("Content-Encoding"), max); err != nil {
+		return nil, res, err
+	}
+	if err := res.GrowTo(int64(len(body))); err != nil {
+		return nil, res, err
+	}
+	return body, res, nil
 }
 
 // Decode undoes a Content-Encoding with a bound on the decoded size.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -92,6 +93,42 @@ func TestReadBodyLimits(t *testing.T) {
 	}
 	if lim.InUse() != 0 {
 		t.Fatalf("a failed read left %d reserved", lim.InUse())
+	}
+}
+
+// A compressed body is charged for what it decodes to, not for its few
+// wire bytes; a request bigger than the budget still gets through when
+// nothing else is in flight.
+func TestReadBodyChargesDecodedBytes(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(make([]byte, 1000))
+	zw.Close()
+	gzipped := func() *http.Request {
+		r := httptest.NewRequest("POST", "/", bytes.NewReader(gz.Bytes()))
+		r.Header.Set("Content-Encoding", "gzip")
+		return r
+	}
+	lim := NewLimiter(1500, nil)
+	body, release, err := ReadBody(gzipped(), 4096, lim)
+	if err != nil || len(body) != 1000 || lim.InUse() != 1000 {
+		t.Fatalf("ReadBody: %v, %d bytes, %d reserved (want the 1000 decoded)", err, len(body), lim.InUse())
+	}
+	if _, _, err := ReadBody(gzipped(), 4096, lim); !errors.Is(err, failure.ErrOverloaded) {
+		t.Fatalf("a second body decoding to 1000 bytes fit a 1500-byte budget with 1000 in use: %v", err)
+	}
+	if lim.InUse() != 1000 {
+		t.Fatalf("the refused request left %d reserved", lim.InUse()-1000)
+	}
+	release()
+	small := NewLimiter(500, nil)
+	_, release, err = ReadBody(gzipped(), 4096, small)
+	if err != nil {
+		t.Fatalf("alone, a body over the budget is admitted: %v", err)
+	}
+	release()
+	if lim.InUse() != 0 || small.InUse() != 0 {
+		t.Fatalf("released budgets still hold %d and %d", lim.InUse(), small.InUse())
 	}
 }
 

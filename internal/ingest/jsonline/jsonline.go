@@ -44,7 +44,9 @@ func Decode(s *logstore.Schema, tenant string, body []byte, jm logstore.JSONMapp
 	if len(body) == 0 {
 		return nil, nil
 	}
-	rows := make([]model.Event, 0, bytes.Count(body, []byte{'\n'})+1)
+	// Pre-size for the lines, but not past one row per 32 bytes: a body of
+	// empty lines must not reserve a row per newline.
+	rows := make([]model.Event, 0, min(bytes.Count(body, []byte{'\n'})+1, len(body)/32+1))
 	return s.AppendJSONLines(rows, tenant, unsafe.String(&body[0], len(body)), jm, now)
 }
 

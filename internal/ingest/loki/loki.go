@@ -367,11 +367,11 @@ func (h *Handler) serve(r *http.Request) error {
 		return err
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	body, release, err := ingest.ReadBody(r, h.MaxRequestBytes, h.Limiter)
+	body, res, err := ingest.ReadBodyReserved(r, h.MaxRequestBytes, h.Limiter)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer res.Release()
 	var streams []Stream
 	switch ct {
 	case "application/json":
@@ -381,6 +381,9 @@ func (h *Handler) serve(r *http.Request) error {
 			// Loki's protobuf is snappy-compressed without saying so.
 			if body, err = ingest.DecodeSnappy(body, h.MaxRequestBytes); err != nil {
 				return fmt.Errorf("decode push request: body is not snappy-compressed protobuf: %w", err)
+			}
+			if err := res.GrowTo(int64(len(body))); err != nil {
+				return err
 			}
 		}
 		streams, err = DecodeProto(body)

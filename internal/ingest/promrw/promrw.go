@@ -33,12 +33,12 @@ func Guard(next http.Handler, maxBytes int64, lim *ingest.Limiter) http.Handler 
 		// Read the compressed body as is (no Content-Encoding undoing):
 		// the receiver decompresses it itself.
 		r.Header.Del("Content-Encoding")
-		body, release, err := ingest.ReadBody(r, maxBytes, lim)
+		body, res, err := ingest.ReadBodyReserved(r, maxBytes, lim)
 		if err != nil {
 			ingest.WriteError(w, err)
 			return
 		}
-		defer release()
+		defer res.Release()
 		n, err := snappy.DecodedLen(body)
 		if err != nil {
 			ingest.WriteError(w, fmt.Errorf("remote write body is not snappy block-compressed: %v: %w", err, failure.ErrInvalid))
@@ -46,6 +46,11 @@ func Guard(next http.Handler, maxBytes int64, lim *ingest.Limiter) http.Handler 
 		}
 		if int64(n) > maxBytes {
 			ingest.WriteError(w, fmt.Errorf("remote write body decodes to %d bytes, over the %d-byte limit (limits.max_request_bytes): %w", n, maxBytes, failure.ErrTooLarge))
+			return
+		}
+		// The receiver decompresses the body: charge what it decodes to.
+		if err := res.GrowTo(int64(n)); err != nil {
+			ingest.WriteError(w, err)
 			return
 		}
 		if enc != "" {
