@@ -11,6 +11,8 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may gzip requests
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+
+	"github.com/sightline/sightline/internal/failure"
 )
 
 // NewGRPCServer returns a gRPC server for ingest: messages are bounded by
@@ -58,7 +60,19 @@ func limitUnary(lim *Limiter) grpc.UnaryServerInterceptor {
 		if err := lim.Acquire(n); err != nil {
 			return nil, status.Error(codes.ResourceExhausted, err.Error())
 		}
-		defer lim.Release(n)
+		res := &Reservation{l: lim, n: n}
+		defer res.Release()
+		if ic, ok := req.(ItemCounter); ok {
+			items, what, cost, err := ic.CountItems()
+			if err == nil {
+				err = res.GrowForItems(int(n), items, what, cost)
+			} else {
+				err = fmt.Errorf("%v: %w", err, failure.ErrInvalid)
+			}
+			if err != nil {
+				return nil, status.Error(failure.GRPCCode(err), err.Error())
+			}
+		}
 		return handler(ctx, req)
 	}
 }

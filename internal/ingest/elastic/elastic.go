@@ -282,12 +282,15 @@ func addIndex(ev *model.Event, index string) {
 
 func (h *Handler) bulk(w http.ResponseWriter, r *http.Request, index string) {
 	began := time.Now()
-	body, release, err := ingest.ReadBody(r, h.MaxRequestBytes, h.Limiter)
+	body, res, err := ingest.ReadBodyReserved(r, h.MaxRequestBytes, h.Limiter)
+	defer res.Release()
+	if err == nil {
+		err = res.GrowForItems(len(body), ingest.CountLines(body), "lines", ingest.CostLine)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	defer release()
 	items, docs, err := DecodeBulk(h.Schema, r.Header.Get("X-Scope-OrgID"), index, body, h.Mapping, time.Now().UnixNano())
 	if err != nil {
 		writeError(w, fmt.Errorf("decode bulk request: %w: %w", err, failure.ErrInvalid))

@@ -83,11 +83,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(r *http.Request) (int, error) {
-	body, release, err := ingest.ReadBody(r, h.MaxRequestBytes, h.Limiter)
+	body, res, err := ingest.ReadBodyReserved(r, h.MaxRequestBytes, h.Limiter)
+	defer res.Release()
 	if err != nil {
 		return 0, err
 	}
-	defer release()
+	if err := res.GrowForItems(len(body), ingest.CountLines(body), "lines", ingest.CostLine); err != nil {
+		return 0, err
+	}
 	tenant := r.Header.Get("X-Scope-OrgID")
 	rows, err := Decode(h.Schema, tenant, body, h.MappingFromQuery(r), time.Now().UnixNano())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sightline/sightline/internal/ingest"
 	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/model"
 )
@@ -86,4 +87,22 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A body of many tiny lines is charged per line: when its rows could never
+// fit the in-flight budget it is refused before a row is decoded.
+func TestManyLinesAreCharged(t *testing.T) {
+	s, _ := logstore.NewSchema(logstore.Options{})
+	w := &memWriter{}
+	h := &Handler{Schema: s, Writer: w, Mapping: logstore.DefaultJSONMapping(), MaxRequestBytes: 1 << 20,
+		Limiter: ingest.NewLimiter(1<<20, nil)}
+	body := strings.Repeat("{}\n", 100_000) // 300 KB, 100k rows
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/logs/jsonline", strings.NewReader(body)))
+	if rec.Code != http.StatusRequestEntityTooLarge || len(w.rows) != 0 {
+		t.Fatalf("want 413 with nothing stored, got %d %s (%d rows)", rec.Code, rec.Body, len(w.rows))
+	}
+	if h.Limiter.InUse() != 0 {
+		t.Fatalf("%d bytes still reserved", h.Limiter.InUse())
+	}
 }

@@ -382,9 +382,13 @@ func (h *Handler) serve(r *http.Request) error {
 			if body, err = ingest.DecodeSnappy(body, h.MaxRequestBytes); err != nil {
 				return fmt.Errorf("decode push request: body is not snappy-compressed protobuf: %w", err)
 			}
-			if err := res.GrowTo(int64(len(body))); err != nil {
-				return err
-			}
+		}
+		var entries int
+		if entries, err = ingest.CountProto(body, []protowire.Number{1, 2}); err != nil {
+			return fmt.Errorf("decode push request: %v: %w", err, failure.ErrInvalid)
+		}
+		if err = res.GrowForItems(len(body), entries, "entries", ingest.CostRow); err != nil {
+			return err
 		}
 		streams, err = DecodeProto(body)
 	default:

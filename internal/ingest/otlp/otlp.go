@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sightline/sightline/internal/failure"
 	"github.com/sightline/sightline/internal/ingest"
@@ -169,7 +170,31 @@ const (
 	encJSON
 )
 
-func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (body []byte, enc encoding, release func(), ok bool) {
+// signalItems says where a signal's items sit in its OTLP request, and
+// what each costs once decoded (ingest.GrowForItems).
+type signalItems struct {
+	what  string
+	cost  int64
+	paths [][]protowire.Number
+}
+
+var (
+	logItems = signalItems{"log records", ingest.CostRow, [][]protowire.Number{{1, 2, 2}}}
+	// Spans and their events, which are stored as rows too.
+	spanItems   = signalItems{"spans and span events", ingest.CostRow, [][]protowire.Number{{1, 2, 2}, {1, 2, 2, 11}}}
+	metricItems = signalItems{"data points", ingest.CostSeries, [][]protowire.Number{
+		{1, 2, 2, 5, 1}, {1, 2, 2, 7, 1}, {1, 2, 2, 9, 1}, {1, 2, 2, 10, 1}, {1, 2, 2, 11, 1}}}
+)
+
+// count counts the items of a protobuf request.
+func (si signalItems) count(b []byte) (int, string, int64, error) {
+	n, err := ingest.CountProto(b, si.paths...)
+	return n, si.what, si.cost, err
+}
+
+// readRequest reads an OTLP/HTTP body and reserves its decoded bytes and,
+// for protobuf, its items' memory (JSON bodies are charged by bytes only).
+func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, si signalItems) (body []byte, enc encoding, release func(), ok bool) {
 	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	switch strings.ToLower(ct) {
 	case "application/x-protobuf", "application/protobuf":
@@ -180,12 +205,23 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request) (body [
 		ingest.WriteError(w, fmt.Errorf("content type %q is not OTLP (use application/x-protobuf or application/json): %w", ct, failure.ErrUnsupported))
 		return nil, 0, nil, false
 	}
-	body, release, err := ingest.ReadBody(req, r.MaxRequestBytes, r.Limiter)
+	body, res, err := ingest.ReadBodyReserved(req, r.MaxRequestBytes, r.Limiter)
+	if err == nil && enc == encProto {
+		var items int
+		var what string
+		var cost int64
+		if items, what, cost, err = si.count(body); err != nil {
+			err = fmt.Errorf("decode OTLP request: %v: %w", err, failure.ErrInvalid)
+		} else {
+			err = res.GrowForItems(len(body), items, what, cost)
+		}
+	}
 	if err != nil {
+		res.Release()
 		ingest.WriteError(w, err)
 		return nil, 0, nil, false
 	}
-	return body, enc, release, true
+	return body, enc, res.Release, true
 }
 
 type otlpMessage interface {
@@ -233,7 +269,7 @@ func (r *Receiver) serveMetrics(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OTLP metrics are not accepted by this server", http.StatusNotFound)
 		return
 	}
-	body, enc, release, ok := r.readRequest(w, req)
+	body, enc, release, ok := r.readRequest(w, req, metricItems)
 	if !ok {
 		return
 	}
@@ -256,7 +292,7 @@ func (r *Receiver) serveLogs(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OTLP logs are not accepted by this server", http.StatusNotFound)
 		return
 	}
-	body, enc, release, ok := r.readRequest(w, req)
+	body, enc, release, ok := r.readRequest(w, req, logItems)
 	if !ok {
 		return
 	}
@@ -279,7 +315,7 @@ func (r *Receiver) serveTraces(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OTLP traces are not accepted by this server", http.StatusNotFound)
 		return
 	}
-	body, enc, release, ok := r.readRequest(w, req)
+	body, enc, release, ok := r.readRequest(w, req, spanItems)
 	if !ok {
 		return
 	}

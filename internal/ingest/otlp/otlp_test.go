@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -177,6 +178,41 @@ func TestBudgetIsReturned(t *testing.T) {
 	}
 	if lim.InUse() != 0 {
 		t.Fatalf("%d bytes still reserved", lim.InUse())
+	}
+}
+
+// Empty items cost bytes on the wire but memory once decoded: a small
+// gzip body of many empty log records is charged for its records and
+// refused as too large when they could never fit the budget, before any
+// of them is decoded; a body of real records of the same count fits a
+// budget sized for it.
+func TestItemsAreCharged(t *testing.T) {
+	empty := plog.NewLogs()
+	lrs := empty.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for range 50_000 {
+		lrs.AppendEmpty()
+	}
+	body, _ := plogotlp.NewExportRequestFromLogs(empty).MarshalProto()
+	rec := &recorder{}
+	lim := ingest.NewLimiter(4<<20, nil) // 50k records need ~50 MB
+	w := do(newMux(rec, lim), "/v1/logs", "application/x-protobuf", "gzip", gz(body))
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "50000 log records") {
+		t.Fatalf("want 413 naming the records, got %d %s", w.Code, w.Body)
+	}
+	if rec.records != 0 || lim.InUse() != 0 {
+		t.Fatalf("refused request reached the sink (%d records) or kept %d bytes", rec.records, lim.InUse())
+	}
+	// Another request holds the budget: the items make this one wait (429).
+	big := ingest.NewLimiter(64<<20, nil)
+	if err := big.Acquire(32 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if w := do(newMux(rec, big), "/v1/logs", "application/x-protobuf", "gzip", gz(body)); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("want 429 while the budget is held, got %d %s", w.Code, w.Body)
+	}
+	big.Release(32 << 20)
+	if w := do(newMux(rec, big), "/v1/logs", "application/x-protobuf", "gzip", gz(body)); w.Code != 200 || rec.records != 50_000 {
+		t.Fatalf("with the budget free: %d %s, %d records", w.Code, w.Body, rec.records)
 	}
 }
 

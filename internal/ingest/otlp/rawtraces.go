@@ -37,6 +37,10 @@ func (m *rawMessage) SizeProto() int { return len(m.b) }
 func (m *rawMessage) MarshalProto(dst []byte) int { return copy(dst, m.b) }
 
 // UnmarshalProto copies b: the codec reuses it once this returns.
+// CountItems counts the request's spans and span events before it is
+// decoded (ingest.ItemCounter): raw messages carry trace exports only.
+func (m *rawMessage) CountItems() (int, string, int64, error) { return spanItems.count(m.b) }
+
 func (m *rawMessage) UnmarshalProto(b []byte) error {
 	m.b = append(m.b[:0], b...)
 	return nil

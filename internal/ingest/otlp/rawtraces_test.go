@@ -3,6 +3,7 @@ package otlp
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 
@@ -74,6 +75,16 @@ func TestRawTracesGRPC(t *testing.T) {
 	}
 	if lim.InUse() != 0 {
 		t.Fatalf("limiter holds %d bytes after the requests", lim.InUse())
+	}
+
+	// 2000 spans could never fit the 1 MiB budget once decoded: refused
+	// before the sink decodes them, and the budget is returned.
+	_, err = client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(sampleTraces(2000)))
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "2000 spans") {
+		t.Fatalf("2000 spans: got %v, want ResourceExhausted naming them", err)
+	}
+	if rec.raw != 3 || lim.InUse() != 0 {
+		t.Fatalf("refused request reached the sink (%d requests) or kept %d bytes", rec.raw, lim.InUse())
 	}
 
 	// A sink error maps to its gRPC code.

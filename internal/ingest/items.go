@@ -1,0 +1,112 @@
+package ingest
+
+import (
+	"bytes"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sightline/sightline/internal/failure"
+)
+
+// Decoded memory follows the items of a request more than its bytes: an
+// empty OTLP log record is 2 bytes on the wire and about a kilobyte once
+// decoded into a row. Edges therefore count a request's items before
+// decoding it (cheaply, without allocating) and grow its reservation by a
+// cost per item; a request whose estimate exceeds the whole budget can
+// never be served and is refused as too large.
+
+// Per-item decoded memory estimates, in bytes, measured on empty items (the
+// worst case per wire byte).
+const (
+	// CostRow is a log record, span or span event: decoded object plus
+	// its stored row.
+	CostRow = 1024
+	// CostSeries is a remote-write time series or OTLP metric data point.
+	CostSeries = 512
+	// CostSample is one remote-write sample.
+	CostSample = 32
+	// CostLine is a line of an NDJSON body (JSON lines, Elasticsearch
+	// _bulk): its row aliases the body's bytes.
+	CostLine = 512
+)
+
+// CountLines counts the lines of an NDJSON body (an upper bound on its
+// rows), without allocating.
+func CountLines(b []byte) int {
+	return bytes.Count(b, []byte{'\n'}) + 1
+}
+
+// CountProto counts the protobuf messages found at the end of each path of
+// field numbers, starting from the top-level message b: path {1, 2, 2}
+// counts field 2 of field 2 of field 1. It reads b without allocating and
+// fails on malformed protobuf.
+func CountProto(b []byte, paths ...[]protowire.Number) (int, error) {
+	n := 0
+	for _, p := range paths {
+		c, err := countPath(b, p)
+		if err != nil {
+			return 0, fmt.Errorf("count protobuf items: %w", err)
+		}
+		n += c
+	}
+	return n, nil
+}
+
+func countPath(b []byte, path []protowire.Number) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return 0, protowire.ParseError(l)
+		}
+		b = b[l:]
+		if typ != protowire.BytesType {
+			if l = protowire.ConsumeFieldValue(num, typ, b); l < 0 {
+				return 0, protowire.ParseError(l)
+			}
+			b = b[l:]
+			continue
+		}
+		v, l := protowire.ConsumeBytes(b)
+		if l < 0 {
+			return 0, protowire.ParseError(l)
+		}
+		b = b[l:]
+		if num != path[0] {
+			continue
+		}
+		if len(path) == 1 {
+			n++
+			continue
+		}
+		c, err := countPath(v, path[1:])
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return n, nil
+}
+
+// GrowForItems grows the reservation to body bytes plus cost for the
+// items, or fails with failure.ErrTooLarge when that estimate exceeds the
+// limiter's whole budget (the request could never be admitted) and with
+// failure.ErrOverloaded when the budget is used up for now.
+func (r *Reservation) GrowForItems(body int, items int, what string, cost int64) error {
+	if r.l == nil {
+		return nil
+	}
+	need := int64(body) + int64(items)*cost
+	if need > r.l.max {
+		return fmt.Errorf("request carries %d %s, about %d bytes once decoded, over the %d-byte in-flight budget (limits.max_inflight_bytes); send smaller batches: %w",
+			items, what, need, r.l.max, failure.ErrTooLarge)
+	}
+	return r.GrowTo(need)
+}
+
+// ItemCounter is a gRPC request that can count its items before it is
+// decoded (limitUnary grows its reservation by them).
+type ItemCounter interface {
+	CountItems() (items int, what string, cost int64, err error)
+}
