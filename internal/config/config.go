@@ -92,8 +92,9 @@ type LimitsConfig struct {
 	// after decompression.
 	MaxRequestBytes ByteSize `yaml:"max_request_bytes"`
 	// MaxInflightBytes bounds the decoded bytes of all ingest requests
-	// being processed at once; beyond it clients get 429 /
-	// RESOURCE_EXHAUSTED and retry.
+	// being processed at once, plus a cost per item they carry; beyond it
+	// clients get 429 / RESOURCE_EXHAUSTED and retry, and a request that
+	// alone would exceed it gets 413.
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`
 }
 
