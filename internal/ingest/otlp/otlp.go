@@ -85,56 +85,9 @@ func NewReceiver(r Receiver, reg prometheus.Registerer) *Receiver {
 }
 
 // RegisterGRPC registers the OTLP services whose sinks are set.
-func (r *Receiver) RegisterGRPC(s *grpc.Server) {
-	if r.Metrics != nil {
-		pmetricotlp.RegisterGRPCServer(s, &metricsGRPC{r: r})
-	}
-	if r.Logs != nil {
-		plogotlp.RegisterGRPCServer(s, &logsGRPC{r: r})
-	}
-	if raw, ok := r.Traces.(RawTracesSink); ok {
-		s.RegisterService(&rawTracesDesc, &rawTracesServer{r: r, sink: raw})
-	} else if r.Traces != nil {
-		ptraceotlp.RegisterGRPCServer(s, &tracesGRPC{r: r})
-	}
-}
+func (r *Receiver) RegisterGRPC(s *grpc.Server) { r.rawGRPC(s) }
 
-type metricsGRPC struct {
-	pmetricotlp.UnimplementedGRPCServer
-	r *Receiver
-}
-
-func (g *metricsGRPC) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	md := req.Metrics()
-	err := g.r.Metrics.ConsumeMetrics(ctx, md)
-	g.r.observe("metrics", "grpc", err, md.DataPointCount())
-	return pmetricotlp.NewExportResponse(), grpcError(err)
-}
-
-type logsGRPC struct {
-	plogotlp.UnimplementedGRPCServer
-	r *Receiver
-}
-
-func (g *logsGRPC) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	ld := req.Logs()
-	err := g.r.Logs.ConsumeLogs(ctx, ld)
-	g.r.observe("logs", "grpc", err, ld.LogRecordCount())
-	return plogotlp.NewExportResponse(), grpcError(err)
-}
-
-type tracesGRPC struct {
-	ptraceotlp.UnimplementedGRPCServer
-	r *Receiver
-}
-
-func (g *tracesGRPC) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	td := req.Traces()
-	err := g.r.Traces.ConsumeTraces(ctx, td)
-	g.r.observe("traces", "grpc", err, td.SpanCount())
-	return ptraceotlp.NewExportResponse(), grpcError(err)
-}
-
+// grpcError gives err its gRPC status code (nil stays nil).
 func grpcError(err error) error {
 	if err == nil {
 		return nil

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -111,5 +114,53 @@ func TestRawTracesHTTP(t *testing.T) {
 	// Protobuf arrives as bytes, JSON as pdata.
 	if rec.raw != 1 || rec.span != 10 {
 		t.Fatalf("raw %d spans %d, want 1 and 10", rec.raw, rec.span)
+	}
+}
+
+// Every signal arrives over gRPC as bytes, is counted and charged before
+// it is decoded, then reaches its pdata sink (traces too, for a sink
+// without RawTracesSink).
+func TestGRPCEverySignal(t *testing.T) {
+	rec := &recorder{}
+	rcv := NewReceiver(Receiver{Metrics: rec, Logs: rec, Traces: rec, MaxRequestBytes: 1 << 20}, nil)
+	lim := ingest.NewLimiter(1<<20, nil)
+	srv := ingest.NewGRPCServer(1<<20, lim, nil)
+	rcv.RegisterGRPC(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	if _, err := plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(sampleLogs(3))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pmetricotlp.NewGRPCClient(conn).Export(ctx, pmetricotlp.NewExportRequestFromMetrics(sampleMetrics(1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(sampleTraces(4))); err != nil {
+		t.Fatal(err)
+	}
+	if rec.records != 3 || rec.points != 1 || rec.span != 4 {
+		t.Fatalf("sinks got records=%d points=%d spans=%d; want 3, 1, 4", rec.records, rec.points, rec.span)
+	}
+	// 5000 empty records are ~10 KB on the wire and ~5 MB decoded.
+	empty := plog.NewLogs()
+	lrs := empty.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for range 5000 {
+		lrs.AppendEmpty()
+	}
+	_, err = plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(empty))
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "5000 log records") {
+		t.Fatalf("5000 empty records: got %v, want ResourceExhausted naming them", err)
+	}
+	if rec.records != 3 || lim.InUse() != 0 {
+		t.Fatalf("refused request reached the sink (%d records) or kept %d bytes", rec.records, lim.InUse())
 	}
 }
