@@ -39,22 +39,22 @@ func CountLines(b []byte) int {
 
 // CountProto counts the protobuf messages found at the end of each path of
 // field numbers, starting from the top-level message b: path {1, 2, 2}
-// counts field 2 of field 2 of field 1. It reads b without allocating and
-// fails on malformed protobuf.
+// counts field 2 of field 2 of field 1. It reads b once, without
+// allocating for paths of up to eight numbers, and fails on malformed
+// protobuf.
 func CountProto(b []byte, paths ...[]protowire.Number) (int, error) {
-	n := 0
-	for _, p := range paths {
-		c, err := countPath(b, p)
-		if err != nil {
-			return 0, fmt.Errorf("count protobuf items: %w", err)
-		}
-		n += c
+	n, err := countPaths(b, paths, 0)
+	if err != nil {
+		return 0, fmt.Errorf("count protobuf items: %w", err)
 	}
 	return n, nil
 }
 
-func countPath(b []byte, path []protowire.Number) (int, error) {
+// countPaths counts, in message b at nesting depth d, the fields ending a
+// path and descends into those continuing one.
+func countPaths(b []byte, paths [][]protowire.Number, d int) (int, error) {
 	n := 0
+	var deeperBuf [8][]protowire.Number
 	for len(b) > 0 {
 		num, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {
@@ -73,18 +73,23 @@ func countPath(b []byte, path []protowire.Number) (int, error) {
 			return 0, protowire.ParseError(l)
 		}
 		b = b[l:]
-		if num != path[0] {
-			continue
+		deeper := deeperBuf[:0]
+		for _, p := range paths {
+			switch {
+			case p[d] != num:
+			case len(p) == d+1:
+				n++
+			default:
+				deeper = append(deeper, p)
+			}
 		}
-		if len(path) == 1 {
-			n++
-			continue
+		if len(deeper) > 0 {
+			c, err := countPaths(v, deeper, d+1)
+			if err != nil {
+				return 0, err
+			}
+			n += c
 		}
-		c, err := countPath(v, path[1:])
-		if err != nil {
-			return 0, err
-		}
-		n += c
 	}
 	return n, nil
 }
@@ -94,13 +99,18 @@ func countPath(b []byte, path []protowire.Number) (int, error) {
 // limiter's whole budget (the request could never be admitted) and with
 // failure.ErrOverloaded when the budget is used up for now.
 func (r *Reservation) GrowForItems(body int, items int, what string, cost int64) error {
+	return r.GrowForEstimate(int64(body)+int64(items)*cost, fmt.Sprintf("%d %s", items, what))
+}
+
+// GrowForEstimate is GrowForItems for an estimate need of the decoded
+// memory already summed over several kinds of items, described by what.
+func (r *Reservation) GrowForEstimate(need int64, what string) error {
 	if r.l == nil {
 		return nil
 	}
-	need := int64(body) + int64(items)*cost
 	if need > r.l.max {
-		return fmt.Errorf("request carries %d %s, about %d bytes once decoded, over the %d-byte in-flight budget (limits.max_inflight_bytes); send smaller batches: %w",
-			items, what, need, r.l.max, failure.ErrTooLarge)
+		return fmt.Errorf("request carries %s, about %d bytes once decoded, over the %d-byte in-flight budget (limits.max_inflight_bytes); send smaller batches: %w",
+			what, need, r.l.max, failure.ErrTooLarge)
 	}
 	return r.GrowTo(need)
 }

@@ -15,8 +15,11 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/golang/snappy"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sightline/sightline/internal/failure"
 	"github.com/sightline/sightline/internal/ingest"
@@ -48,8 +51,9 @@ func Guard(next http.Handler, maxBytes int64, lim *ingest.Limiter) http.Handler 
 			ingest.WriteError(w, fmt.Errorf("remote write body decodes to %d bytes, over the %d-byte limit (limits.max_request_bytes): %w", n, maxBytes, failure.ErrTooLarge))
 			return
 		}
-		// The receiver decompresses the body: charge what it decodes to.
-		if err := res.GrowTo(int64(n)); err != nil {
+		// The receiver decompresses and decodes the body itself: charge
+		// what it will hold, counted on a decompressed copy first.
+		if err := chargeSeries(res, body, n, r.Header.Get("Content-Type")); err != nil {
 			ingest.WriteError(w, err)
 			return
 		}
@@ -65,3 +69,43 @@ func Guard(next http.Handler, maxBytes int64, lim *ingest.Limiter) http.Handler 
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
+
+// Where a write request's series and samples sit: protocol 1.0
+// (prometheus.WriteRequest: timeseries 1 {samples 2, histograms 4}) and
+// 2.0 (io.prometheus.write.v2.Request: timeseries 5 {samples 2,
+// histograms 3}).
+var (
+	v1Series  = [][]protowire.Number{{1}}
+	v1Samples = [][]protowire.Number{{1, 2}, {1, 4}}
+	v2Series  = [][]protowire.Number{{5}}
+	v2Samples = [][]protowire.Number{{5, 2}, {5, 3}}
+)
+
+var decodePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// chargeSeries grows res to the memory the decoded request will take: its
+// bytes plus a cost per series and per sample (an empty series is two bytes
+// on the wire and half a kilobyte decoded).
+func chargeSeries(res *ingest.Reservation, body []byte, n int, contentType string) error {
+	bp := decodePool.Get().(*[]byte)
+	defer decodePool.Put(bp)
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	dec, err := snappy.Decode((*bp)[:cap(*bp)], body)
+	if err != nil {
+		return fmt.Errorf("remote write body is not valid snappy: %v: %w", err, failure.ErrInvalid)
+	}
+	series, samples := v1Series, v1Samples
+	if strings.Contains(contentType, "io.prometheus.write.v2.Request") {
+		series, samples = v2Series, v2Samples
+	}
+	ns, err := ingest.CountProto(dec, series...)
+	if err != nil {
+		return fmt.Errorf("decode remote write request: %v: %w", err, failure.ErrInvalid)
+	}
+	// The body decoded once already: counting samples cannot fail now.
+	nm, _ := ingest.CountProto(dec, samples...)
+	return res.GrowForEstimate(int64(n)+int64(ns)*ingest.CostSeries+int64(nm)*ingest.CostSample,
+		fmt.Sprintf("%d series and %d samples", ns, nm))
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/golang/snappy"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/prometheus/prometheus/tsdb"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sightline/sightline/internal/ingest"
 )
@@ -96,16 +98,16 @@ func TestGuardRejects(t *testing.T) {
 }
 
 func TestGuardBackPressure(t *testing.T) {
-	lim := ingest.NewLimiter(100, nil)
+	lim := ingest.NewLimiter(16<<10, nil) // the request needs ~6 KB: its bytes and 10 series
 	h, _ := newHandler(t, 1<<20, lim)
-	if err := lim.Acquire(90); err != nil { // another request holds most of the budget
+	if err := lim.Acquire(15 << 10); err != nil { // another request holds most of the budget
 		t.Fatal(err)
 	}
 	w := post(h, encode(t, sampleRequest(10, 1000)))
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("want 429 with Retry-After, got %d %v", w.Code, w.Header())
 	}
-	lim.Release(90)
+	lim.Release(15 << 10)
 	if w := post(h, encode(t, sampleRequest(10, 1000))); w.Code != http.StatusNoContent {
 		t.Fatalf("after release: %d %s", w.Code, w.Body)
 	}
@@ -135,4 +137,51 @@ func FuzzRemoteWrite(f *testing.F) {
 			t.Fatalf("budget leaked: %d", lim.InUse())
 		}
 	})
+}
+
+// A small body of many empty series is charged for what the receiver will
+// decode, and refused as too large before it does when that could never
+// fit the budget.
+func TestGuardChargesSeries(t *testing.T) {
+	lim := ingest.NewLimiter(1<<20, nil)
+	h, _ := newHandler(t, 1<<20, lim)
+	var pb []byte
+	for range 20_000 {
+		pb = protowire.AppendTag(pb, 1, protowire.BytesType)
+		pb = protowire.AppendBytes(pb, nil)
+	}
+	w := post(h, snappy.Encode(nil, pb))
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "20000 series") {
+		t.Fatalf("want 413 naming the series, got %d %s", w.Code, w.Body)
+	}
+	if lim.InUse() != 0 {
+		t.Fatalf("%d bytes still reserved", lim.InUse())
+	}
+}
+
+// BenchmarkGuardCharge is what counting a request's series costs: a
+// typical remote_write batch (2000 series of one sample, as Prometheus
+// sends by default), decompressed and counted.
+func BenchmarkGuardCharge(b *testing.B) {
+	body := encode(b, sampleRequest(2000, 1000))
+	n, _ := snappy.DecodedLen(body)
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		res := &ingest.Reservation{}
+		if err := chargeSeries(res, body, n, "application/x-protobuf"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGuardedWrite is the whole receiver for the same batch.
+func BenchmarkGuardedWrite(b *testing.B) {
+	h, _ := newHandler(b, 1<<20, ingest.NewLimiter(1<<30, nil))
+	ts := int64(1000)
+	for b.Loop() {
+		ts += 1000
+		if w := post(h, encode(b, sampleRequest(2000, ts))); w.Code != http.StatusNoContent {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
 }
