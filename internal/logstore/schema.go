@@ -240,6 +240,19 @@ func (s *Schema) NewRecord(tenant string, t int64) *Record {
 	return r
 }
 
+// NewSharingRecord is NewRecord for building many rows in turn (Reset
+// between them): consecutive rows with equal stream labels share one
+// labels.Labels instead of each holding its own copy.
+func (s *Schema) NewSharingRecord(tenant string, t int64) *Record {
+	r := &Record{last: &lastStream{}}
+	r.reset(s, tenant, t)
+	return r
+}
+
+// Reset starts the next row in r after Event, keeping its buffers and the
+// stream labels it may share.
+func (r *Record) Reset(tenant string, t int64) { r.reset(r.s, tenant, t) }
+
 // reset starts a new row in r, keeping its buffers.
 func (r *Record) reset(s *Schema, tenant string, t int64) {
 	*r = Record{s: s, lpairs: r.lpairs[:0], last: r.last, valid: r.valid,

@@ -325,9 +325,61 @@ func Tenant(r *http.Request) (string, error) {
 	return t, nil
 }
 
-// Rows converts decoded streams into rows for tenant.
+// pushCost counts a protobuf push request's entries and estimates the
+// memory they take once decoded, without decoding them: each entry is a
+// row, and each row carries its stream's labels into the store (twice the
+// labels' text, as key and labels). Streams are field 1 of the request,
+// with their labels in field 1 and entries in field 2.
+func pushCost(b []byte) (entries int, cost int64, err error) {
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return 0, 0, protowire.ParseError(l)
+		}
+		b = b[l:]
+		if num != 1 || typ != protowire.BytesType {
+			if l = protowire.ConsumeFieldValue(num, typ, b); l < 0 {
+				return 0, 0, protowire.ParseError(l)
+			}
+			b = b[l:]
+			continue
+		}
+		st, l := protowire.ConsumeBytes(b)
+		if l < 0 {
+			return 0, 0, protowire.ParseError(l)
+		}
+		b = b[l:]
+		var lbl, n int
+		for len(st) > 0 {
+			num, typ, l := protowire.ConsumeTag(st)
+			if l < 0 {
+				return 0, 0, protowire.ParseError(l)
+			}
+			st = st[l:]
+			if l = protowire.ConsumeFieldValue(num, typ, st); l < 0 {
+				return 0, 0, protowire.ParseError(l)
+			}
+			switch {
+			case typ != protowire.BytesType:
+			case num == 1:
+				lbl += l
+			case num == 2:
+				n++
+			}
+			st = st[l:]
+		}
+		entries += n
+		cost += int64(n) * (ingest.CostRow + 2*int64(lbl))
+	}
+	return entries, cost, nil
+}
+
+// Rows converts decoded streams into rows for tenant. The rows of a stream
+// share its labels (a stream's labels were copied into each of its rows:
+// a few kilobytes of labels over many entries took gigabytes).
 func Rows(s *logstore.Schema, tenant string, streams []Stream, now int64) ([]model.Event, error) {
 	var rows []model.Event
+	r := s.NewSharingRecord(tenant, now)
 	for i, st := range streams {
 		ls, err := ParseLabels(st.Labels)
 		if err != nil {
@@ -338,7 +390,7 @@ func Rows(s *logstore.Schema, tenant string, streams []Stream, now int64) ([]mod
 			if t == 0 {
 				t = now
 			}
-			r := s.NewRecord(tenant, t)
+			r.Reset(tenant, t)
 			ls.Range(func(l labels.Label) { r.AddStreamLabel(l.Name, l.Value) })
 			r.SetBody(e.Line)
 			for _, m := range e.Metadata {
@@ -384,10 +436,11 @@ func (h *Handler) serve(r *http.Request) error {
 			}
 		}
 		var entries int
-		if entries, err = ingest.CountProto(body, []protowire.Number{1, 2}); err != nil {
+		var cost int64
+		if entries, cost, err = pushCost(body); err != nil {
 			return fmt.Errorf("decode push request: %v: %w", err, failure.ErrInvalid)
 		}
-		if err = res.GrowForItems(len(body), entries, "entries", ingest.CostRow); err != nil {
+		if err = res.GrowForEstimate(int64(len(body))+cost, fmt.Sprintf("%d entries", entries)); err != nil {
 			return err
 		}
 		streams, err = DecodeProto(body)

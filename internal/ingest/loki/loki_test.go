@@ -3,6 +3,7 @@ package loki
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/sightline/sightline/internal/ingest"
 	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/model"
 )
@@ -154,14 +156,52 @@ func labelsOf(kv ...string) []labelPair {
 	return out
 }
 
+// A push is charged for its entries and for its stream labels, which each
+// entry carries into the store: many labels over many tiny entries are
+// refused before they are decoded when they could never fit the budget.
+func TestPushChargesEntriesAndLabels(t *testing.T) {
+	var lbl strings.Builder
+	lbl.WriteString("{")
+	for i := range 200 {
+		fmt.Fprintf(&lbl, `l%d="value-%d",`, i, i)
+	}
+	lbl.WriteString(`app="x"}`)
+	entries := make([]Entry, 1000)
+	for i := range entries {
+		entries[i] = Entry{Time: int64(1_700_000_000+i) * 1e9, Line: "x"}
+	}
+	body := encodePush([]Stream{{Labels: lbl.String(), Entries: entries}})
+	n, cost, err := pushCost(body)
+	if err != nil || n != 1000 || cost < 1000*int64(2*lbl.Len()) {
+		t.Fatalf("pushCost: %d entries, %d bytes, %v; want 1000 entries and at least the labels twice per entry", n, cost, err)
+	}
+	h, w := newHandler(t)
+	h.Limiter = ingest.NewLimiter(4<<20, nil) // the request needs ~8 MB
+	req := httptest.NewRequest("POST", "/loki/api/v1/push", bytes.NewReader(snappy.Encode(nil, body)))
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || len(w.rows) != 0 || h.Limiter.InUse() != 0 {
+		t.Fatalf("want 413 with nothing stored or reserved: %d %s, %d rows, %d bytes", rec.Code, rec.Body, len(w.rows), h.Limiter.InUse())
+	}
+}
+
 func FuzzDecodeProto(f *testing.F) {
 	f.Add(encodePush([]Stream{{Labels: `{a="b"}`, Entries: []Entry{{Time: 5, Line: "x", Metadata: labelsOf("k", "v")}}}}))
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
 	s, _ := logstore.NewSchema(logstore.Options{})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, _, cerr := pushCost(b)
 		streams, err := DecodeProto(b)
 		if err != nil {
 			return
+		}
+		n := 0
+		for _, st := range streams {
+			n += len(st.Entries)
+		}
+		if cerr != nil || entries != n {
+			t.Fatalf("pushCost counted %d entries (%v), the decoder %d", entries, cerr, n)
 		}
 		rows, err := Rows(s, "", streams, 1)
 		if err != nil {
