@@ -45,10 +45,10 @@ func (r *rawRecorder) ConsumeTracesProto(ctx context.Context, body []byte) (int,
 	return n, r.ConsumeTraces(ctx, req.Traces())
 }
 
-func TestRawTracesGRPC(t *testing.T) {
-	rec := &rawRecorder{}
-	rcv := NewReceiver(Receiver{Traces: rec, MaxRequestBytes: 1 << 20}, nil)
-	lim := ingest.NewLimiter(1<<20, nil)
+// serveGRPC serves rcv's OTLP services on an ingest gRPC server with
+// budget lim on 127.0.0.1 and returns a client connection to it.
+func serveGRPC(t *testing.T, rcv *Receiver, lim *ingest.Limiter) *grpc.ClientConn {
+	t.Helper()
 	srv := ingest.NewGRPCServer(1<<20, lim, nil)
 	rcv.RegisterGRPC(srv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -56,12 +56,20 @@ func TestRawTracesGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestRawTracesGRPC(t *testing.T) {
+	rec := &rawRecorder{}
+	lim := ingest.NewLimiter(1<<20, nil)
+	conn := serveGRPC(t, NewReceiver(Receiver{Traces: rec, MaxRequestBytes: 1 << 20}, nil), lim)
+	var err error
 	client := ptraceotlp.NewGRPCClient(conn)
 
 	for _, n := range []int{0, 1, 300} {
@@ -122,21 +130,9 @@ func TestRawTracesHTTP(t *testing.T) {
 // without RawTracesSink).
 func TestGRPCEverySignal(t *testing.T) {
 	rec := &recorder{}
-	rcv := NewReceiver(Receiver{Metrics: rec, Logs: rec, Traces: rec, MaxRequestBytes: 1 << 20}, nil)
 	lim := ingest.NewLimiter(1<<20, nil)
-	srv := ingest.NewGRPCServer(1<<20, lim, nil)
-	rcv.RegisterGRPC(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := serveGRPC(t, NewReceiver(Receiver{Metrics: rec, Logs: rec, Traces: rec, MaxRequestBytes: 1 << 20}, nil), lim)
+	var err error
 	ctx := context.Background()
 	if _, err := plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(sampleLogs(3))); err != nil {
 		t.Fatal(err)
