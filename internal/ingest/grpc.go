@@ -63,9 +63,9 @@ func limitUnary(lim *Limiter) grpc.UnaryServerInterceptor {
 		res := &Reservation{l: lim, n: n}
 		defer res.Release()
 		if ic, ok := req.(ItemCounter); ok {
-			items, what, cost, err := ic.CountItems()
+			cost, what, err := ic.CountItems()
 			if err == nil {
-				err = res.GrowForItems(int(n), items, what, cost)
+				err = res.GrowForEstimate(n+cost, what)
 			} else {
 				err = fmt.Errorf("%v: %w", err, failure.ErrInvalid)
 			}

@@ -115,8 +115,105 @@ func (r *Reservation) GrowForEstimate(need int64, what string) error {
 	return r.GrowTo(need)
 }
 
-// ItemCounter is a gRPC request that can count its items before it is
-// decoded (limitUnary grows its reservation by them).
+// ItemCounter is a gRPC request that can estimate, before it is decoded,
+// the memory its items take once decoded (limitUnary grows its
+// reservation by that), and describe them for an error message.
 type ItemCounter interface {
-	CountItems() (items int, what string, cost int64, err error)
+	CountItems() (cost int64, what string, err error)
+}
+
+// CostAttr is one resource or scope attribute copied into a row.
+const CostAttr = 64
+
+// OTLPRowsCost estimates the decoded memory of an OTLP logs or traces
+// export request before decoding it: each log record or span (and, with
+// events, each span event) is a row, and every row carries a copy of its
+// resource's and scope's attributes. b is ExportLogsServiceRequest or
+// ExportTraceServiceRequest: resource_* (1) { resource (1) { attributes
+// (1) }, scope_* (2) { scope (1) { attributes (3) }, records or spans (2)
+// { events (11) } } }.
+func OTLPRowsCost(b []byte, events bool) (rows int, cost int64, err error) {
+	err = eachField(b, func(num protowire.Number, rs []byte) error {
+		if num != 1 {
+			return nil
+		}
+		var resAttrs int
+		type scope struct{ attrs, rows int }
+		var scopes []scope
+		err := eachField(rs, func(num protowire.Number, v []byte) error {
+			switch num {
+			case 1:
+				return eachField(v, func(num protowire.Number, _ []byte) error {
+					if num == 1 {
+						resAttrs++
+					}
+					return nil
+				})
+			case 2:
+				var sc scope
+				err := eachField(v, func(num protowire.Number, v []byte) error {
+					switch num {
+					case 1:
+						return eachField(v, func(num protowire.Number, _ []byte) error {
+							if num == 3 {
+								sc.attrs++
+							}
+							return nil
+						})
+					case 2:
+						sc.rows++
+						if events {
+							return eachField(v, func(num protowire.Number, _ []byte) error {
+								if num == 11 {
+									sc.rows++
+								}
+								return nil
+							})
+						}
+					}
+					return nil
+				})
+				scopes = append(scopes, sc)
+				return err
+			}
+			return nil
+		})
+		for _, sc := range scopes {
+			rows += sc.rows
+			cost += int64(sc.rows) * (CostRow + CostAttr*int64(resAttrs+sc.attrs))
+		}
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("count OTLP rows: %w", err)
+	}
+	return rows, cost, nil
+}
+
+// eachField calls fn with each length-delimited field of message b,
+// skipping the others.
+func eachField(b []byte, fn func(protowire.Number, []byte) error) error {
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return protowire.ParseError(l)
+		}
+		b = b[l:]
+		if typ != protowire.BytesType {
+			if l = protowire.ConsumeFieldValue(num, typ, b); l < 0 {
+				return protowire.ParseError(l)
+			}
+			b = b[l:]
+			continue
+		}
+		v, l := protowire.ConsumeBytes(b)
+		if l < 0 {
+			return protowire.ParseError(l)
+		}
+		b = b[l:]
+		if err := fn(num, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -123,27 +123,27 @@ const (
 	encJSON
 )
 
-// signalItems says where a signal's items sit in its OTLP request, and
-// what each costs once decoded (ingest.GrowForItems).
-type signalItems struct {
-	what  string
-	cost  int64
-	paths [][]protowire.Number
-}
+// signalItems estimates what a signal's protobuf request takes once
+// decoded, before decoding it (ingest.GrowForEstimate).
+type signalItems func(b []byte) (cost int64, what string, err error)
 
 var (
-	logItems = signalItems{"log records", ingest.CostRow, [][]protowire.Number{{1, 2, 2}}}
+	// Log records, each carrying its resource and scope attributes.
+	logItems signalItems = func(b []byte) (int64, string, error) {
+		n, cost, err := ingest.OTLPRowsCost(b, false)
+		return cost, fmt.Sprintf("%d log records", n), err
+	}
 	// Spans and their events, which are stored as rows too.
-	spanItems   = signalItems{"spans and span events", ingest.CostRow, [][]protowire.Number{{1, 2, 2}, {1, 2, 2, 11}}}
-	metricItems = signalItems{"data points", ingest.CostSeries, [][]protowire.Number{
-		{1, 2, 2, 5, 1}, {1, 2, 2, 7, 1}, {1, 2, 2, 9, 1}, {1, 2, 2, 10, 1}, {1, 2, 2, 11, 1}}}
+	spanItems signalItems = func(b []byte) (int64, string, error) {
+		n, cost, err := ingest.OTLPRowsCost(b, true)
+		return cost, fmt.Sprintf("%d spans and span events", n), err
+	}
+	metricItems signalItems = func(b []byte) (int64, string, error) {
+		n, err := ingest.CountProto(b, []protowire.Number{1, 2, 2, 5, 1}, []protowire.Number{1, 2, 2, 7, 1},
+			[]protowire.Number{1, 2, 2, 9, 1}, []protowire.Number{1, 2, 2, 10, 1}, []protowire.Number{1, 2, 2, 11, 1})
+		return int64(n) * ingest.CostSeries, fmt.Sprintf("%d data points", n), err
+	}
 )
-
-// count counts the items of a protobuf request.
-func (si signalItems) count(b []byte) (int, string, int64, error) {
-	n, err := ingest.CountProto(b, si.paths...)
-	return n, si.what, si.cost, err
-}
 
 // readRequest reads an OTLP/HTTP body and reserves its decoded bytes and,
 // for protobuf, its items' memory (JSON bodies are charged by bytes only).
@@ -160,13 +160,12 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, si sign
 	}
 	body, res, err := ingest.ReadBodyReserved(req, r.MaxRequestBytes, r.Limiter)
 	if err == nil && enc == encProto {
-		var items int
-		var what string
 		var cost int64
-		if items, what, cost, err = si.count(body); err != nil {
+		var what string
+		if cost, what, err = si(body); err != nil {
 			err = fmt.Errorf("decode OTLP request: %v: %w", err, failure.ErrInvalid)
 		} else {
-			err = res.GrowForItems(len(body), items, what, cost)
+			err = res.GrowForEstimate(int64(len(body))+cost, what)
 		}
 	}
 	if err != nil {

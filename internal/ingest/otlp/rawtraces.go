@@ -108,7 +108,7 @@ func (p pdataTraces) ConsumeTracesProto(ctx context.Context, body []byte) (int, 
 // rawMessage is an OTLP request or response kept as bytes.
 type rawMessage struct {
 	b     []byte
-	items *signalItems // what the request's items are, set by its service
+	items signalItems // estimates the request's items, set by its service
 }
 
 func (m *rawMessage) SizeProto() int { return len(m.b) }
@@ -117,7 +117,7 @@ func (m *rawMessage) MarshalProto(dst []byte) int { return copy(dst, m.b) }
 
 // CountItems counts the request's items before it is decoded
 // (ingest.ItemCounter).
-func (m *rawMessage) CountItems() (int, string, int64, error) { return m.items.count(m.b) }
+func (m *rawMessage) CountItems() (int64, string, error) { return m.items(m.b) }
 
 func (m *rawMessage) UnmarshalProto(b []byte) error {
 	m.b = append(m.b[:0], b...)
@@ -132,7 +132,7 @@ var rawPool = sync.Pool{New: func() any { return new(rawMessage) }}
 func rawExportHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	e := srv.(*rawExport)
 	req := rawPool.Get().(*rawMessage)
-	req.items = &e.items
+	req.items = e.items
 	defer func() {
 		if cap(req.b) <= maxPooledRequest {
 			req.b, req.items = req.b[:0], nil
