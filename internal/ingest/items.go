@@ -133,17 +133,17 @@ const CostAttr = 64
 // (1) }, scope_* (2) { scope (1) { attributes (3) }, records or spans (2)
 // { events (11) } } }.
 func OTLPRowsCost(b []byte, events bool) (rows int, cost int64, err error) {
-	err = eachField(b, func(num protowire.Number, rs []byte) error {
+	err = EachField(b, func(num protowire.Number, rs []byte) error {
 		if num != 1 {
 			return nil
 		}
 		var resAttrs int
 		type scope struct{ attrs, rows int }
 		var scopes []scope
-		err := eachField(rs, func(num protowire.Number, v []byte) error {
+		err := EachField(rs, func(num protowire.Number, v []byte) error {
 			switch num {
 			case 1:
-				return eachField(v, func(num protowire.Number, _ []byte) error {
+				return EachField(v, func(num protowire.Number, _ []byte) error {
 					if num == 1 {
 						resAttrs++
 					}
@@ -151,10 +151,10 @@ func OTLPRowsCost(b []byte, events bool) (rows int, cost int64, err error) {
 				})
 			case 2:
 				var sc scope
-				err := eachField(v, func(num protowire.Number, v []byte) error {
+				err := EachField(v, func(num protowire.Number, v []byte) error {
 					switch num {
 					case 1:
-						return eachField(v, func(num protowire.Number, _ []byte) error {
+						return EachField(v, func(num protowire.Number, _ []byte) error {
 							if num == 3 {
 								sc.attrs++
 							}
@@ -163,7 +163,7 @@ func OTLPRowsCost(b []byte, events bool) (rows int, cost int64, err error) {
 					case 2:
 						sc.rows++
 						if events {
-							return eachField(v, func(num protowire.Number, _ []byte) error {
+							return EachField(v, func(num protowire.Number, _ []byte) error {
 								if num == 11 {
 									sc.rows++
 								}
@@ -190,9 +190,10 @@ func OTLPRowsCost(b []byte, events bool) (rows int, cost int64, err error) {
 	return rows, cost, nil
 }
 
-// eachField calls fn with each length-delimited field of message b,
-// skipping the others.
-func eachField(b []byte, fn func(protowire.Number, []byte) error) error {
+// EachField calls fn with the number and contents of each length-delimited
+// field of protobuf message b, skipping the others, and stops at fn's first
+// error or at malformed input.
+func EachField(b []byte, fn func(protowire.Number, []byte) error) error {
 	for len(b) > 0 {
 		num, typ, l := protowire.ConsumeTag(b)
 		if l < 0 {

@@ -331,45 +331,26 @@ func Tenant(r *http.Request) (string, error) {
 // labels' text, as key and labels). Streams are field 1 of the request,
 // with their labels in field 1 and entries in field 2.
 func pushCost(b []byte) (entries int, cost int64, err error) {
-	for len(b) > 0 {
-		num, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return 0, 0, protowire.ParseError(l)
+	err = ingest.EachField(b, func(num protowire.Number, st []byte) error {
+		if num != 1 {
+			return nil
 		}
-		b = b[l:]
-		if num != 1 || typ != protowire.BytesType {
-			if l = protowire.ConsumeFieldValue(num, typ, b); l < 0 {
-				return 0, 0, protowire.ParseError(l)
-			}
-			b = b[l:]
-			continue
-		}
-		st, l := protowire.ConsumeBytes(b)
-		if l < 0 {
-			return 0, 0, protowire.ParseError(l)
-		}
-		b = b[l:]
 		var lbl, n int
-		for len(st) > 0 {
-			num, typ, l := protowire.ConsumeTag(st)
-			if l < 0 {
-				return 0, 0, protowire.ParseError(l)
-			}
-			st = st[l:]
-			if l = protowire.ConsumeFieldValue(num, typ, st); l < 0 {
-				return 0, 0, protowire.ParseError(l)
-			}
-			switch {
-			case typ != protowire.BytesType:
-			case num == 1:
-				lbl += l
-			case num == 2:
+		err := ingest.EachField(st, func(num protowire.Number, v []byte) error {
+			switch num {
+			case 1:
+				lbl += len(v)
+			case 2:
 				n++
 			}
-			st = st[l:]
-		}
+			return nil
+		})
 		entries += n
 		cost += int64(n) * (ingest.CostRow + 2*int64(lbl))
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	return entries, cost, nil
 }
