@@ -53,7 +53,10 @@ fi
 start=$(date -u -d '-90 min' +%Y-%m-%dT%H:%M:00Z)
 "$loggen" -n "$lines" -format json -start "$start" -duration 1h -o "$work/logs.jsonl" -stats "$work/stats.json"
 slver=${SIGHTLINE_VERSION:-sightline $(git describe --always --dirty 2>/dev/null)}
-common=(-in "$work/logs.jsonl" -stats "$work/stats.json" -runs "$runs")
+# Both servers get the same wait before disk is measured: 90 s covers
+# sightline's last head flush (10 s) and the compaction of a partition
+# that has had no new part for a minute (events.compact_after).
+common=(-in "$work/logs.jsonl" -stats "$work/stats.json" -runs "$runs" -settle "${SETTLE:-90s}")
 
 echo "== $slver"
 rm -rf "$work/sl-data"

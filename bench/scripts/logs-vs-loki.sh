@@ -15,6 +15,9 @@
 #                       (default: a temporary directory, removed at exit)
 #   PEER_VERSION        text recorded as Loki's version (e.g. its commit)
 #   RUNS                warm runs per query (default 10)
+#   SETTLE              least wait after ingest before disk is measured, the
+#                       same for both servers (default 90s: sightline compacts
+#                       a partition a minute after its last head flush)
 #   PROFILE             comma-separated: ingest and/or query names (needle,
 #                       needle_rare, needle_substring, count_by_level, trace_id)
 #                       to CPU-profile on sightline (pprof files in the work dir)

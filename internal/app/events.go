@@ -27,6 +27,10 @@ func openEvents(cfg *config.Config, logger *slog.Logger, reg prometheus.Register
 	opts.MaxDiskBytes = int64(e.RetentionSize)
 	opts.MaxHeadBytes = int64(e.MaxHeadBytes)
 	opts.MaxFuture = time.Duration(e.MaxFuture)
+	opts.ColdAfter = time.Duration(e.CompactAfter)
+	if e.CompactAfter == 0 {
+		opts.ColdAfter = -1 // never
+	}
 	opts.WAL.Sync = wal.SyncPolicy(e.Fsync)
 	opts.WAL.SyncInterval = time.Duration(e.FsyncInterval)
 	opts.Registerer = reg

@@ -25,6 +25,9 @@ type EventsConfig struct {
 	MaxHeadBytes ByteSize `yaml:"max_head_bytes"`
 	// MaxFuture refuses rows further ahead of the server's clock.
 	MaxFuture model.Duration `yaml:"max_future"`
+	// CompactAfter rewrites a day partition's parts at a higher zstd level
+	// once it has received no rows for this long (0 = never).
+	CompactAfter model.Duration `yaml:"compact_after"`
 }
 
 func defaultEvents() EventsConfig {
@@ -34,6 +37,7 @@ func defaultEvents() EventsConfig {
 		FsyncInterval: model.Duration(time.Second),
 		MaxHeadBytes:  512 << 20,
 		MaxFuture:     model.Duration(time.Hour),
+		CompactAfter:  model.Duration(time.Minute),
 	}
 }
 

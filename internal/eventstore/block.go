@@ -211,7 +211,30 @@ var (
 	// ingest path and are re-encoded with zstdEnc when merged.
 	zstdFastEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+	// zstdColdEnc compresses the parts of a partition that has stopped
+	// receiving rows (Options.ColdAfter): written once, kept for weeks.
+	zstdColdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 )
+
+// zLevel is the zstd level a part's column blobs were written at.
+type zLevel uint8
+
+const (
+	levelFast    zLevel = iota // head flushes
+	levelDefault               // merges
+	levelCold                  // merges of a partition gone quiet
+)
+
+func (l zLevel) encoder() *zstd.Encoder {
+	switch l {
+	case levelFast:
+		return zstdFastEnc
+	case levelCold:
+		return zstdColdEnc
+	}
+	return zstdEnc
+}
 
 // --------------------------------------------------------------- building
 
@@ -253,7 +276,7 @@ type blockBuilder struct {
 	// dictIdx holds each row's value number while a dictionary is built.
 	dictIdx []byte
 	tok     []byte
-	fast    bool // compress with zstdFastEnc
+	level   zLevel
 }
 
 type attrKey struct {
@@ -561,11 +584,7 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	}
 	stored := raw
 	if len(raw) >= 64 {
-		enc := zstdEnc
-		if bb.fast {
-			enc = zstdFastEnc
-		}
-		bb.comp = enc.EncodeAll(raw, bb.comp[:0])
+		bb.comp = bb.level.encoder().EncodeAll(raw, bb.comp[:0])
 		if len(bb.comp) < len(raw)-len(raw)/10 {
 			stored = bb.comp
 			ch.flags |= flagZstd

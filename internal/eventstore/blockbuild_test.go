@@ -72,9 +72,9 @@ func streamBlocks(rows []model.Event) [][]*model.Event {
 
 // buildDigest builds every block with a fresh builder and returns the
 // SHA-256 of the written blobs and the marshaled block headers.
-func buildDigest(t testing.TB, blocks [][]*model.Event, fast bool) string {
+func buildDigest(t testing.TB, blocks [][]*model.Event, level zLevel) string {
 	sink := &digestSink{h: sha256.New()}
-	bb := &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}, fast: fast}
+	bb := &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}, level: level}
 	var hdr []byte
 	for i, rows := range blocks {
 		bh, err := bb.build(rows, uint32(i), sink)
@@ -110,19 +110,20 @@ func TestBlockBuildGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		blocks [][]*model.Event
-		fast   bool
+		level  zLevel
 		want   string
 	}{
-		{"logs/fast", logs, true, goldenLogsFast},
-		{"logs/default", logs, false, goldenLogsDefault},
-		{"spans/fast", spans, true, goldenSpansFast},
+		{"logs/fast", logs, levelFast, goldenLogsFast},
+		{"logs/default", logs, levelDefault, goldenLogsDefault},
+		{"logs/cold", logs, levelCold, goldenLogsCold},
+		{"spans/fast", spans, levelFast, goldenSpansFast},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := buildDigest(t, tc.blocks, tc.fast); got != tc.want {
+			if got := buildDigest(t, tc.blocks, tc.level); got != tc.want {
 				t.Errorf("digest %s, want %s", got, tc.want)
 			}
 			// A reused builder writes the same bytes as a fresh one.
-			bb := &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}, fast: tc.fast}
+			bb := &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}, level: tc.level}
 			for i, rows := range tc.blocks {
 				if _, err := bb.build(rows, uint32(i), &digestSink{h: sha256.New()}); err != nil {
 					t.Fatal(err)
@@ -149,6 +150,7 @@ func TestBlockBuildGolden(t *testing.T) {
 const (
 	goldenLogsFast    = "7049bf62b3ae4ac30e4258cfc337dfcd874e0e440674b13e6b8a12f1343f5166"
 	goldenLogsDefault = "161fbf8ba4481755b0a07682f6f09493854b7f20a0804bf3b196df016b8af03c"
+	goldenLogsCold    = "f8d3e46d2852c95f5e6b56d38a61e8f606e683a7a5edaa2c23e06e9c008d9493"
 	goldenSpansFast   = "afab2516de20096b0490f1d66e1a4842c7852207132450ac65c1f1afe1907f26"
 )
 
@@ -219,7 +221,7 @@ func BenchmarkBlockBuild(b *testing.B) {
 				b.Skip("no loggen file")
 			}
 			blocks := streamBlocks(set.rows)
-			bb := &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}, fast: true}
+			bb := &blockBuilder{byKey: map[attrKey]*colAcc{}, uniq: map[string]int{}, level: levelFast}
 			sink := &digestSink{h: nullHash{}}
 			runtime.GC()
 			c0 := cpuNow()

@@ -90,6 +90,7 @@ type srcBlock struct {
 // written. Not safe for concurrent use.
 type blockCopier struct {
 	parts []*part
+	level zLevel // of the part being written
 	// traces[in] holds input in's trace directory by block, decoded on the
 	// first copy from it.
 	traces []*blockTraces
@@ -107,13 +108,13 @@ type blockTraces struct {
 	prefixes []uint32
 }
 
-func newBlockCopier(parts []*part) *blockCopier {
-	return &blockCopier{parts: parts, traces: make([]*blockTraces, len(parts))}
+func newBlockCopier(parts []*part, level zLevel) *blockCopier {
+	return &blockCopier{parts: parts, level: level, traces: make([]*blockTraces, len(parts))}
 }
 
 // copyBlock writes block b of its input with its bytes copied (and column
-// data recompressed at the default zstd level when the input was written
-// at the fastest) and returns its header for the new part, as stream si.
+// data recompressed at the output's zstd level when the input was written
+// at a lower one) and returns its header for the new part, as stream si.
 func (c *blockCopier) copyBlock(b srcBlock, si uint32, sink partSink) (blockHeader, error) {
 	p := c.parts[b.in]
 	// A new header: the part being written keeps it until its index is.
@@ -189,17 +190,17 @@ func (c *blockCopier) readData(p *part, off, n uint64) ([]byte, error) {
 	return c.buf, nil
 }
 
-// checkData verifies a column blob and, when its part was written at the
-// fastest zstd level, compresses it again at the default level: a blob
-// compressed at the fastest level is replaced when that makes it smaller,
-// one stored uncompressed (the fastest level saved under 10%) when the
-// default level saves 10%, as a merge encoding it again would. It updates
-// ch's flags and CRC to the returned bytes.
+// checkData verifies a column blob and, when its part was written at a
+// lower zstd level than the output's, compresses it again at the output's:
+// a compressed blob is replaced when that makes it smaller, one stored
+// uncompressed (the lower level saved under 10%) when the output's level
+// saves 10%, as a merge encoding it again would. It updates ch's flags and
+// CRC to the returned bytes.
 func (c *blockCopier) checkData(p *part, ch *columnHeader, b []byte) ([]byte, error) {
 	if crc32.Checksum(b, castagnoli) != ch.crc {
 		return nil, fmt.Errorf("checksum mismatch")
 	}
-	if p.info.Compact || len(b) < 64 {
+	if p.info.level() >= c.level || len(b) < 64 {
 		return b, nil
 	}
 	raw := b
@@ -213,7 +214,7 @@ func (c *blockCopier) checkData(p *part, ch *columnHeader, b []byte) ([]byte, er
 	if uint32(len(raw)) != ch.rawLen {
 		return nil, fmt.Errorf("raw length %d, header says %d", len(raw), ch.rawLen)
 	}
-	c.comp = zstdEnc.EncodeAll(raw, c.comp[:0])
+	c.comp = c.level.encoder().EncodeAll(raw, c.comp[:0])
 	if ch.flags&flagZstd != 0 && len(c.comp) >= len(b) ||
 		ch.flags&flagZstd == 0 && len(c.comp) >= len(raw)-len(raw)/10 {
 		return b, nil

@@ -9,9 +9,10 @@ import (
 )
 
 // mergeOnce merges the smallest parts of the day partition with the most
-// parts, when it has at least MergeMinParts. It reports whether it merged.
-// After a failed merge, merges pause (1 minute, doubling up to an hour) so
-// a merge that cannot succeed does not rewrite gigabytes every second.
+// parts, when it has at least MergeMinParts, or else compacts a quiet
+// partition (compactOnce). After a failed merge, merges pause (1 minute,
+// doubling up to an hour) so a merge that cannot succeed does not rewrite
+// gigabytes every second.
 func (s *Store) mergeOnce() error {
 	s.mergeMu.Lock()
 	hold := s.mergeHold
@@ -19,7 +20,10 @@ func (s *Store) mergeOnce() error {
 	if s.opts.Now().Before(hold) {
 		return nil
 	}
-	_, err := s.merge(s.opts.MergeMinParts, false)
+	merged, err := s.merge(s.opts.MergeMinParts, false)
+	if err == nil && !merged {
+		_, err = s.compactOnce()
+	}
 	s.mergeMu.Lock()
 	defer s.mergeMu.Unlock()
 	if err != nil {
@@ -86,6 +90,69 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 		s.pubMu.Unlock()
 		return false, nil
 	}
+	// Parts already compacted cold stay cold when merged with each other.
+	level := levelCold
+	for _, p := range pick {
+		if !p.Cold {
+			level = levelDefault
+		}
+	}
+	return s.mergeParts(day, pick, rows, level)
+}
+
+// compactOnce rewrites, at the cold zstd level, the parts of one day
+// partition that has received no new part for Options.ColdAfter and still
+// holds parts below that level: the smallest first, as many as one merge
+// takes. Head flushes write at the fastest level to keep ingest cheap and
+// merges at the default; a partition that has gone quiet (yesterday's,
+// after midnight) is read for weeks and written no more, so it is worth
+// compressing harder once. It reports whether it wrote a part.
+func (s *Store) compactOnce() (bool, error) {
+	if s.opts.ColdAfter < 0 {
+		return false, nil
+	}
+	s.mergeMu.Lock()
+	defer s.mergeMu.Unlock()
+	s.pubMu.Lock()
+	now := s.opts.Now()
+	byDay := map[string][]partInfo{}
+	for _, p := range s.man.Parts {
+		if !p.Cold {
+			byDay[p.Day] = append(byDay[p.Day], p)
+		}
+	}
+	var day string
+	for d := range byDay {
+		touched := s.opened
+		if t, ok := s.dayWritten[d]; ok && t.After(touched) {
+			touched = t
+		}
+		if now.Sub(touched) >= s.opts.ColdAfter && (day == "" || d < day) {
+			day = d
+		}
+	}
+	if day == "" {
+		s.pubMu.Unlock()
+		return false, nil
+	}
+	cands := byDay[day]
+	slices.SortFunc(cands, func(a, b partInfo) int { return cmpInt(a.Rows, b.Rows) })
+	var pick []partInfo
+	var rows int64
+	for _, p := range cands {
+		if len(pick) >= s.opts.MaxMergeParts || (len(pick) >= 1 && rows+p.Rows > s.opts.MaxMergeRows) {
+			break
+		}
+		pick = append(pick, p)
+		rows += p.Rows
+	}
+	return s.mergeParts(day, pick, rows, levelCold)
+}
+
+// mergeParts writes the parts pick of day (rows in all) as one part at
+// level and publishes it in their place. pubMu is held on entry and
+// released; mergeMu is held throughout.
+func (s *Store) mergeParts(day string, pick []partInfo, rows int64, level zLevel) (bool, error) {
 	// Older parts first so rows with equal timestamps keep arrival order.
 	slices.SortFunc(pick, func(a, b partInfo) int { return cmpStr(a.ID, b.ID) })
 	ids := map[string]bool{}
@@ -115,8 +182,8 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 	s.pubMu.Unlock()
 
 	slices.SortFunc(refs, func(a, b *partRef) int { return cmpStr(a.p.info.ID, b.p.info.ID) })
-	src, cp := mergeSource(refs)
-	info, err := s.writePart(id, day, src, false)
+	src, cp := mergeSource(refs, level)
+	info, err := s.writePart(id, day, src, level)
 	if err != nil {
 		s.m.mergeFailures.Inc()
 		return false, fmt.Errorf("merge parts: %w", err)
@@ -164,14 +231,17 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 	s.mu.Unlock()
 	s.dropParts(ids)
 	s.m.merges.Inc()
-	s.log.Debug("merged event parts", "parts", len(refs), "rows", info.Rows, "part", info.ID,
+	if level == levelCold {
+		s.m.coldCompactions.Inc()
+	}
+	s.log.Debug("merged event parts", "parts", len(refs), "rows", info.Rows, "part", info.ID, "cold", info.Cold,
 		"blocks_copied", cp.copied, "columns_recompressed", cp.recompressed, "blocks_reencoded", cp.reencoded)
 	return true, nil
 }
 
 // mergeSource yields the union of the parts' streams in key order, each
-// as segments in time order (planSegs).
-func mergeSource(refs []*partRef) (segSource, *blockCopier) {
+// as segments in time order (planSegs), for a part written at level.
+func mergeSource(refs []*partRef, level zLevel) (segSource, *blockCopier) {
 	type ent struct {
 		key  string
 		part int
@@ -186,7 +256,7 @@ func mergeSource(refs []*partRef) (segSource, *blockCopier) {
 		}
 	}
 	slices.SortStableFunc(ents, func(a, b ent) int { return cmpStr(a.key, b.key) })
-	cp := newBlockCopier(parts)
+	cp := newBlockCopier(parts, level)
 	i := 0
 	return func() (*stream, []mergeSeg, bool, error) {
 		if i >= len(ents) {

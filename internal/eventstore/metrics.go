@@ -5,19 +5,20 @@ import (
 )
 
 type metrics struct {
-	rowsIngested   prometheus.Counter
-	bytesIngested  prometheus.Counter
-	rejected       *prometheus.CounterVec
-	flushes        prometheus.Counter
-	flushFailures  prometheus.Counter
-	merges         prometheus.Counter
-	mergeFailures  prometheus.Counter
-	partsDropped   prometheus.Counter
-	bloomChecks    *prometheus.CounterVec
-	blocksRead     prometheus.Counter
-	blocksSkipped  *prometheus.CounterVec
-	queryDuration  *prometheus.HistogramVec
-	walReplayBytes prometheus.Counter
+	rowsIngested    prometheus.Counter
+	bytesIngested   prometheus.Counter
+	rejected        *prometheus.CounterVec
+	flushes         prometheus.Counter
+	flushFailures   prometheus.Counter
+	merges          prometheus.Counter
+	mergeFailures   prometheus.Counter
+	coldCompactions prometheus.Counter
+	partsDropped    prometheus.Counter
+	bloomChecks     *prometheus.CounterVec
+	blocksRead      prometheus.Counter
+	blocksSkipped   *prometheus.CounterVec
+	queryDuration   *prometheus.HistogramVec
+	walReplayBytes  prometheus.Counter
 	// streamsReleased counts streams dropped from the registry once
 	// retention removed their last part.
 	streamsReleased prometheus.Counter
@@ -39,6 +40,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 			Help: "Part merges completed."}),
 		mergeFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_events_merge_failures_total",
 			Help: "Part merges that failed."}),
+		coldCompactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_events_cold_compactions_total",
+			Help: "Merges that wrote their part at the cold zstd level: compactions of quiet partitions and merges of parts already cold (also counted in merges_total)."}),
 		partsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sightline_events_retention_parts_dropped_total",
 			Help: "Parts deleted by retention."}),
 		bloomChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sightline_events_bloom_checks_total",
@@ -58,7 +61,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 		return m
 	}
 	reg.MustRegister(m.rowsIngested, m.bytesIngested, m.rejected, m.flushes, m.flushFailures, m.merges,
-		m.mergeFailures, m.partsDropped, m.bloomChecks, m.blocksRead, m.blocksSkipped, m.queryDuration, m.walReplayBytes,
+		m.mergeFailures, m.coldCompactions, m.partsDropped, m.bloomChecks, m.blocksRead, m.blocksSkipped, m.queryDuration, m.walReplayBytes,
 		m.streamsReleased,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sightline_events_streams",
 			Help: "Streams known to the event store (in the head or a part)."}, func() float64 { return float64(s.streams.len()) }),

@@ -129,9 +129,24 @@ type partInfo struct {
 	// IndexBytes counts index.bin, bloom.bin and traces.bin.
 	IndexBytes int64 `json:"index_bytes"`
 	// Compact is set when every compressed column blob was written at the
-	// default zstd level (merged parts): a merge copies such blobs as they
-	// are, while those of head flushes (the fastest level) are recompressed.
+	// default zstd level or above (merged parts): a merge copies such blobs
+	// as they are, while those of head flushes (the fastest level) are
+	// recompressed.
 	Compact bool `json:"compact,omitempty"`
+	// Cold is set, with Compact, when every blob was written at the cold
+	// level (a quiet partition's compaction).
+	Cold bool `json:"cold,omitempty"`
+}
+
+// level is the zstd level of the part's column blobs.
+func (p partInfo) level() zLevel {
+	switch {
+	case p.Cold:
+		return levelCold
+	case p.Compact:
+		return levelDefault
+	}
+	return levelFast
 }
 
 type countingWriter struct {
@@ -174,15 +189,15 @@ func (s partSink) writeBloom(p []byte) (uint64, error) { return s.bloom.write(p)
 
 // writePartFrom writes groups (sorted by stream key, rows by time) into a
 // new part directory dir, fsyncing every file and the directory. The caller
-// renames dir into place and publishes it. fast selects the fastest zstd
-// level for column data (head flushes; merges encode at the default).
-func writePartFrom(fsys fileSystem, dir string, src groupSource, fast bool) (info partInfo, err error) {
-	return writePartSegs(fsys, dir, rowSegs(src), fast)
+// renames dir into place and publishes it. level is the zstd level of
+// column data (head flushes: fast; merges: default or cold).
+func writePartFrom(fsys fileSystem, dir string, src groupSource, level zLevel) (info partInfo, err error) {
+	return writePartSegs(fsys, dir, rowSegs(src), level)
 }
 
 // writePartSegs is writePartFrom for segments: rows to encode, or blocks
 // of a merge's inputs to copy or decode and encode again.
-func writePartSegs(fsys fileSystem, dir string, src segSource, fast bool) (info partInfo, err error) {
+func writePartSegs(fsys fileSystem, dir string, src segSource, level zLevel) (info partInfo, err error) {
 	if err := fsys.MkdirAll(dir); err != nil {
 		return info, fmt.Errorf("create part dir: %w", err)
 	}
@@ -199,7 +214,7 @@ func writePartSegs(fsys fileSystem, dir string, src segSource, fast bool) (info 
 	sink := partSink{data, bloom}
 	bb := blockBuilderPool.Get().(*blockBuilder)
 	defer blockBuilderPool.Put(bb)
-	bb.fast = fast
+	bb.level = level
 
 	var blocks []blockHeader
 	var traces []traceEntry
@@ -337,7 +352,7 @@ func writePartSegs(fsys fileSystem, dir string, src segSource, fast bool) (info 
 		return info, fmt.Errorf("sync part dir: %w", err)
 	}
 	info.Blocks = len(blocks)
-	info.Compact = !fast
+	info.Compact, info.Cold = level >= levelDefault, level == levelCold
 	info.IndexBytes = int64(len(idx)) + int64(bloom.off) + int64(tw.off)
 	info.Bytes = info.IndexBytes + int64(data.off)
 	return info, nil

@@ -103,6 +103,10 @@ type Options struct {
 	// keeps a merged part's index (≈19 B per span row with the trace
 	// directory) well under maxIndexRawBytes.
 	MaxMergeRows int64
+	// ColdAfter compacts a day partition that has received no new part
+	// for this long: its parts are merged again at a higher zstd level.
+	// Default 1m; negative never compacts.
+	ColdAfter time.Duration
 	// Registerer receives the store's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -117,7 +121,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{WAL: wal.DefaultOptions(), MaxHeadBytes: 512 << 20, FlushBytes: 64 << 20,
 		FlushInterval: 10 * time.Second, Retention: 30 * 24 * time.Hour, MaxFuture: time.Hour,
-		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 25_000_000}
+		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 25_000_000, ColdAfter: time.Minute}
 }
 
 // Validate reports invalid settings.
@@ -162,6 +166,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.MaxMergeRows == 0 {
 		o.MaxMergeRows = d.MaxMergeRows
+	}
+	if o.ColdAfter == 0 {
+		o.ColdAfter = d.ColdAfter
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -238,6 +245,10 @@ type Store struct {
 	mergeWait time.Duration
 	man       manifest
 	nextID    uint64
+	// opened and dayWritten (the last time a flush added a part to each
+	// day partition) tell compactOnce which partitions are quiet. pubMu.
+	opened     time.Time
+	dayWritten map[string]time.Time
 
 	streams streamRegistry
 
@@ -257,7 +268,8 @@ func Open(dir string, opts Options) (_ *Store, err error) {
 	}
 	opts.applyDefaults()
 	s := &Store{dir: dir, opts: opts, fs: opts.fs, log: opts.Logger,
-		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		opened: opts.Now(), dayWritten: map[string]time.Time{}}
 	s.m = newMetrics(opts.Registerer, s)
 	s.head = newHead(opts.Now())
 	defer func() {
@@ -625,7 +637,7 @@ func (s *Store) flushHead(h *head) error {
 	}
 	for _, d := range days {
 		groups := byDay[d]
-		pi, err := s.writeNewPart(&man, dayName(d), headSource(groups), true)
+		pi, err := s.writeNewPart(&man, dayName(d), headSource(groups), levelFast)
 		if err != nil {
 			cleanup()
 			return err
@@ -634,6 +646,10 @@ func (s *Store) flushHead(h *head) error {
 	}
 	man.Parts = append(man.Parts, added...)
 	man.WALSeq = max(man.WALSeq, h.seq)
+	now := s.opts.Now()
+	for _, pi := range added {
+		s.dayWritten[pi.Day] = now
+	}
 	refs, err := s.openParts(added)
 	if err != nil {
 		cleanup()
@@ -677,8 +693,8 @@ func (s *Store) openParts(infos []partInfo) ([]*partRef, error) {
 type groupSource func() (g streamRows, ok bool, err error)
 
 // writeNewPart writes a part under tmp/ and renames it into its partition.
-func (s *Store) writeNewPart(man *manifest, day string, src groupSource, fast bool) (partInfo, error) {
-	return s.writePart(s.reservePartID(man), day, rowSegs(src), fast)
+func (s *Store) writeNewPart(man *manifest, day string, src groupSource, level zLevel) (partInfo, error) {
+	return s.writePart(s.reservePartID(man), day, rowSegs(src), level)
 }
 
 // reservePartID takes the next part id and records it in man. IDs are
@@ -693,9 +709,9 @@ func (s *Store) reservePartID(man *manifest) string {
 
 // writePart writes src as part id of day, durably, without publishing it.
 // It needs no lock: the id is reserved and the directory is the part's own.
-func (s *Store) writePart(id, day string, src segSource, fast bool) (partInfo, error) {
+func (s *Store) writePart(id, day string, src segSource, level zLevel) (partInfo, error) {
 	tmp := filepath.Join(s.dir, "tmp", id)
-	info, err := writePartSegs(s.fs, tmp, src, fast)
+	info, err := writePartSegs(s.fs, tmp, src, level)
 	if err != nil {
 		s.fs.RemoveAll(tmp)
 		return info, fmt.Errorf("write part %s: %w", id, err)
