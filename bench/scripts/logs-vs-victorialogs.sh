@@ -16,8 +16,10 @@
 #   PEER_VERSION        text recorded as VictoriaLogs' version (e.g. its commit)
 #   RUNS                warm runs per query (default 10)
 #   SETTLE              least wait after ingest before disk is measured, the
-#                       same for both servers (default 90s: sightline compacts
-#                       a partition a minute after its last head flush)
+#                       same for both servers (default 15s)
+#   COMPACT_AFTER       sightline's events.compact_after (default: its own,
+#                       10m); with 1m and SETTLE=90s disk is measured after
+#                       the quiet partition's compaction
 #   PROFILE             comma-separated: ingest and/or query names (needle,
 #                       needle_rare, needle_substring, count_by_level, trace_id)
 #                       to CPU-profile on sightline (pprof files in the work dir)

@@ -37,7 +37,7 @@ func defaultEvents() EventsConfig {
 		FsyncInterval: model.Duration(time.Second),
 		MaxHeadBytes:  512 << 20,
 		MaxFuture:     model.Duration(time.Hour),
-		CompactAfter:  model.Duration(time.Minute),
+		CompactAfter:  model.Duration(10 * time.Minute),
 	}
 }
 

@@ -211,8 +211,9 @@ var (
 	// ingest path and are re-encoded with zstdEnc when merged.
 	zstdFastEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
-	// zstdColdEnc compresses the parts of a partition that has stopped
-	// receiving rows (Options.ColdAfter): written once, kept for weeks.
+	// zstdColdEnc compresses the string columns of the parts of a
+	// partition that has stopped receiving rows (Options.ColdAfter):
+	// written once, kept for weeks.
 	zstdColdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 )
@@ -226,11 +227,14 @@ const (
 	levelCold                  // merges of a partition gone quiet
 )
 
-func (l zLevel) encoder() *zstd.Encoder {
-	switch l {
-	case levelFast:
+// encoder returns the encoder for a column of type typ at level l. The
+// cold level compresses only string columns harder: ids are random bytes
+// and numbers are already packed, so more effort finds nothing in them.
+func (l zLevel) encoder(typ colType) *zstd.Encoder {
+	switch {
+	case l == levelFast:
 		return zstdFastEnc
-	case levelCold:
+	case l == levelCold && typ == ctString:
 		return zstdColdEnc
 	}
 	return zstdEnc
@@ -584,7 +588,7 @@ func (bb *blockBuilder) encodeColumn(a *colAcc, rows int, sink blockSink) (colum
 	}
 	stored := raw
 	if len(raw) >= 64 {
-		bb.comp = bb.level.encoder().EncodeAll(raw, bb.comp[:0])
+		bb.comp = bb.level.encoder(ch.typ).EncodeAll(raw, bb.comp[:0])
 		if len(bb.comp) < len(raw)-len(raw)/10 {
 			stored = bb.comp
 			ch.flags |= flagZstd

@@ -150,7 +150,7 @@ func TestBlockBuildGolden(t *testing.T) {
 const (
 	goldenLogsFast    = "7049bf62b3ae4ac30e4258cfc337dfcd874e0e440674b13e6b8a12f1343f5166"
 	goldenLogsDefault = "161fbf8ba4481755b0a07682f6f09493854b7f20a0804bf3b196df016b8af03c"
-	goldenLogsCold    = "f8d3e46d2852c95f5e6b56d38a61e8f606e683a7a5edaa2c23e06e9c008d9493"
+	goldenLogsCold    = "8bbc316de280f102bd820f96467037a0abcb7358b8dee6de9ab79a394fd3f234"
 	goldenSpansFast   = "afab2516de20096b0490f1d66e1a4842c7852207132450ac65c1f1afe1907f26"
 )
 

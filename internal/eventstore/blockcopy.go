@@ -214,7 +214,7 @@ func (c *blockCopier) checkData(p *part, ch *columnHeader, b []byte) ([]byte, er
 	if uint32(len(raw)) != ch.rawLen {
 		return nil, fmt.Errorf("raw length %d, header says %d", len(raw), ch.rawLen)
 	}
-	c.comp = c.level.encoder().EncodeAll(raw, c.comp[:0])
+	c.comp = c.level.encoder(ch.typ).EncodeAll(raw, c.comp[:0])
 	if ch.flags&flagZstd != 0 && len(c.comp) >= len(b) ||
 		ch.flags&flagZstd == 0 && len(c.comp) >= len(raw)-len(raw)/10 {
 		return b, nil

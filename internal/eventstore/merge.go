@@ -100,10 +100,10 @@ func (s *Store) merge(minParts int, all bool) (bool, error) {
 	return s.mergeParts(day, pick, rows, level)
 }
 
-// compactOnce rewrites, at the cold zstd level, the parts of one day
-// partition that has received no new part for Options.ColdAfter and still
-// holds parts below that level: the smallest first, as many as one merge
-// takes. Head flushes write at the fastest level to keep ingest cheap and
+// compactOnce rewrites, at the cold level (zLevel.encoder), the parts of
+// one day partition that has received no new part for Options.ColdAfter
+// and still holds parts below that level: the smallest first, as many as
+// one merge takes. Head flushes write at the fastest level to keep ingest cheap and
 // merges at the default; a partition that has gone quiet (yesterday's,
 // after midnight) is read for weeks and written no more, so it is worth
 // compressing harder once. It reports whether it wrote a part.

@@ -133,8 +133,8 @@ type partInfo struct {
 	// as they are, while those of head flushes (the fastest level) are
 	// recompressed.
 	Compact bool `json:"compact,omitempty"`
-	// Cold is set, with Compact, when every blob was written at the cold
-	// level (a quiet partition's compaction).
+	// Cold is set, with Compact, when the blobs were written at the cold
+	// level (a quiet partition's compaction; zLevel.encoder).
 	Cold bool `json:"cold,omitempty"`
 }
 

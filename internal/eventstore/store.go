@@ -104,8 +104,8 @@ type Options struct {
 	// directory) well under maxIndexRawBytes.
 	MaxMergeRows int64
 	// ColdAfter compacts a day partition that has received no new part
-	// for this long: its parts are merged again at a higher zstd level.
-	// Default 1m; negative never compacts.
+	// for this long: its parts are merged again, string columns at a
+	// higher zstd level. Default 10m; negative never compacts.
 	ColdAfter time.Duration
 	// Registerer receives the store's metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -121,7 +121,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{WAL: wal.DefaultOptions(), MaxHeadBytes: 512 << 20, FlushBytes: 64 << 20,
 		FlushInterval: 10 * time.Second, Retention: 30 * 24 * time.Hour, MaxFuture: time.Hour,
-		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 25_000_000, ColdAfter: time.Minute}
+		MergeMinParts: 6, MaxMergeParts: 16, MaxMergeRows: 25_000_000, ColdAfter: 10 * time.Minute}
 }
 
 // Validate reports invalid settings.
