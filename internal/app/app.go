@@ -259,7 +259,8 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 	httpMetrics := httpserver.NewMetrics(a.reg)
 	// RequestContext carries the tenant and the agent's batch id from the
 	// HTTP headers to the sinks (OTLP gets them from gRPC metadata).
-	a.httpSrv.SetHandler(httpMetrics.Middleware("http", logstore.RequestContext(mux), routeName(mux), logger))
+	bodyTimeout := time.Duration(cfg.Limits.BodyReadTimeout)
+	a.httpSrv.SetHandler(httpserver.BodyDeadline(httpMetrics.Middleware("http", logstore.RequestContext(mux), routeName(mux), logger), bodyTimeout))
 
 	if cfg.Server.OTLPHTTPAddr != "" {
 		omux := http.NewServeMux()
@@ -269,7 +270,7 @@ func New(cfg *config.Config, flags map[string]string, build BuildInfo, logger *s
 			return nil, fmt.Errorf("%w (server.otlp_http_addr / --otlp-http-addr)", err)
 		}
 		cleanups = append(cleanups, func() error { return a.otlpHTTPSrv.Shutdown(context.Background()) })
-		a.otlpHTTPSrv.SetHandler(httpMetrics.Middleware("otlp-http", logstore.RequestContext(omux), routeName(omux), logger))
+		a.otlpHTTPSrv.SetHandler(httpserver.BodyDeadline(httpMetrics.Middleware("otlp-http", logstore.RequestContext(omux), routeName(omux), logger), bodyTimeout))
 	}
 	if cfg.Server.OTLPGRPCAddr != "" {
 		a.grpcLn, err = net.Listen("tcp", cfg.Server.OTLPGRPCAddr)

@@ -96,6 +96,10 @@ type LimitsConfig struct {
 	// clients get 429 / RESOURCE_EXHAUSTED and retry, and a request that
 	// alone would exceed it gets 413.
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`
+	// BodyReadTimeout bounds how long a client may take to send a request
+	// body (408 after it), so a trickled upload cannot hold its share of
+	// max_inflight_bytes indefinitely. 0 = no bound.
+	BodyReadTimeout model.Duration `yaml:"body_read_timeout"`
 }
 
 // ByteSize is a size in bytes written as "512MB", "1GiB" or a plain number.
@@ -170,6 +174,7 @@ func Default() *Config {
 		Limits: LimitsConfig{
 			MaxRequestBytes:  64 << 20,
 			MaxInflightBytes: 512 << 20,
+			BodyReadTimeout:  model.Duration(2 * time.Minute),
 		},
 		Events: defaultEvents(),
 		Logs:   defaultLogs(),

@@ -33,6 +33,8 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrNotFound means the thing asked for does not exist: 404.
 	ErrNotFound = errors.New("not found")
+	// ErrSlowClient means the request body did not arrive in time: 408.
+	ErrSlowClient = errors.New("request body not received in time")
 )
 
 // HTTPStatus returns the status code for err (200 for nil).
@@ -50,6 +52,8 @@ func HTTPStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrSlowClient):
+		return http.StatusRequestTimeout
 	case isBadSample(err), errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, context.Canceled):
@@ -74,6 +78,8 @@ func GRPCCode(err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, ErrUnavailable):
 		return codes.Unavailable
+	case errors.Is(err, ErrSlowClient):
+		return codes.DeadlineExceeded
 	case isBadSample(err), errors.Is(err, ErrInvalid):
 		return codes.InvalidArgument
 	case errors.Is(err, context.Canceled):

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -224,6 +225,9 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, fmt.Errorf("body exceeds the %d-byte limit: %w", mbe.Limit, failure.ErrTooLarge)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("read body: %w (limits.body_read_timeout): %w", err, failure.ErrSlowClient)
 		}
 		return nil, fmt.Errorf("read body: %w", err)
 	}
