@@ -11,20 +11,43 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may gzip requests
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/sightline/sightline/internal/failure"
 )
 
+// maxStreamsPerConn bounds the concurrent requests of one gRPC connection
+// (the HTTP/2 recommendation's floor): gRPC receives a whole message before
+// the interceptors can charge it, so unbounded streams would mean unbounded
+// memory.
+const maxStreamsPerConn = 100
+
 // NewGRPCServer returns a gRPC server for ingest: messages are bounded by
 // maxRecvBytes, gzip is accepted, each request's size is reserved in lim
 // while its handler runs (RESOURCE_EXHAUSTED when the budget is used up), and
-// a panicking handler becomes an INTERNAL error instead of a crash.
+// a panicking handler becomes an INTERNAL error instead of a crash. While
+// the budget is used up, new requests are refused as they open, before
+// their messages are read.
 func NewGRPCServer(maxRecvBytes int64, lim *Limiter, logger *slog.Logger) *grpc.Server {
 	return grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(maxRecvBytes)),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		grpc.InTapHandle(refuseWhenFull(lim)),
 		grpc.StatsHandler(sizeRecorder{}),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger), limitUnary(lim)),
 	)
+}
+
+// refuseWhenFull refuses a new request with RESOURCE_EXHAUSTED while lim
+// has nothing left, so overloaded clients back off without sending (and
+// the server without buffering) their payloads.
+func refuseWhenFull(lim *Limiter) tap.ServerInHandle {
+	return func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		if lim != nil && lim.Full() {
+			return nil, status.Error(codes.ResourceExhausted, failure.ErrOverloaded.Error()+": the ingest budget (limits.max_inflight_bytes) is in use")
+		}
+		return ctx, nil
+	}
 }
 
 type sizeKey struct{}
