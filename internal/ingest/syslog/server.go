@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -221,10 +222,26 @@ func (b *batcher) flush() {
 	b.rows = b.rows[:0]
 }
 
+// parse is Parse, except that a panic in it (a bug the fuzz tests missed)
+// becomes a parse error: the message is kept as a raw line and the server
+// goes on serving every other sender.
+func (s *Server) parse(msg []byte, now time.Time) (m Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.o.Logger.Error("syslog parser panicked; the message is kept as a raw line", "panic", p, "stack", string(debug.Stack()))
+			m, err = Message{}, fmt.Errorf("parser failed: %v", p)
+		}
+	}()
+	return parseFn(msg, now)
+}
+
+// parseFn is Parse; tests replace it to check that a panic is contained.
+var parseFn = Parse
+
 // Row converts one raw message into a row; unparsable messages are kept
 // whole as the line.
 func (s *Server) Row(msg []byte, peer string, now time.Time) model.Event {
-	m, err := Parse(msg, now)
+	m, err := s.parse(msg, now)
 	r := s.o.Schema.NewRecord(s.o.Tenant, now.UnixNano())
 	if err != nil {
 		s.invalid.Inc()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
@@ -220,6 +221,48 @@ func TestReadOctetCountedLength(t *testing.T) {
 		isLenErr := err != nil && strings.Contains(err.Error(), "octet-counted frame")
 		if isLenErr != tc.lenErr || (tc.want != "" && (err != nil || string(msg) != tc.want)) {
 			t.Errorf("%q: got %q, %v", tc.in, msg, err)
+		}
+	}
+}
+
+// TestParserPanicKeepsLine: a message that makes the parser panic is kept
+// as a raw line with the error, and the server goes on storing the next.
+func TestParserPanicKeepsLine(t *testing.T) {
+	parseFn = func(b []byte, now time.Time) (Message, error) {
+		if strings.Contains(string(b), "boom") {
+			panic("index out of range")
+		}
+		return Parse(b, now)
+	}
+	defer func() { parseFn = Parse }()
+	sc, _ := logstore.NewSchema(logstore.Options{})
+	w := &memWriter{}
+	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, BatchDelay: 20 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	defer srv.Stop()
+	c, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "<14>1 2026-11-20T11:00:00Z h app - - - boom\n<14>1 2026-11-20T11:00:01Z h app - - - after\n")
+	c.Close()
+	want := fmt.Sprint([]string{"<14>1 2026-11-20T11:00:00Z h app - - - boom", "after"})
+	deadline := time.Now().Add(5 * time.Second)
+	for fmt.Sprint(w.bodies()) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %q, want %s", w.bodies(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.rows {
+		if e, _ := r.Field("syslog_error"); strings.HasPrefix(r.Body, "<14>") && !strings.Contains(e.Str, "parser failed") {
+			t.Errorf("raw line without the parser error: %+v", r)
 		}
 	}
 }
