@@ -355,6 +355,28 @@ func pushCost(b []byte) (entries int, cost int64, err error) {
 	return entries, cost, nil
 }
 
+// pushCostJSON is pushCost for a JSON push request,
+// {"streams":[{"stream":{labels},"values":[[ts,line],…]}]}: entries are
+// the arrays at depth 4, a stream's labels the object at depth 3 (counted
+// for the entries that follow it).
+func pushCostJSON(b []byte) (entries int, cost int64) {
+	var lbl, start int
+	ingest.WalkJSON(b, func(c byte, d, off int) {
+		switch {
+		case d == 2 && c == '{':
+			lbl = 0
+		case d == 3 && c == '{':
+			start = off
+		case d == 3 && c == '}':
+			lbl += off - start
+		case d == 4 && c == '[':
+			entries++
+			cost += ingest.CostRow + 2*int64(lbl)
+		}
+	})
+	return entries, cost
+}
+
 // Rows converts decoded streams into rows for tenant. The rows of a stream
 // share its labels (a stream's labels were copied into each of its rows:
 // a few kilobytes of labels over many entries took gigabytes).
@@ -408,6 +430,10 @@ func (h *Handler) serve(r *http.Request) error {
 	var streams []Stream
 	switch ct {
 	case "application/json":
+		entries, cost := pushCostJSON(body)
+		if err = res.GrowForEstimate(int64(len(body))+cost, fmt.Sprintf("%d entries", entries)); err != nil {
+			return err
+		}
 		streams, err = DecodeJSON(body)
 	case "", "application/x-protobuf", "application/protobuf":
 		if r.Header.Get("Content-Encoding") == "" {

@@ -186,6 +186,47 @@ func TestPushChargesEntriesAndLabels(t *testing.T) {
 	}
 }
 
+// The same for a JSON push: entries and labels are counted from where
+// their arrays and objects sit, before anything is decoded.
+func TestJSONPushChargesEntriesAndLabels(t *testing.T) {
+	var lbl, body strings.Builder
+	lbl.WriteString("{")
+	for i := range 200 {
+		fmt.Fprintf(&lbl, `"l%d":"value-%d",`, i, i)
+	}
+	lbl.WriteString(`"app":"x"}`)
+	fmt.Fprintf(&body, `{"streams":[{"stream":%s,"values":[`, lbl.String())
+	for i := range 1000 {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `["%d","x [%d]"]`, int64(1_700_000_000+i)*1e9, i)
+	}
+	body.WriteString(`]}]}`)
+	n, cost := pushCostJSON([]byte(body.String()))
+	if n != 1000 || cost < 1000*int64(2*lbl.Len()) {
+		t.Fatalf("pushCostJSON: %d entries, %d bytes; want 1000 entries and at least the labels twice per entry", n, cost)
+	}
+	h, w := newHandler(t)
+	h.Limiter = ingest.NewLimiter(4<<20, nil) // the request needs ~8 MB
+	req := httptest.NewRequest("POST", "/loki/api/v1/push", strings.NewReader(body.String()))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "1000 entries") ||
+		len(w.rows) != 0 || h.Limiter.InUse() != 0 {
+		t.Fatalf("want 413 with nothing stored or reserved: %d %s, %d rows, %d bytes", rec.Code, rec.Body, len(w.rows), h.Limiter.InUse())
+	}
+	h.Limiter = ingest.NewLimiter(64<<20, nil)
+	req = httptest.NewRequest("POST", "/loki/api/v1/push", strings.NewReader(body.String()))
+	req.Header.Set("Content-Type", "application/json")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code/100 != 2 || len(w.rows) != 1000 || h.Limiter.InUse() != 0 {
+		t.Fatalf("with room in the budget: %d %s, %d rows, %d bytes reserved", rec.Code, rec.Body, len(w.rows), h.Limiter.InUse())
+	}
+}
+
 func FuzzDecodeProto(f *testing.F) {
 	f.Add(encodePush([]Stream{{Labels: `{a="b"}`, Entries: []Entry{{Time: 5, Line: "x", Metadata: labelsOf("k", "v")}}}}))
 	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
@@ -220,9 +261,17 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"streams":[{"stream":{"a":"b"},"values":[["1"]]}]}`))
 	s, _ := logstore.NewSchema(logstore.Options{})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, _ := pushCostJSON(b)
 		streams, err := DecodeJSON(b)
 		if err != nil {
 			return
+		}
+		n := 0
+		for _, st := range streams {
+			n += len(st.Entries)
+		}
+		if entries < n {
+			t.Fatalf("pushCostJSON counted %d entries, the decoder %d", entries, n)
 		}
 		rows, err := Rows(s, "", streams, 1)
 		if err != nil {

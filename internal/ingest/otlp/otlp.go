@@ -127,6 +127,14 @@ const (
 // decoded, before decoding it (ingest.GrowForEstimate).
 type signalItems func(b []byte) (cost int64, what string, err error)
 
+// jsonItems is signalItems for an OTLP/JSON body. Its items are the
+// objects at one nesting depth: log records and spans at depth 6
+// ({"resourceLogs":[{"scopeLogs":[{"logRecords":[{…}]}]}]}), data points
+// at depth 9 (…"metrics":[{"gauge":{"dataPoints":[{…}]}}]…). Resource
+// attribute values are objects at depth 6 too, so a few more rows are
+// counted than sent. Span events are charged by their bytes only.
+type jsonItems func(b []byte) (cost int64, what string)
+
 var (
 	// Log records, each carrying its resource and scope attributes.
 	logItems signalItems = func(b []byte) (int64, string, error) {
@@ -143,11 +151,24 @@ var (
 			[]protowire.Number{1, 2, 2, 9, 1}, []protowire.Number{1, 2, 2, 10, 1}, []protowire.Number{1, 2, 2, 11, 1})
 		return int64(n) * ingest.CostSeries, fmt.Sprintf("%d data points", n), err
 	}
+
+	logJSON jsonItems = func(b []byte) (int64, string) {
+		n := ingest.CountJSON(b, '{', 6)
+		return int64(n) * ingest.CostRow, fmt.Sprintf("%d log records", n)
+	}
+	spanJSON jsonItems = func(b []byte) (int64, string) {
+		n := ingest.CountJSON(b, '{', 6)
+		return int64(n) * ingest.CostRow, fmt.Sprintf("%d spans", n)
+	}
+	metricJSON jsonItems = func(b []byte) (int64, string) {
+		n := ingest.CountJSON(b, '{', 9)
+		return int64(n) * ingest.CostSeries, fmt.Sprintf("%d data points", n)
+	}
 )
 
-// readRequest reads an OTLP/HTTP body and reserves its decoded bytes and,
-// for protobuf, its items' memory (JSON bodies are charged by bytes only).
-func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, si signalItems) (body []byte, enc encoding, release func(), ok bool) {
+// readRequest reads an OTLP/HTTP body and reserves its decoded bytes and
+// its items' memory.
+func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, si signalItems, ji jsonItems) (body []byte, enc encoding, release func(), ok bool) {
 	ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	switch strings.ToLower(ct) {
 	case "application/x-protobuf", "application/protobuf":
@@ -167,6 +188,10 @@ func (r *Receiver) readRequest(w http.ResponseWriter, req *http.Request, si sign
 		} else {
 			err = res.GrowForEstimate(int64(len(body))+cost, what)
 		}
+	}
+	if err == nil && enc == encJSON {
+		cost, what := ji(body)
+		err = res.GrowForEstimate(int64(len(body))+cost, what)
 	}
 	if err != nil {
 		res.Release()
@@ -221,7 +246,7 @@ func (r *Receiver) serveMetrics(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OTLP metrics are not accepted by this server", http.StatusNotFound)
 		return
 	}
-	body, enc, release, ok := r.readRequest(w, req, metricItems)
+	body, enc, release, ok := r.readRequest(w, req, metricItems, metricJSON)
 	if !ok {
 		return
 	}
@@ -244,7 +269,7 @@ func (r *Receiver) serveLogs(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OTLP logs are not accepted by this server", http.StatusNotFound)
 		return
 	}
-	body, enc, release, ok := r.readRequest(w, req, logItems)
+	body, enc, release, ok := r.readRequest(w, req, logItems, logJSON)
 	if !ok {
 		return
 	}
@@ -267,7 +292,7 @@ func (r *Receiver) serveTraces(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OTLP traces are not accepted by this server", http.StatusNotFound)
 		return
 	}
-	body, enc, release, ok := r.readRequest(w, req, spanItems)
+	body, enc, release, ok := r.readRequest(w, req, spanItems, spanJSON)
 	if !ok {
 		return
 	}

@@ -216,6 +216,52 @@ func TestItemsAreCharged(t *testing.T) {
 	}
 }
 
+// OTLP/JSON bodies are charged for their items too: log records, spans
+// and data points counted by where their objects sit, each of which the
+// JSON below checks against what the decoder makes of it.
+func TestJSONItemsAreCharged(t *testing.T) {
+	logs := plog.NewLogs()
+	lrs := logs.ResourceLogs().AppendEmpty()
+	lrs.Resource().Attributes().PutStr("service.name", "svc")
+	recs := lrs.ScopeLogs().AppendEmpty().LogRecords()
+	for range 20_000 {
+		recs.AppendEmpty().Body().SetStr("x")
+	}
+	traces := sampleTraces(3)
+	metrics := sampleMetrics(4)
+	lj, _ := plogotlp.NewExportRequestFromLogs(logs).MarshalJSON()
+	tj, _ := ptraceotlp.NewExportRequestFromTraces(traces).MarshalJSON()
+	mj, _ := pmetricotlp.NewExportRequestFromMetrics(metrics).MarshalJSON()
+	_, what := logJSON(lj)
+	if what != "20001 log records" { // the records and one resource attribute
+		t.Errorf("logs: %s", what)
+	}
+	want := traces.SpanCount()
+	for i := range traces.ResourceSpans().Len() {
+		want += traces.ResourceSpans().At(i).Resource().Attributes().Len()
+	}
+	if _, what := spanJSON(tj); what != fmt.Sprintf("%d spans", want) {
+		t.Errorf("traces: %s, %d spans", what, traces.SpanCount())
+	}
+	if _, what := metricJSON(mj); what != fmt.Sprintf("%d data points", metrics.DataPointCount()) {
+		t.Errorf("metrics: %s, %d data points", what, metrics.DataPointCount())
+	}
+
+	rec := &recorder{}
+	lim := ingest.NewLimiter(4<<20, nil) // 20k records need ~20 MB
+	w := do(newMux(rec, lim), "/v1/logs", "application/json", "gzip", gz(lj))
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "20001 log records") {
+		t.Fatalf("want 413 naming the records, got %d %s", w.Code, w.Body)
+	}
+	if rec.records != 0 || lim.InUse() != 0 {
+		t.Fatalf("refused request reached the sink (%d records) or kept %d bytes", rec.records, lim.InUse())
+	}
+	big := ingest.NewLimiter(64<<20, nil)
+	if w := do(newMux(rec, big), "/v1/logs", "application/json", "gzip", gz(lj)); w.Code != 200 || rec.records != 20_000 {
+		t.Fatalf("with room in the budget: %d %s, %d records", w.Code, w.Body, rec.records)
+	}
+}
+
 // FuzzOTLPHTTP: arbitrary bodies in every signal and encoding give 200 or
 // a 4xx, never a panic or a 5xx, and what is accepted reaches the sink.
 func FuzzOTLPHTTP(f *testing.F) {

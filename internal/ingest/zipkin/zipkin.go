@@ -245,12 +245,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, version string, 
 			return
 		}
 	}
-	body, release, err := ingest.ReadBody(r, h.MaxRequestBytes, h.Limiter)
+	body, res, err := ingest.ReadBodyReserved(r, h.MaxRequestBytes, h.Limiter)
+	defer res.Release()
+	if err == nil {
+		// A span list is a JSON array of span objects.
+		err = res.GrowForItems(len(body), ingest.CountJSON(body, '{', 1), "spans", ingest.CostRow)
+	}
 	if err != nil {
 		ingest.WriteError(w, err)
 		return
 	}
-	defer release()
 	td, err := decode(body)
 	if err != nil {
 		ingest.WriteError(w, err)

@@ -5,9 +5,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/sightline/sightline/internal/ingest"
 )
 
 const sample = `[{"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","name":"get /api","kind":"SERVER",
@@ -95,6 +98,43 @@ func TestHandler(t *testing.T) {
 		}
 	}
 	if got != 2 {
+		t.Errorf("sink got %d spans", got)
+	}
+}
+
+// A span list is charged for its spans before it is decoded: a body of
+// many empty spans that could never fit the in-flight budget gets 413,
+// the count checked against the decoder; with room it is stored.
+func TestHandlerChargesSpans(t *testing.T) {
+	const span = `{"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c"}`
+	body := "[" + strings.Repeat(span+",", 10_000) + span + "]"
+	td, err := Decode([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td.SpanCount() != 10_001 || ingest.CountJSON([]byte(body), '{', 1) != td.SpanCount() {
+		t.Fatalf("decoded %d spans, counted %d", td.SpanCount(), ingest.CountJSON([]byte(body), '{', 1))
+	}
+	var got int
+	for _, tc := range []struct {
+		budget int64
+		code   int
+	}{{2 << 20, 413}, {64 << 20, 202}} {
+		lim := ingest.NewLimiter(tc.budget, nil)
+		h := &Handler{Sink: sinkFunc(func(_ context.Context, td ptrace.Traces) error { got += td.SpanCount(); return nil }),
+			MaxRequestBytes: 1 << 20, Limiter: lim}
+		req := httptest.NewRequest("POST", "/api/v2/spans", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code || (tc.code == 413 && !strings.Contains(rec.Body.String(), "10001 spans")) {
+			t.Errorf("budget %d: %d %s, want %d", tc.budget, rec.Code, rec.Body, tc.code)
+		}
+		if lim.InUse() != 0 {
+			t.Errorf("budget %d: %d bytes still reserved", tc.budget, lim.InUse())
+		}
+	}
+	if got != 10_001 {
 		t.Errorf("sink got %d spans", got)
 	}
 }
