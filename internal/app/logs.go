@@ -104,7 +104,7 @@ func (a *App) setupLogs(mux *http.ServeMux, rcv *otlp.Receiver) error {
 
 	if lc.SyslogAddr != "" {
 		srv, err := syslog.Listen(syslog.Options{
-			Addr: lc.SyslogAddr, Tenant: lc.SyslogTenant, Schema: schema, Writer: writer,
+			Addr: lc.SyslogAddr, Tenant: lc.SyslogTenant, Schema: schema, Writer: writer, Limiter: a.limiter,
 			Logger: a.logger.With("component", "syslog"), Registerer: a.reg,
 		})
 		if err != nil {

@@ -101,6 +101,10 @@ type Reservation struct {
 	n int64
 }
 
+// Reserve returns an empty reservation in l (nil-safe), for an edge that
+// grows it as it reads, such as a batch of syslog lines.
+func (l *Limiter) Reserve() *Reservation { return &Reservation{l: l} }
+
 // GrowTo makes the reservation at least total bytes, for a body that
 // decodes to more than it arrived as; it fails with failure.ErrOverloaded
 // like Acquire.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sightline/sightline/internal/failure"
+	"github.com/sightline/sightline/internal/ingest"
 	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/model"
 )
@@ -43,8 +44,14 @@ type Options struct {
 	// IdleTimeout closes a TCP connection that sends nothing for this
 	// long (a frame cut off by it is lost). Default 5m.
 	IdleTimeout time.Duration
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// Limiter is the ingest budget shared with the other edges: each line
+	// waiting in a batch holds its bytes plus ingest.CostLine. While it is
+	// used up, a TCP connection is not read (back-pressure); UDP datagrams
+	// wait in the socket buffer and beyond it are dropped by the kernel.
+	// Nil charges nothing.
+	Limiter    *ingest.Limiter
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Validate reports invalid options.
@@ -181,10 +188,33 @@ type batcher struct {
 	s     *Server
 	rows  []model.Event
 	first time.Time
+	res   *ingest.Reservation // the rows' share of the ingest budget
+	held  int64               // what res holds
+}
+
+func newBatcher(s *Server) *batcher {
+	return &batcher{s: s, res: s.o.Limiter.Reserve()}
+}
+
+// reserve charges a line of n bytes to the ingest budget. While the budget
+// is used up it stores the rows it holds and waits, without reading more.
+func (b *batcher) reserve(n int64) {
+	need := n + ingest.CostLine
+	backoff := 50 * time.Millisecond
+	for b.res.GrowTo(b.held+need) != nil {
+		b.flush()
+		if b.s.ctx.Err() != nil {
+			return // stopping: the line is stored uncharged
+		}
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 2*time.Second)
+	}
+	b.held += need
 }
 
 func (b *batcher) add(msg []byte, peer string) {
 	b.s.received.Inc()
+	b.reserve(int64(len(msg)))
 	now := time.Now()
 	ev := b.s.Row(msg, peer, now)
 	if len(b.rows) == 0 {
@@ -203,6 +233,10 @@ func (b *batcher) due() bool {
 // flush stores the rows, retrying while the store is overloaded (syslog has
 // no acknowledgements, so holding the connection is the back-pressure).
 func (b *batcher) flush() {
+	defer func() {
+		b.res.Release()
+		b.held = 0
+	}()
 	if len(b.rows) == 0 {
 		return
 	}
@@ -274,7 +308,7 @@ func (s *Server) Row(msg []byte, peer string, now time.Time) model.Event {
 func (s *Server) serveConn(c net.Conn) {
 	peer, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 	br := bufio.NewReaderSize(c, 64<<10)
-	b := &batcher{s: s}
+	b := newBatcher(s)
 	// A ticker stores lines that wait longer than BatchDelay, so reads need
 	// no short deadlines; only a connection idle for IdleTimeout is closed.
 	done := make(chan struct{})
@@ -405,7 +439,7 @@ func trimNL(b []byte) []byte {
 
 func (s *Server) udpLoop() {
 	defer s.wg.Done()
-	b := &batcher{s: s}
+	b := newBatcher(s)
 	defer b.flush()
 	buf := make([]byte, 64<<10)
 	for {

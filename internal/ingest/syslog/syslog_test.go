@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sightline/sightline/internal/ingest"
 	"github.com/sightline/sightline/internal/logstore"
 	"github.com/sightline/sightline/internal/model"
 )
@@ -264,5 +265,50 @@ func TestParserPanicKeepsLine(t *testing.T) {
 		if e, _ := r.Field("syslog_error"); strings.HasPrefix(r.Body, "<14>") && !strings.Contains(e.Str, "parser failed") {
 			t.Errorf("raw line without the parser error: %+v", r)
 		}
+	}
+}
+
+// TestLinesWaitForTheBudget: syslog lines are charged to the ingest budget
+// the other edges share. While it is used up, a TCP sender's lines wait
+// (the connection is not read) instead of piling up in memory; once it
+// frees they are stored, and the budget is given back.
+func TestLinesWaitForTheBudget(t *testing.T) {
+	lim := ingest.NewLimiter(64<<10, nil)
+	sc, _ := logstore.NewSchema(logstore.Options{})
+	w := &memWriter{}
+	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, Limiter: lim, BatchDelay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	defer srv.Stop()
+	if err := lim.Acquire(64 << 10); err != nil { // another edge holds it all
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		fmt.Fprintf(c, "<14>1 2026-11-20T11:00:0%dZ h app - - - line %d\n", i, i)
+	}
+	c.Close()
+	time.Sleep(300 * time.Millisecond)
+	if n := len(w.bodies()); n != 0 {
+		t.Fatalf("%d lines stored while the budget was used up", n)
+	}
+	lim.Release(64 << 10)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w.bodies()) != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the budget freed: %q", w.bodies())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for lim.InUse() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still reserved", lim.InUse())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
