@@ -11,6 +11,7 @@
 package elastic
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -304,26 +305,75 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request, index string) {
 		writeError(w, err)
 		return
 	}
-	out := make([]map[string]any, len(items))
+	h.writeBulkResponse(w, items, began)
+}
+
+// bulkCreated and bulkFailed are the items of a bulk response.
+type bulkCreated struct {
+	ID          string      `json:"_id"`
+	Index       string      `json:"_index"`
+	PrimaryTerm int         `json:"_primary_term"`
+	SeqNo       uint64      `json:"_seq_no"`
+	Shards      *bulkShards `json:"_shards"`
+	Version     int         `json:"_version"`
+	Result      string      `json:"result"`
+	Status      int         `json:"status"`
+}
+
+type bulkFailed struct {
+	ID     string        `json:"_id,omitempty"`
+	Index  string        `json:"_index"`
+	Error  bulkItemError `json:"error"`
+	Status int           `json:"status"`
+}
+
+type bulkShards struct {
+	Total      int `json:"total"`
+	Successful int `json:"successful"`
+	Failed     int `json:"failed"`
+}
+
+type bulkItemError struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+// writeBulkResponse writes Elasticsearch's bulk response item by item, so
+// a request of many small items does not build its whole answer in memory.
+func (h *Handler) writeBulkResponse(w http.ResponseWriter, items []Item, began time.Time) {
 	errs := false
+	for _, it := range items {
+		errs = errs || it.Err != ""
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	}
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	fmt.Fprintf(bw, `{"errors":%t,"items":[`, errs)
+	shards := &bulkShards{Total: 1, Successful: 1}
 	for i, it := range items {
-		res := map[string]any{"_index": it.Index, "status": it.Status}
+		var res any
 		if it.Err != "" {
-			errs = true
-			res["error"] = map[string]any{"type": "mapper_parsing_exception", "reason": it.Err}
-			if it.ID != "" {
-				res["_id"] = it.ID
-			}
+			res = bulkFailed{ID: it.ID, Index: it.Index, Status: it.Status,
+				Error: bulkItemError{Type: "mapper_parsing_exception", Reason: it.Err}}
 		} else {
 			id := it.ID
 			if id == "" {
 				id = strconv.FormatInt(began.UnixNano(), 36) + "-" + strconv.FormatUint(h.seq.Add(1), 36)
 			}
-			res["_id"], res["_version"], res["result"] = id, 1, "created"
-			res["_seq_no"], res["_primary_term"] = h.seq.Load(), 1
-			res["_shards"] = map[string]int{"total": 1, "successful": 1, "failed": 0}
+			res = bulkCreated{ID: id, Index: it.Index, PrimaryTerm: 1, SeqNo: h.seq.Load(), Shards: shards,
+				Version: 1, Result: "created", Status: it.Status}
 		}
-		out[i] = map[string]any{it.Action: res}
+		b, err := json.Marshal(map[string]any{it.Action: res})
+		if err != nil {
+			return // cannot happen: the fields are strings and numbers
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"took": time.Since(began).Milliseconds(), "errors": errs, "items": out})
+	fmt.Fprintf(bw, `],"took":%d}`+"\n", time.Since(began).Milliseconds())
+	_ = bw.Flush()
 }

@@ -62,14 +62,23 @@ not json
 		t.Fatalf("status %d, headers %v", resp.StatusCode, resp.Header)
 	}
 	var out struct {
+		Took   *int64                      `json:"took"`
 		Errors bool                        `json:"errors"`
 		Items  []map[string]map[string]any `json:"items"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !out.Errors || len(out.Items) != 4 {
+	if !out.Errors || len(out.Items) != 4 || out.Took == nil {
 		t.Fatalf("got %+v", out)
+	}
+	created, failed := out.Items[0]["index"], out.Items[3]["update"]
+	if created["result"] != "created" || created["_version"] != 1.0 || created["_primary_term"] != 1.0 ||
+		created["_seq_no"] == nil || created["_shards"] == nil {
+		t.Errorf("created item: %v", created)
+	}
+	if e, ok := failed["error"].(map[string]any); !ok || e["type"] == nil || e["reason"] == nil || failed["_id"] != "1" {
+		t.Errorf("failed item: %v", failed)
 	}
 	wantStatus := []float64{201, 201, 400, 400}
 	for i, it := range out.Items {
