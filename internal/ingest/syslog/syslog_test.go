@@ -74,15 +74,24 @@ func (m *memWriter) bodies() []string {
 	return out
 }
 
-func TestServerFramings(t *testing.T) {
-	sc, _ := logstore.NewSchema(logstore.Options{})
+// serve starts a server on a free port storing into a fresh memWriter,
+// with o's other settings and lines batched for at most 20 ms.
+func serve(t *testing.T, o Options) (*Server, *memWriter) {
+	t.Helper()
 	w := &memWriter{}
-	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, BatchDelay: 20 * time.Millisecond})
+	o.Addr, o.Writer, o.BatchDelay = "127.0.0.1:0", w, 20*time.Millisecond
+	o.Schema, _ = logstore.NewSchema(logstore.Options{})
+	srv, err := Listen(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Serve()
-	defer srv.Stop()
+	t.Cleanup(func() { srv.Stop() })
+	return srv, w
+}
+
+func TestServerFramings(t *testing.T) {
+	srv, w := serve(t, Options{})
 
 	// Newline framing over TCP.
 	c, err := net.Dial("tcp", srv.Addr())
@@ -155,15 +164,7 @@ func closedByServer(c net.Conn, d time.Duration) bool {
 // connection beyond MaxConnections and one idle for IdleTimeout; a
 // well-behaved peer is served meanwhile.
 func TestServerBoundsPeers(t *testing.T) {
-	sc, _ := logstore.NewSchema(logstore.Options{})
-	w := &memWriter{}
-	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, BatchDelay: 20 * time.Millisecond,
-		MaxConnections: 2, IdleTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	defer srv.Stop()
+	srv, w := serve(t, Options{MaxConnections: 2, IdleTimeout: 300 * time.Millisecond})
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", srv.Addr())
 		if err != nil {
@@ -236,15 +237,7 @@ func TestParserPanicKeepsLine(t *testing.T) {
 		return Parse(b, now)
 	}
 	defer func() { parseFn = Parse }()
-	sc, _ := logstore.NewSchema(logstore.Options{})
-	w := &memWriter{}
-	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, BatchDelay: 20 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	defer srv.Stop()
+	srv, w := serve(t, Options{Logger: slog.New(slog.DiscardHandler)})
 	c, err := net.Dial("tcp", srv.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -274,14 +267,7 @@ func TestParserPanicKeepsLine(t *testing.T) {
 // frees they are stored, and the budget is given back.
 func TestLinesWaitForTheBudget(t *testing.T) {
 	lim := ingest.NewLimiter(64<<10, nil)
-	sc, _ := logstore.NewSchema(logstore.Options{})
-	w := &memWriter{}
-	srv, err := Listen(Options{Addr: "127.0.0.1:0", Schema: sc, Writer: w, Limiter: lim, BatchDelay: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	defer srv.Stop()
+	srv, w := serve(t, Options{Limiter: lim})
 	if err := lim.Acquire(64 << 10); err != nil { // another edge holds it all
 		t.Fatal(err)
 	}
